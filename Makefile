@@ -1,0 +1,48 @@
+# Everything sets itself up on first use: `make run` and `make test` work on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+GEN_STAMP := gen/.stamp
+
+.PHONY: run test lint protos bench setup clean migrate token
+
+setup: $(INSTALLED) $(GEN_STAMP)
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@# Generated stubs live in gen/ (not committed); put it on the venv's path.
+	@echo "$(CURDIR)/gen" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/steward-gen.pth"
+	@touch $@
+
+# Generated code is not committed: it is rebuilt whenever a .proto changes.
+$(GEN_STAMP): $(INSTALLED) $(PROTOS) scripts/gen_protos.py
+	@$(PY) scripts/gen_protos.py
+	@touch $@
+
+protos: $(INSTALLED)
+	@$(PY) scripts/gen_protos.py
+	@touch $(GEN_STAMP)
+
+run: setup
+	@$(PY) -m services.cli.main dev
+
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	@$(VENV)/bin/ruff check services tests scripts
+	@$(VENV)/bin/mypy services scripts
+
+migrate: setup
+	@$(PY) -m services.cli.main migrate
+
+token: setup
+	@$(PY) -m services.cli.main token
+
+clean:
+	rm -rf $(VENV) gen var .pytest_cache .mypy_cache .ruff_cache

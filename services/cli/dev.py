@@ -1,0 +1,94 @@
+"""`steward dev` (what `make run` runs): all three services as child processes, stopped together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+
+from services.cli.secrets import jwt_secret
+from services.runtime.auth import mint_token
+from services.runtime.config import service_address
+
+SERVICES = ("users", "rules", "sync")
+console = Console(stderr=True)
+
+
+def _serving(address: str) -> bool:
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+
+
+def run_all(startup_timeout: float = 60.0) -> int:
+    secret = jwt_secret(create=True)
+    env = {**os.environ, "STEWARD_JWT_SECRET": secret or ""}
+    children = {
+        name: subprocess.Popen([sys.executable, "-m", f"services.{name}", "serve"], env=env) for name in SERVICES
+    }
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        deadline = time.monotonic() + startup_timeout
+        pending = set(SERVICES)
+        while pending and not stop.is_set():
+            for name in list(pending):
+                if children[name].poll() is not None:
+                    console.print(f"[red]{name} exited during start-up (code {children[name].returncode})[/red]")
+                    return 1
+                if _serving(service_address(name)):
+                    pending.discard(name)
+            if time.monotonic() > deadline:
+                console.print(f"[red]not healthy after {startup_timeout:.0f}s: {', '.join(sorted(pending))}[/red]")
+                return 1
+            stop.wait(0.2)
+        if not stop.is_set():
+            _banner(secret or "")
+        while not stop.wait(0.5):
+            exited = [n for n, p in children.items() if p.poll() is not None]
+            if exited:
+                console.print(f"[red]{', '.join(exited)} stopped unexpectedly; stopping the others[/red]")
+                return 1
+        return 0
+    finally:
+        _stop_all(children)
+
+
+def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for process in children.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for name, process in children.items():
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            console.print(f"[yellow]{name} did not stop in 30s; killing it[/yellow]")
+            process.kill()
+    console.print("all services stopped")
+
+
+def _banner(secret: str) -> None:
+    token = mint_token(secret, "dev-admin", roles=["admin"], ttl_seconds=12 * 3600)
+    console.print("\n[bold green]Steward is running[/bold green] (Ctrl-C stops all three)")
+    for name in SERVICES:
+        console.print(f"  {name:<6} {service_address(name)}")
+    console.print("\nDev admin token (12 h):")
+    print(token, flush=True)
+    console.print("\nTry it (grpcurl):")
+    print(
+        f'  grpcurl -plaintext -H "authorization: Bearer {token}" '
+        f"{service_address('users')} steward.users.v1.UserService/ListUsers",
+        flush=True,
+    )
+    console.print("or: .venv/bin/steward health\n")

@@ -1,0 +1,87 @@
+"""The `steward` command line: health, tokens, migrations and the local dev runner."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import grpc
+import typer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.secrets import jwt_secret
+from services.runtime.auth import mint_token
+from services.runtime.config import default_database_url, service_address
+
+SERVICES = ("users", "rules", "sync")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Steward: who owns which customer account.")
+console = Console()
+
+
+@app.command()
+def health(
+    service: list[str] = typer.Option(list(SERVICES), "--service", "-s", help="Service(s) to check."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    timeout: float = typer.Option(2.0, help="Seconds to wait for each service."),
+) -> None:
+    """Show each service's gRPC health (exit 1 unless all are SERVING)."""
+    results: dict[str, str] = {}
+    for name in service:
+        address = service_address(name)
+        try:
+            with grpc.insecure_channel(address) as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+                results[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        except grpc.RpcError as exc:
+            results[name] = f"UNREACHABLE ({exc.code().name})"
+    if as_json:
+        print(json.dumps({n: {"address": service_address(n), "status": s} for n, s in results.items()}))
+    else:
+        table = Table("service", "address", "status")
+        for name, status in results.items():
+            colour = "green" if status == "SERVING" else "red"
+            table.add_row(name, service_address(name), f"[{colour}]{status}[/{colour}]")
+        console.print(table)
+    if any(s != "SERVING" for s in results.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def token(
+    subject: str = typer.Option("dev-admin", "--sub", help="User id, or service:<name> for a service account."),
+    role: list[str] = typer.Option(["admin"], "--role", help="Role claim(s); repeat for several."),
+    scope: list[str] = typer.Option([], "--scope", help="Scope claim(s); repeat for several."),
+    ttl: int = typer.Option(3600, help="Lifetime in seconds."),
+) -> None:
+    """Mint a bearer token signed with STEWARD_JWT_SECRET (or the dev secret in ./var)."""
+    secret = jwt_secret()
+    if not secret:
+        console.print("[red]set STEWARD_JWT_SECRET (or run `make run` once to create a dev secret)[/red]")
+        raise typer.Exit(2)
+    print(mint_token(secret, subject, roles=role, scopes=scope, ttl_seconds=ttl))
+
+
+@app.command()
+def migrate(service: list[str] = typer.Argument(None, help="Services to migrate (default: all).")) -> None:
+    """Upgrade each service's database to the newest schema."""
+    import os
+
+    for name in service or SERVICES:
+        spec = importlib.import_module(f"services.{name}.app").SPEC
+        url = os.environ.get(f"STEWARD_{name.upper()}_DATABASE_URL") or default_database_url(name)
+        spec.migrations.upgrade(url)
+        console.print(f"{name}: at {spec.migrations.head()}")
+
+
+@app.command()
+def dev() -> None:
+    """Run users, rules and sync together on their default ports (what `make run` does)."""
+    from services.cli.dev import run_all
+
+    raise typer.Exit(run_all())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The rules domain: plays, triggers and their states. No gRPC, no SQL."""

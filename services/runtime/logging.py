@@ -1,0 +1,35 @@
+"""structlog set-up: one JSON object per line on stdout, the same on every service."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+
+def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    # Libraries that use the standard logging module (alembic, grpc) go to stderr, plainly.
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,64 @@
+"""Small protobuf <-> Python conversions shared by the servicers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TypeVar
+
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.runtime.errors import FieldViolation, InvalidArgument
+
+E = TypeVar("E")
+
+
+def timestamp(value: dt.datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    out = Timestamp()
+    out.FromDatetime(value.astimezone(dt.UTC))
+    return out
+
+
+def update_paths(mask: FieldMask, allowed: frozenset[str], field: str = "update_mask") -> list[str]:
+    """The mask's paths, checked against what may be updated; "*" means all of `allowed`."""
+    paths = list(mask.paths)
+    if not paths:
+        raise InvalidArgument(
+            "UPDATE_MASK_REQUIRED",
+            f"{field} must name the fields to update",
+            field_violations=[FieldViolation(field, "must not be empty", "UPDATE_MASK_REQUIRED")],
+        )
+    if paths == ["*"]:
+        return sorted(allowed)
+    unknown = [p for p in paths if p not in allowed]
+    if unknown:
+        raise InvalidArgument(
+            "UPDATE_MASK_INVALID",
+            f"{field} names fields that cannot be updated here: {', '.join(unknown)}",
+            field_violations=[
+                FieldViolation(
+                    f"{field}.paths",
+                    f"'{p}' cannot be updated; allowed: {', '.join(sorted(allowed))}",
+                    "FIELD_NOT_UPDATABLE",
+                )
+                for p in unknown
+            ],
+        )
+    return list(dict.fromkeys(paths))
+
+
+def enum_filter(value: int, from_proto: Mapping[int, E], field: str) -> E | None:
+    """An optional enum filter: 0 (unspecified) means no filter; a number we do not know is refused,
+    because treating it as 'no filter' would hide a client's bug behind a wrong answer."""
+    if value == 0:
+        return None
+    if value not in from_proto:
+        raise InvalidArgument(
+            "ENUM_VALUE_INVALID",
+            f"{field} has no value {value}",
+            field_violations=[FieldViolation(field, f"unknown value {value}", "ENUM_VALUE_INVALID")],
+        )
+    return from_proto[value]

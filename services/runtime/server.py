@@ -1,0 +1,139 @@
+"""The gRPC server every Steward service runs: health, reflection, auth, logs, metrics,
+migrations on start (SQLite default) and a graceful drain on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from dataclasses import dataclass
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.runtime import metrics
+from services.runtime.config import ServiceSettings
+from services.runtime.db import Database
+from services.runtime.interceptor import ServerInterceptor
+from services.runtime.logging import get_logger
+from services.runtime.migrations import MigrationSet
+
+log = get_logger("steward.server")
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service itself; everything else is the shared runtime."""
+
+    name: str
+    grpc_services: tuple[str, ...]
+    migrations: MigrationSet
+    register: Callable[[grpc.Server, Database, ServiceSettings], None]
+    on_ready: Callable[[Database, ServiceSettings], None] | None = None
+
+
+class ServiceRuntime:
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.health = health.HealthServicer()
+        self.port = 0
+        self.metrics_port: int | None = None
+        self._server: grpc.Server | None = None
+        self._draining = threading.Event()
+        self._ready_hook_done = False
+
+    def start(self) -> None:
+        if self.settings.migrate_on_start:
+            self.spec.migrations.upgrade(self.settings.database_url)
+            log.info("migrated", revision=self.spec.migrations.head())
+        server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=self.settings.max_workers, thread_name_prefix=f"{self.spec.name}-rpc"
+            ),
+            interceptors=[ServerInterceptor(self.spec.name, self.settings.jwt_secret)],
+            # Without this a second process could bind the same port and steal half the calls.
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self.spec.register(server, self.db, self.settings)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*self.spec.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        self.port = server.add_insecure_port(f"{self.settings.host}:{self.settings.port}")
+        if self.port == 0:
+            raise RuntimeError(f"cannot bind {self.settings.host}:{self.settings.port}")
+        self._server = server
+        self._check_readiness()
+        server.start()
+        self.metrics_port = metrics.serve_metrics(self.settings.host, self.settings.metrics_port)
+        threading.Thread(target=self._watch_readiness, name=f"{self.spec.name}-health", daemon=True).start()
+        log.info(
+            "serving",
+            address=f"{self.settings.host}:{self.port}",
+            metrics_port=self.metrics_port,
+            database=self.db.engine.url.render_as_string(hide_password=True),
+        )
+
+    def _set_health(self, status: int) -> None:
+        for name in ("", *self.spec.grpc_services):
+            self.health.set(name, status)
+        metrics.SERVING.labels(self.spec.name).set(1 if status == SERVING else 0)
+
+    def _check_readiness(self) -> None:
+        """SERVING only while the database answers and its schema is at this build's head."""
+        if self._draining.is_set():
+            return
+        try:
+            self.db.ping()
+            ready = self.spec.migrations.is_current(self.db)
+            reason = "" if ready else "database schema is not at the expected migration"
+        except Exception as exc:  # an unreachable database is a health state, not a crash
+            ready, reason = False, f"database unreachable: {type(exc).__name__}"
+        if ready and not self._ready_hook_done and self.spec.on_ready is not None:
+            self.spec.on_ready(self.db, self.settings)
+        self._ready_hook_done = self._ready_hook_done or ready
+        if not self._draining.is_set():
+            self._set_health(SERVING if ready else NOT_SERVING)
+        if not ready:
+            log.warning("not_ready", reason=reason)
+
+    def _watch_readiness(self) -> None:
+        while not self._draining.wait(self.settings.health_check_interval_seconds):
+            self._check_readiness()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING, wait for the load balancer to notice, then finish in-flight calls."""
+        if self._server is None or self._draining.is_set():
+            return
+        self._draining.set()
+        self.health.enter_graceful_shutdown()
+        metrics.SERVING.labels(self.spec.name).set(0)
+        log.info("draining", delay_seconds=self.settings.drain_delay_seconds)
+        if self.settings.drain_delay_seconds > 0:
+            threading.Event().wait(self.settings.drain_delay_seconds)
+        grace = self.settings.grace_seconds if grace is None else grace
+        self._server.stop(grace).wait()
+        self.db.dispose()
+        log.info("stopped")
+
+    def serve_until_signalled(self) -> int:
+        stop_requested = threading.Event()
+
+        def _request_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal", signal=signal.Signals(signum).name)
+            stop_requested.set()
+
+        signal.signal(signal.SIGTERM, _request_stop)
+        signal.signal(signal.SIGINT, _request_stop)
+        self.start()
+        stop_requested.wait()
+        self.stop()
+        return 0

@@ -1,0 +1,28 @@
+"""Wires the sync service into the shared runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
+
+from services.runtime.config import ServiceSettings
+from services.runtime.db import Database
+from services.runtime.migrations import MigrationSet
+from services.runtime.server import ServiceSpec
+from services.sync.servicer import JobServicer
+
+MIGRATIONS = MigrationSet("sync", Path(__file__).parent / "migrations")
+
+
+def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> None:
+    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db), server)
+
+
+SPEC = ServiceSpec(
+    name="sync",
+    grpc_services=(jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,),
+    migrations=MIGRATIONS,
+    register=register,
+)

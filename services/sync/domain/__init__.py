@@ -1,0 +1,1 @@
+"""The sync domain: integration jobs and their states. No gRPC, no SQL."""

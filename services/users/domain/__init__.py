@@ -1,0 +1,1 @@
+"""The users domain: entities, rules and errors. No gRPC, no SQL."""
