@@ -36,7 +36,7 @@ test: setup
 
 lint: setup
 	@$(VENV)/bin/ruff check services tests scripts
-	@$(VENV)/bin/mypy services scripts
+	@$(VENV)/bin/mypy services scripts tests
 
 migrate: setup
 	@$(PY) -m services.cli.main migrate

@@ -80,15 +80,19 @@ def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
 
 def _banner(secret: str) -> None:
     token = mint_token(secret, "dev-admin", roles=["admin"], ttl_seconds=12 * 3600)
-    console.print("\n[bold green]Steward is running[/bold green] (Ctrl-C stops all three)")
-    for name in SERVICES:
-        console.print(f"  {name:<6} {service_address(name)}")
-    console.print("\nDev admin token (12 h):")
-    print(token, flush=True)
-    console.print("\nTry it (grpcurl):")
-    print(
-        f'  grpcurl -plaintext -H "authorization: Bearer {token}" '
-        f"{service_address('users')} steward.users.v1.UserService/ListUsers",
-        flush=True,
-    )
-    console.print("or: .venv/bin/steward health\n")
+    users = service_address("users")
+    lines = [
+        "",
+        "Steward is running (Ctrl-C stops all three)",
+        *(f"  {name:<6} {service_address(name)}" for name in SERVICES),
+        "",
+        "Dev admin token (12 h), for your shell:",
+        f"export STEWARD_TOKEN={token}",
+        "",
+        "Try it:",
+        f'grpcurl -plaintext -H "authorization: Bearer $STEWARD_TOKEN" {users} steward.users.v1.UserService/ListUsers',
+        ".venv/bin/steward health",
+        "",
+    ]
+    # Plain print, one flush: the services' JSON logs share this terminal and must not split the banner.
+    print("\n".join(lines), flush=True)

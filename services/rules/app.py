@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from steward.rules.v1 import plays_pb2, plays_pb2_grpc
 
 from services.rules.servicer import PlayServicer
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
 from services.runtime.server import ServiceSpec
+from steward.rules.v1 import plays_pb2, plays_pb2_grpc
 
 MIGRATIONS = MigrationSet("rules", Path(__file__).parent / "migrations")
 

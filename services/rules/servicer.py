@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-from steward.rules.v1 import plays_pb2, plays_pb2_grpc
 
 from services.rules.adapters.repository import list_key
 from services.rules.domain.model import EventType, Play, PlayStatus, play_not_found
@@ -12,6 +11,7 @@ from services.runtime.db import Database
 from services.runtime.names import format_name, parse_name
 from services.runtime.pagination import PageRequest, list_response_page
 from services.runtime.protobuf import enum_filter, timestamp
+from steward.rules.v1 import plays_pb2, plays_pb2_grpc
 
 _STATUS = {s: f"PLAY_STATUS_{s.value}" for s in PlayStatus}
 _STATUS_FROM_PROTO = {plays_pb2.PlayStatus.Value(v): k for k, v in _STATUS.items()}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
 from services.runtime.server import ServiceSpec
 from services.sync.servicer import JobServicer
+from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 
 MIGRATIONS = MigrationSet("sync", Path(__file__).parent / "migrations")
 

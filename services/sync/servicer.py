@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 
 from services.runtime.db import Database
 from services.runtime.names import format_name, parse_name
@@ -12,6 +11,7 @@ from services.runtime.protobuf import enum_filter, timestamp
 from services.sync.adapters.repository import list_key
 from services.sync.domain.model import Job, JobState, JobType, job_not_found
 from services.sync.unit_of_work import SyncUnitOfWork
+from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 
 _TYPE = {t: f"JOB_TYPE_{t.value}" for t in JobType}
 _TYPE_FROM_PROTO = {jobs_pb2.JobType.Value(v): k for k, v in _TYPE.items()}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from steward.users.v1 import users_pb2, users_pb2_grpc
 
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
 from services.runtime.server import ServiceSpec
 from services.users.servicer import UserServicer
+from steward.users.v1 import users_pb2, users_pb2_grpc
 
 MIGRATIONS = MigrationSet("users", Path(__file__).parent / "migrations")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from steward.users.v1 import users_pb2, users_pb2_grpc
 
 from services.runtime.auth import current_principal
 from services.runtime.db import Database, utcnow
@@ -25,6 +24,7 @@ from services.users.domain.model import (
     ensure_visible,
 )
 from services.users.unit_of_work import UsersUnitOfWork
+from steward.users.v1 import users_pb2, users_pb2_grpc
 
 # Message constructors take enum value names, which keeps these maps readable and typed.
 _STATUS = {s: f"USER_STATUS_{s.value}" for s in UserStatus}

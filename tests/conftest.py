@@ -1,0 +1,138 @@
+"""Shared fixtures: real databases (SQLite, and PostgreSQL when STEWARD_TEST_DATABASE_URL is set)
+and real gRPC servers of the services on ephemeral loopback ports."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import grpc
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from services.runtime.auth import mint_token
+from services.runtime.config import ServiceSettings
+from services.runtime.logging import configure_logging
+from services.runtime.server import ServiceRuntime, ServiceSpec
+
+JWT_SECRET = "test-secret-" + "x" * 32
+POSTGRES_URL = os.environ.get("STEWARD_TEST_DATABASE_URL", "")
+
+configure_logging("tests", "info", "json")
+
+
+def _backends() -> list[object]:
+    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)] if POSTGRES_URL else ["sqlite"]
+
+
+@dataclass
+class DatabaseFactory:
+    """Hands out empty databases: SQLite files under tmp_path, or fresh PostgreSQL schemas."""
+
+    backend: str
+    tmp_path: Path
+    schemas: list[str]
+
+    def url(self, name: str) -> str:
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.tmp_path / name}.db"
+        schema = f"t_{uuid.uuid4().hex[:12]}_{name}"
+        with create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self.schemas.append(schema)
+        # Every connection of this URL works inside the schema: tables, alembic's version table, all.
+        return (
+            make_url(POSTGRES_URL)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+
+    def drop_all(self) -> None:
+        if not self.schemas:
+            return
+        engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            for schema in self.schemas:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=_backends())
+def databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(request.param, tmp_path, [])
+    yield factory
+    factory.drop_all()
+
+
+def settings_for(service: str, database_url: str, **overrides: object) -> ServiceSettings:
+    base = ServiceSettings(
+        service=service,
+        host="127.0.0.1",
+        port=0,
+        metrics_port=-1,
+        database_url=database_url,
+        jwt_secret=JWT_SECRET,
+        log_level="info",
+        log_format="json",
+        migrate_on_start=True,
+        grace_seconds=5.0,
+        drain_delay_seconds=0.0,
+        health_check_interval_seconds=0.2,
+        max_workers=8,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+@dataclass
+class RunningService:
+    runtime: ServiceRuntime
+    channel: grpc.Channel
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.runtime.port}"
+
+    @property
+    def db(self):  # the service's own database, for seeding rows the API cannot create yet
+        return self.runtime.db
+
+
+def start_service(spec: ServiceSpec, settings: ServiceSettings) -> RunningService:
+    runtime = ServiceRuntime(spec, settings)
+    runtime.start()
+    return RunningService(runtime, grpc.insecure_channel(f"127.0.0.1:{runtime.port}"))
+
+
+def stop_service(service: RunningService) -> None:
+    service.channel.close()
+    service.runtime.stop(grace=1)
+
+
+@pytest.fixture
+def serve(databases: DatabaseFactory) -> Iterator[object]:
+    """serve(spec, **settings) starts a real server of that service on its own empty database."""
+    started: list[RunningService] = []
+
+    def _serve(spec: ServiceSpec, **overrides: object) -> RunningService:
+        service = start_service(spec, settings_for(spec.name, databases.url(spec.name), **overrides))
+        started.append(service)
+        return service
+
+    yield _serve
+    for service in started:
+        stop_service(service)
+
+
+def bearer(
+    subject: str = "admin-tests", roles: tuple[str, ...] = ("admin",), **kwargs: object
+) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {mint_token(JWT_SECRET, subject, roles=roles, **kwargs)}")]  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def admin() -> list[tuple[str, str]]:
+    return bearer()

@@ -1,0 +1,120 @@
+"""SIGTERM lets in-flight calls finish, refuses new ones, and exits 0 (a real process, real signal)."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import urllib.request
+from contextlib import contextmanager
+
+import grpc
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from services.runtime.db import Database
+from services.users.unit_of_work import UsersUnitOfWork
+from steward.users.v1 import users_pb2, users_pb2_grpc
+from tests.conftest import JWT_SECRET, bearer
+from tests.processes import free_port, is_serving, python_module
+from tests.seed import add_user
+
+
+@contextmanager
+def row_locked(url: str, user_id: str):
+    """Hold a write lock on the user's row from outside the service, so its update has to wait."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        lite = sqlite3.connect(str(parsed.database), isolation_level=None)
+        lite.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            lite.execute("ROLLBACK")
+            lite.close()
+        return
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        conn.execute(text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": user_id})
+        try:
+            yield
+        finally:
+            transaction.rollback()
+    engine.dispose()
+
+
+def _in_flight(metrics_port: int) -> float:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read().decode()
+    line = next(line for line in body.splitlines() if line.startswith('steward_grpc_in_flight{service="users"}'))
+    return float(line.rsplit(" ", 1)[1])
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_slow_call_lets_it_finish(databases):
+    url = databases.url("users")
+    port, metrics_port = free_port(), free_port()
+    process = python_module(
+        "services.users",
+        "serve",
+        env={
+            "STEWARD_JWT_SECRET": JWT_SECRET,
+            "STEWARD_USERS_DATABASE_URL": url,
+            "STEWARD_USERS_PORT": str(port),
+            "STEWARD_USERS_METRICS_PORT": str(metrics_port),
+            "STEWARD_MIGRATE_ON_START": "true",
+            "STEWARD_GRACE_SECONDS": "30",
+        },
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        process.wait_for(lambda: is_serving(address), what="SERVING")
+        db = Database(url)
+        ada = add_user(db, "ada@example.com")
+        channel = grpc.insecure_channel(address)
+        stub = users_pb2_grpc.UserServiceStub(channel)
+        request = users_pb2.UpdateUserRequest(
+            user=users_pb2.User(name=f"users/{ada.id}", first_name="Finished"),
+            update_mask=FieldMask(paths=["first_name"]),
+        )
+        with row_locked(url, ada.id):
+            slow_call = stub.UpdateUser.future(request, metadata=bearer(), timeout=60)
+            process.wait_for(lambda: _in_flight(metrics_port) == 1, what="the call to be in flight")
+            process.popen.send_signal(signal.SIGTERM)
+            process.wait_for(lambda: any('"draining"' in line for line in process.stdout), what="draining")
+            assert process.popen.poll() is None, "the server quit with a call still running"
+            assert not slow_call.done()
+            # A new call now is refused: the server no longer accepts work.
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.ListUsers(users_pb2.ListUsersRequest(), metadata=bearer(), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert slow_call.result(timeout=30).first_name == "Finished"
+        assert process.popen.wait(timeout=30) == 0
+        assert any('"stopped"' in line for line in process.stdout)
+        channel.close()
+        with UsersUnitOfWork(db, write=False) as uow:
+            stored = uow.users.get(ada.id)
+        assert stored is not None and stored.first_name == "Finished"
+        db.dispose()
+    finally:
+        process.close()
+
+
+@pytest.mark.slow
+def test_missing_secret_fails_fast_with_a_clear_message(tmp_path):
+    process = python_module(
+        "services.users",
+        "serve",
+        env={
+            "STEWARD_JWT_SECRET": "",
+            "STEWARD_DATA_DIR": str(tmp_path),
+            "STEWARD_USERS_PORT": str(free_port()),
+        },
+    )
+    try:
+        assert process.popen.wait(timeout=30) == 2
+        process.wait_for(lambda: any("STEWARD_JWT_SECRET" in line for line in process.stderr), what="message")
+        assert not any("Traceback" in line for line in process.stderr)
+    finally:
+        process.close()
