@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -53,9 +55,9 @@ class Process:
         return "\n".join(["--- stdout", *self.stdout[-40:], "--- stderr", *self.stderr[-40:]])
 
     def close(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=10)
 
 
 def python_module(module: str, *args: str, env: dict[str, str]) -> Process:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
 
 import grpc
 import pytest
 
 from steward.users.v1 import users_pb2, users_pb2_grpc
-from tests.processes import free_port, python_module
+from tests.processes import free_port, is_serving, python_module
 
 SERVICES = ("users", "rules", "sync")
 
@@ -74,3 +76,19 @@ def test_token_without_any_secret_explains_what_to_do(tmp_path):
     code, process = _run("token", env={"STEWARD_DATA_DIR": str(tmp_path), "STEWARD_JWT_SECRET": ""})
     assert code == 2
     assert any("STEWARD_JWT_SECRET" in line for line in process.stdout + process.stderr)
+
+
+@pytest.mark.slow
+def test_services_stop_when_the_dev_runner_is_killed_outright(dev_env):
+    dev = python_module("services.cli.main", "dev", env=dev_env)
+    try:
+        dev.wait_for(lambda: any("grpcurl" in line for line in dev.stdout), seconds=90, what="the banner")
+        os.kill(dev.popen.pid, signal.SIGKILL)  # no chance to clean up: the children must notice on their own
+        dev.popen.wait(timeout=10)
+        addresses = [dev_env[f"STEWARD_{n.upper()}_ADDRESS"] for n in SERVICES]
+        deadline = time.monotonic() + 30
+        while any(is_serving(a) for a in addresses) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(is_serving(a) for a in addresses)
+    finally:
+        dev.close()

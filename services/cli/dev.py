@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -30,11 +32,25 @@ def _serving(address: str) -> bool:
         return False
 
 
+# Looked up once here: a preexec function runs between fork and exec, where little is safe.
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if sys.platform.startswith("linux") else None
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """If this runner is killed outright (no chance to stop them), the services get SIGTERM too."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def run_all(startup_timeout: float = 60.0) -> int:
     secret = jwt_secret(create=True)
     env = {**os.environ, "STEWARD_JWT_SECRET": secret or ""}
     children = {
-        name: subprocess.Popen([sys.executable, "-m", f"services.{name}", "serve"], env=env) for name in SERVICES
+        name: subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}", "serve"], env=env, preexec_fn=_die_with_parent
+        )
+        for name in SERVICES
     }
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
