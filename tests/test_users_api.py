@@ -226,3 +226,17 @@ def test_empty_update_mask_is_refused(users, admin):
     request = users_pb2.UpdateUserRequest(user=users_pb2.User(name=f"users/{ada.id}", first_name="X"))
     failure = call_fails(stub.UpdateUser, request, metadata=admin)
     assert failure.violation_reasons == {"update_mask": "UPDATE_MASK_REQUIRED"}
+
+
+def test_concurrent_retries_of_one_request_write_once_and_agree(users, admin):
+    """A client that times out and retries while the first attempt is still running."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stub, db = users
+    ada = add_user(db, "ada@example.com")
+    method, request, md = _update(stub, ada, admin, request_id=str(uuid.uuid4()), signature="Once")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        replies = list(pool.map(lambda _: method(request, metadata=md), range(6)))
+    assert all(reply == replies[0] for reply in replies)
+    stored = stub.GetUser(users_pb2.GetUserRequest(name=f"users/{ada.id}"), metadata=admin)
+    assert stored.etag == replies[0].etag and stored.signature == "Once"

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.runtime.db import UnitOfWork, UTCDateTime, utcnow
-from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.errors import DomainError, FieldViolation, InvalidArgument
 from services.runtime.names import validate_request_id
 
 R = TypeVar("R", bound=Message)
@@ -67,34 +67,35 @@ def run_once(
     request_id: str = getattr(request, "request_id", "")
     validate_request_id(request_id)
     digest = request_digest(request)
+    failure: Exception
     with uow_factory() as uow:
         if request_id:
             earlier = uow.session.get(record_type, (method, request_id))
             if earlier is not None:
                 return _replay(earlier, digest, response_type)
-        response = work(uow)
-        if request_id:
-            # The mixin has no constructor of its own; the concrete declarative class does.
-            uow.session.add(
-                cast(Any, record_type)(
-                    method=method,
-                    request_id=request_id,
-                    request_digest=digest,
-                    response=response.SerializeToString(),
-                    create_time=utcnow(),
-                )
-            )
         try:
+            response = work(uow)
+            if request_id:
+                # The mixin has no constructor of its own; the concrete declarative class does.
+                uow.session.add(
+                    cast(Any, record_type)(
+                        method=method,
+                        request_id=request_id,
+                        request_digest=digest,
+                        response=response.SerializeToString(),
+                        create_time=utcnow(),
+                    )
+                )
             uow.commit()
-        except IntegrityError as exc:
+            return response
+        except (IntegrityError, DomainError) as exc:
             if not request_id:
                 raise
-            lost_race = exc
-        else:
-            return response
-    # Our commit broke a constraint: if another call with this request_id won, answer as it did.
+            failure = exc
+    # A concurrent call with the same request_id may have won while we waited for a lock (we then
+    # saw its changes: a moved etag, a duplicate key). If so, the retry answers as the winner did.
     with uow_factory() as uow:
         winner = uow.session.get(record_type, (method, request_id))
         if winner is None:
-            raise lost_race
+            raise failure
         return _replay(winner, digest, response_type)
