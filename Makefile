@@ -35,8 +35,8 @@ test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	@$(VENV)/bin/ruff check services tests scripts
-	@$(VENV)/bin/mypy services scripts tests
+	@$(VENV)/bin/ruff check services tests scripts bench
+	@$(VENV)/bin/mypy services scripts tests bench
 
 migrate: setup
 	@$(PY) -m services.cli.main migrate
@@ -46,3 +46,6 @@ token: setup
 
 clean:
 	rm -rf $(VENV) gen var .pytest_cache .mypy_cache .ruff_cache
+
+bench: setup
+	@$(PY) -m bench.grpc_calls

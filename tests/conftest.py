@@ -4,20 +4,18 @@ and real gRPC servers of the services on ephemeral loopback ports."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from services.runtime.auth import mint_token
 from services.runtime.config import ServiceSettings
 from services.runtime.logging import configure_logging
 from services.runtime.server import ServiceRuntime, ServiceSpec
+from tests.scratch_db import create_schema, drop_schemas
 
 JWT_SECRET = "test-secret-" + "x" * 32
 POSTGRES_URL = os.environ.get("STEWARD_TEST_DATABASE_URL", "")
@@ -40,25 +38,12 @@ class DatabaseFactory:
     def url(self, name: str) -> str:
         if self.backend == "sqlite":
             return f"sqlite:///{self.tmp_path / name}.db"
-        schema = f"t_{uuid.uuid4().hex[:12]}_{name}"
-        with create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        schema, url = create_schema(POSTGRES_URL, name)
         self.schemas.append(schema)
-        # Every connection of this URL works inside the schema: tables, alembic's version table, all.
-        return (
-            make_url(POSTGRES_URL)
-            .update_query_dict({"options": f"-csearch_path={schema}"})
-            .render_as_string(hide_password=False)
-        )
+        return url
 
     def drop_all(self) -> None:
-        if not self.schemas:
-            return
-        engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            for schema in self.schemas:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+        drop_schemas(POSTGRES_URL, self.schemas)
 
 
 @pytest.fixture(params=_backends())
