@@ -28,7 +28,7 @@ from services.runtime.auth import mint_token
 from services.runtime.db import Database
 from services.users.adapters.orm import UserRecord
 from steward.users.v1 import users_pb2, users_pb2_grpc
-from tests.processes import free_port, is_serving, python_module
+from tests.processes import users_process
 from tests.scratch_db import create_schema, drop_schemas
 
 SECRET = "bench-secret-" + "b" * 32
@@ -89,22 +89,8 @@ def main() -> int:
         if postgres:
             schema, url = create_schema(postgres, "bench")
             schemas.append(schema)
-        port = free_port()
-        server = python_module(
-            "services.users",
-            "serve",
-            env={
-                "STEWARD_JWT_SECRET": SECRET,
-                "STEWARD_USERS_DATABASE_URL": url,
-                "STEWARD_USERS_PORT": str(port),
-                "STEWARD_USERS_METRICS_PORT": "-1",
-                "STEWARD_MIGRATE_ON_START": "true",
-                "STEWARD_LOG_LEVEL": "warning",
-            },
-        )
-        address = f"127.0.0.1:{port}"
+        server, address = users_process(url, SECRET, STEWARD_LOG_LEVEL="warning")
         try:
-            server.wait_for(lambda: is_serving(address), what="SERVING")
             db = Database(url)
             ids = seed_users(db, user_count)
             db.dispose()

@@ -13,8 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from services.cli.health_probe import is_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,10 +63,21 @@ def python_module(module: str, *args: str, env: dict[str, str]) -> Process:
     return Process([sys.executable, "-m", module, *args], env)
 
 
-def is_serving(address: str) -> bool:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-    except grpc.RpcError:
-        return False
+def users_process(database_url: str, secret: str, **env: str) -> tuple[Process, str]:
+    """A users service process on its own port, migrating its database on start; returns it and its address."""
+    port = free_port()
+    process = python_module(
+        "services.users",
+        "serve",
+        env={
+            "STEWARD_JWT_SECRET": secret,
+            "STEWARD_USERS_DATABASE_URL": database_url,
+            "STEWARD_USERS_PORT": str(port),
+            "STEWARD_USERS_METRICS_PORT": "-1",
+            "STEWARD_MIGRATE_ON_START": "true",
+            **env,
+        },
+    )
+    address = f"127.0.0.1:{port}"
+    process.wait_for(lambda: is_serving(address), what="SERVING")
+    return process, address

@@ -17,7 +17,7 @@ from services.runtime.db import Database
 from services.users.unit_of_work import UsersUnitOfWork
 from steward.users.v1 import users_pb2, users_pb2_grpc
 from tests.conftest import JWT_SECRET, bearer
-from tests.processes import free_port, is_serving, python_module
+from tests.processes import free_port, python_module, users_process
 from tests.seed import add_user
 
 
@@ -54,22 +54,11 @@ def _in_flight(metrics_port: int) -> float:
 @pytest.mark.slow
 def test_sigterm_during_a_slow_call_lets_it_finish(databases):
     url = databases.url("users")
-    port, metrics_port = free_port(), free_port()
-    process = python_module(
-        "services.users",
-        "serve",
-        env={
-            "STEWARD_JWT_SECRET": JWT_SECRET,
-            "STEWARD_USERS_DATABASE_URL": url,
-            "STEWARD_USERS_PORT": str(port),
-            "STEWARD_USERS_METRICS_PORT": str(metrics_port),
-            "STEWARD_MIGRATE_ON_START": "true",
-            "STEWARD_GRACE_SECONDS": "30",
-        },
+    metrics_port = free_port()
+    process, address = users_process(
+        url, JWT_SECRET, STEWARD_USERS_METRICS_PORT=str(metrics_port), STEWARD_GRACE_SECONDS="30"
     )
-    address = f"127.0.0.1:{port}"
     try:
-        process.wait_for(lambda: is_serving(address), what="SERVING")
         db = Database(url)
         ada = add_user(db, "ada@example.com")
         channel = grpc.insecure_channel(address)

@@ -11,25 +11,15 @@ import sys
 import threading
 import time
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 
+from services.cli.health_probe import is_serving
 from services.cli.secrets import jwt_secret
 from services.runtime.auth import mint_token
 from services.runtime.config import service_address
 
 SERVICES = ("users", "rules", "sync")
 console = Console(stderr=True)
-
-
-def _serving(address: str) -> bool:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
-            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-    except grpc.RpcError:
-        return False
 
 
 # Looked up once here: a preexec function runs between fork and exec, where little is safe.
@@ -63,7 +53,7 @@ def run_all(startup_timeout: float = 60.0) -> int:
                 if children[name].poll() is not None:
                     console.print(f"[red]{name} exited during start-up (code {children[name].returncode})[/red]")
                     return 1
-                if _serving(service_address(name)):
+                if is_serving(service_address(name)):
                     pending.discard(name)
             if time.monotonic() > deadline:
                 console.print(f"[red]not healthy after {startup_timeout:.0f}s: {', '.join(sorted(pending))}[/red]")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import importlib
 import json
 
-import grpc
 import typer
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.health_probe import probe
 from services.cli.secrets import jwt_secret
 from services.runtime.auth import mint_token
 from services.runtime.config import default_database_url, service_address
@@ -27,15 +26,7 @@ def health(
     timeout: float = typer.Option(2.0, help="Seconds to wait for each service."),
 ) -> None:
     """Show each service's gRPC health (exit 1 unless all are SERVING)."""
-    results: dict[str, str] = {}
-    for name in service:
-        address = service_address(name)
-        try:
-            with grpc.insecure_channel(address) as channel:
-                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-                results[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-        except grpc.RpcError as exc:
-            results[name] = f"UNREACHABLE ({exc.code().name})"
+    results = {name: probe(service_address(name), timeout) for name in service}
     if as_json:
         print(json.dumps({n: {"address": service_address(n), "status": s} for n, s in results.items()}))
     else:
