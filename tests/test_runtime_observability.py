@@ -55,7 +55,10 @@ def test_unexpected_exception_is_internal_with_an_error_id_that_is_logged(serve,
 def test_every_call_is_logged_with_method_code_duration_request_id_and_actor(serve, capsys):
     running = serve(USERS)
     stub = users_pb2_grpc.UserServiceStub(running.channel)
-    stub.ListUsers(users_pb2.ListUsersRequest(), metadata=[*bearer("auditor-1"), ("x-request-id", "req-abc")])
+    _, call = stub.ListUsers.with_call(
+        users_pb2.ListUsersRequest(), metadata=[*bearer("auditor-1"), ("x-request-id", "req-abc")]
+    )
+    assert ("x-request-id", "req-abc") in tuple(call.trailing_metadata())  # echoed for client-side correlation
     call_fails(stub.GetUser, users_pb2.GetUserRequest(name="bad"), metadata=bearer("auditor-1"))
     lines = [e for e in _log_lines(capsys.readouterr().out) if e.get("event") == "rpc"]
     ok = next(e for e in lines if e["request_id"] == "req-abc")

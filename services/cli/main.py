@@ -12,7 +12,7 @@ from rich.table import Table
 from services.cli.health_probe import probe
 from services.cli.secrets import jwt_secret
 from services.runtime.auth import mint_token
-from services.runtime.config import default_database_url, service_address
+from services.runtime.config import database_url, service_address
 
 SERVICES = ("users", "rules", "sync")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Steward: who owns which customer account.")
@@ -57,12 +57,9 @@ def token(
 @app.command()
 def migrate(service: list[str] = typer.Argument(None, help="Services to migrate (default: all).")) -> None:
     """Upgrade each service's database to the newest schema."""
-    import os
-
     for name in service or SERVICES:
         spec = importlib.import_module(f"services.{name}.app").SPEC
-        url = os.environ.get(f"STEWARD_{name.upper()}_DATABASE_URL") or default_database_url(name)
-        spec.migrations.upgrade(url)
+        spec.migrations.upgrade(database_url(name))
         console.print(f"{name}: at {spec.migrations.head()}")
 
 

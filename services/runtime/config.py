@@ -38,6 +38,10 @@ def default_database_url(service: str) -> str:
     return f"sqlite:///{os.path.abspath(_env('STEWARD_DATA_DIR', './var'))}/{service}.db"
 
 
+def database_url(service: str) -> str:
+    return _env(f"STEWARD_{service.upper()}_DATABASE_URL", default_database_url(service))
+
+
 @dataclass(frozen=True)
 class ServiceSettings:
     service: str
@@ -57,7 +61,7 @@ class ServiceSettings:
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
         prefix = f"STEWARD_{service.upper()}_"
-        database_url = _env(prefix + "DATABASE_URL", default_database_url(service))
+        url = database_url(service)
         secret = os.environ.get("STEWARD_JWT_SECRET", "")
         if len(secret) < 32:
             raise ConfigError("STEWARD_JWT_SECRET must be set to at least 32 characters (HS256 wants a 256-bit key)")
@@ -69,13 +73,13 @@ class ServiceSettings:
             host=_env(prefix + "HOST", _env("STEWARD_HOST", "127.0.0.1")),
             port=_int(prefix + "PORT", DEFAULT_PORTS[service]),
             metrics_port=_int(prefix + "METRICS_PORT", DEFAULT_METRICS_PORTS[service]),
-            database_url=database_url,
+            database_url=url,
             jwt_secret=secret,
             log_level=_env("STEWARD_LOG_LEVEL", "info").lower(),
             log_format=_env("STEWARD_LOG_FORMAT", "json").lower(),
             # Only the embedded SQLite default migrates itself; shared databases migrate
             # through `migrate` (a Kubernetes Job) so that replicas never race on DDL.
-            migrate_on_start=migrate == "true" or (migrate == "auto" and database_url.startswith("sqlite")),
+            migrate_on_start=migrate == "true" or (migrate == "auto" and url.startswith("sqlite")),
             grace_seconds=_float("STEWARD_GRACE_SECONDS", 10.0),
             drain_delay_seconds=_float("STEWARD_DRAIN_DELAY_SECONDS", 0.0),
             health_check_interval_seconds=_float("STEWARD_HEALTH_CHECK_INTERVAL_SECONDS", 5.0),

@@ -70,6 +70,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
     def _wrap_unary(self, behaviour: Callable[..., Any], method: str, is_open: bool) -> Callable[..., Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             state = _CallState(method, tuple(context.invocation_metadata() or ()))
+            context.set_trailing_metadata(((REQUEST_ID_HEADER, state.request_id),))
             token = None
             try:
                 token = self._authenticate(state, is_open)
@@ -84,6 +85,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
     def _wrap_stream(self, behaviour: Callable[..., Any], method: str, is_open: bool) -> Callable[..., Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             state = _CallState(method, tuple(context.invocation_metadata() or ()))
+            context.set_trailing_metadata(((REQUEST_ID_HEADER, state.request_id),))
             token = None
             try:
                 token = self._authenticate(state, is_open)

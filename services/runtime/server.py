@@ -95,11 +95,11 @@ class ServiceRuntime:
             self.db.ping()
             ready = self.spec.migrations.is_current(self.db)
             reason = "" if ready else "database schema is not at the expected migration"
+            if ready and not self._ready_hook_done and self.spec.on_ready is not None:
+                self.spec.on_ready(self.db, self.settings)
+            self._ready_hook_done = self._ready_hook_done or ready
         except Exception as exc:  # an unreachable database is a health state, not a crash
-            ready, reason = False, f"database unreachable: {type(exc).__name__}"
-        if ready and not self._ready_hook_done and self.spec.on_ready is not None:
-            self.spec.on_ready(self.db, self.settings)
-        self._ready_hook_done = self._ready_hook_done or ready
+            ready, reason = False, f"database unreachable or start-up hook failed: {type(exc).__name__}: {exc}"
         if not self._draining.is_set():
             self._set_health(SERVING if ready else NOT_SERVING)
         if not ready:

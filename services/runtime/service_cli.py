@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
-from services.runtime.config import ConfigError, ServiceSettings, default_database_url
+from services.runtime.config import ConfigError, ServiceSettings, database_url
 from services.runtime.logging import configure_logging
 from services.runtime.server import ServiceRuntime, ServiceSpec
 
@@ -35,11 +36,8 @@ def make_service_cli(spec: ServiceSpec) -> typer.Typer:
     @app.command()
     def migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
         """Upgrade this service's database schema (the Kubernetes migration Job runs this)."""
-        import os
-
-        url = os.environ.get(f"STEWARD_{spec.name.upper()}_DATABASE_URL") or default_database_url(spec.name)
         configure_logging(spec.name, os.environ.get("STEWARD_LOG_LEVEL", "info"))
-        spec.migrations.upgrade(url, revision)
+        spec.migrations.upgrade(database_url(spec.name), revision)
         typer.echo(
             f"{spec.name}: database at {spec.migrations.head() if revision == 'head' else revision}", file=sys.stderr
         )
