@@ -70,7 +70,9 @@ def test_token_with_another_algorithm_is_refused(users):
 
 def test_valid_token_is_accepted(users):
     stub, _ = users
-    reply = stub.ListUsers(users_pb2.ListUsersRequest(), metadata=bearer("someone", roles=()))
+    reply = stub.ListUsers(
+        users_pb2.ListUsersRequest(), metadata=bearer("service:reports", roles=(), scopes=["users.read"])
+    )
     assert list(reply.users) == []
 
 

@@ -18,7 +18,7 @@ SERVICES = ("users", "rules", "sync")
 
 @pytest.fixture
 def dev_env(tmp_path, monkeypatch):
-    env = {"STEWARD_DATA_DIR": str(tmp_path / "var"), "STEWARD_JWT_SECRET": ""}
+    env = {"STEWARD_DATA_DIR": str(tmp_path / "var"), "STEWARD_JWT_SECRET": "", "STEWARD_SMTP_PORT": str(free_port())}
     for name in SERVICES:
         port = free_port()
         env |= {
@@ -57,7 +57,7 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
                 == ""
             )
             # ...and so does one minted later by `steward token`, from the same dev secret.
-            code, minted = _run("token", "--sub", "someone", "--role", "viewer", env=dev_env)
+            code, minted = _run("token", env=dev_env)
             assert code == 0
             stub.ListUsers(users_pb2.ListUsersRequest(), metadata=[("authorization", f"Bearer {minted.stdout[-1]}")])
         dev.popen.send_signal(signal.SIGINT)

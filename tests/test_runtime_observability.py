@@ -16,7 +16,7 @@ from tests.conftest import bearer
 from tests.errors import call_fails
 
 
-def _exploding_service(server: grpc.Server, db, settings) -> None:
+def _exploding_service(server: grpc.Server, db, settings):
     def explode(request: bytes, context: grpc.ServicerContext) -> bytes:
         raise RuntimeError("secret internals: password=hunter2")
 
@@ -24,6 +24,7 @@ def _exploding_service(server: grpc.Server, db, settings) -> None:
         "test.Boom", {"Explode": grpc.unary_unary_rpc_method_handler(explode)}
     )
     server.add_generic_rpc_handlers((handler,))
+    return ()
 
 
 # A service with the users schema (so it is healthy) and one method that always fails unexpectedly.

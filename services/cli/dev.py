@@ -10,15 +10,20 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from rich.console import Console
 
 from services.cli.health_probe import is_serving
+from services.cli.mail_sink import start_mail_sink
 from services.cli.secrets import jwt_secret
 from services.runtime.auth import mint_token
 from services.runtime.config import service_address
+from services.users.service_layer.bootstrap import bootstrap_admin_id
 
 SERVICES = ("users", "rules", "sync")
+DEV_ADMIN_EMAIL = "admin@steward.local"
+DEV_SMTP_PORT = 2525
 console = Console(stderr=True)
 
 
@@ -36,6 +41,13 @@ def _die_with_parent() -> None:
 def run_all(startup_timeout: float = 60.0) -> int:
     secret = jwt_secret(create=True)
     env = {**os.environ, "STEWARD_JWT_SECRET": secret or ""}
+    env.setdefault("STEWARD_BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
+    sink = None
+    if not env.get("STEWARD_SMTP_HOST"):
+        # No mail server configured: run a local one so invitations can be read in ./var/mail.
+        port = int(env.get("STEWARD_SMTP_PORT") or DEV_SMTP_PORT)
+        sink = start_mail_sink(Path(env.get("STEWARD_DATA_DIR", "./var")) / "mail", "127.0.0.1", port)
+        env |= {"STEWARD_SMTP_HOST": "127.0.0.1", "STEWARD_SMTP_PORT": str(port)}
     children = {
         name: subprocess.Popen(
             [sys.executable, "-m", f"services.{name}", "serve"], env=env, preexec_fn=_die_with_parent
@@ -60,7 +72,7 @@ def run_all(startup_timeout: float = 60.0) -> int:
                 return 1
             stop.wait(0.2)
         if not stop.is_set():
-            _banner(secret or "")
+            _banner(secret or "", env["STEWARD_BOOTSTRAP_ADMIN_EMAIL"], sink is not None)
         while not stop.wait(0.5):
             exited = [n for n, p in children.items() if p.poll() is not None]
             if exited:
@@ -69,6 +81,8 @@ def run_all(startup_timeout: float = 60.0) -> int:
         return 0
     finally:
         _stop_all(children)
+        if sink is not None:
+            sink.stop()
 
 
 def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -84,15 +98,16 @@ def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
     console.print("all services stopped")
 
 
-def _banner(secret: str) -> None:
-    token = mint_token(secret, "dev-admin", roles=["admin"], ttl_seconds=12 * 3600)
+def _banner(secret: str, admin_email: str, mail_sink: bool) -> None:
+    token = mint_token(secret, bootstrap_admin_id(admin_email), ttl_seconds=12 * 3600)
     users = service_address("users")
     lines = [
         "",
         "Steward is running (Ctrl-C stops all three)",
         *(f"  {name:<6} {service_address(name)}" for name in SERVICES),
+        *(["  mail   ./var/mail (local SMTP sink)"] if mail_sink else []),
         "",
-        "Dev admin token (12 h), for your shell:",
+        f"Token of the global admin {admin_email} (12 h), for your shell:",
         f"export STEWARD_TOKEN={token}",
         "",
         "Try it:",

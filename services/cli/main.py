@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.dev import DEV_ADMIN_EMAIL
 from services.cli.health_probe import probe
 from services.cli.secrets import jwt_secret
 from services.runtime.auth import mint_token
 from services.runtime.config import database_url, service_address
+from services.users.service_layer.bootstrap import bootstrap_admin_id
 
 SERVICES = ("users", "rules", "sync")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Steward: who owns which customer account.")
@@ -41,8 +44,10 @@ def health(
 
 @app.command()
 def token(
-    subject: str = typer.Option("dev-admin", "--sub", help="User id, or service:<name> for a service account."),
-    role: list[str] = typer.Option(["admin"], "--role", help="Role claim(s); repeat for several."),
+    subject: str = typer.Option(
+        "", "--sub", help="User id, or service:<name> for a service account. Default: the bootstrap admin."
+    ),
+    role: list[str] = typer.Option([], "--role", help="Role claim(s) of a service account, e.g. admin."),
     scope: list[str] = typer.Option([], "--scope", help="Scope claim(s); repeat for several."),
     ttl: int = typer.Option(3600, help="Lifetime in seconds."),
 ) -> None:
@@ -51,6 +56,8 @@ def token(
     if not secret:
         console.print("[red]set STEWARD_JWT_SECRET (or run `make run` once to create a dev secret)[/red]")
         raise typer.Exit(2)
+    if not subject:
+        subject = bootstrap_admin_id(os.environ.get("STEWARD_BOOTSTRAP_ADMIN_EMAIL") or DEV_ADMIN_EMAIL)
     print(mint_token(secret, subject, roles=role, scopes=scope, ttl_seconds=ttl))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -10,14 +11,15 @@ from services.rules.servicer import PlayServicer
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
-from services.runtime.server import ServiceSpec
+from services.runtime.server import BackgroundWorker, ServiceSpec
 from steward.rules.v1 import plays_pb2, plays_pb2_grpc
 
 MIGRATIONS = MigrationSet("rules", Path(__file__).parent / "migrations")
 
 
-def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> None:
+def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
     plays_pb2_grpc.add_PlayServiceServicer_to_server(PlayServicer(db), server)
+    return ()
 
 
 SPEC = ServiceSpec(

@@ -49,16 +49,18 @@ class _CallState:
 
 
 class ServerInterceptor(grpc.ServerInterceptor):
-    def __init__(self, service: str, jwt_secret: str) -> None:
+    def __init__(self, service: str, jwt_secret: str, public_methods: frozenset[str] = frozenset()) -> None:
         self._service = service
         self._secret = jwt_secret
+        # Methods whose request carries its own credential (e.g. an invitation token).
+        self._public = public_methods
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
         if handler is None:
             return None
         method: str = details.method
-        is_open = method.startswith(OPEN_PREFIXES)
+        is_open = method.startswith(OPEN_PREFIXES) or method in self._public
         if handler.unary_unary:
             return handler._replace(unary_unary=self._wrap_unary(handler.unary_unary, method, is_open))
         if handler.stream_unary:

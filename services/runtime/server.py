@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from dataclasses import dataclass
 from types import FrameType
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -34,8 +35,18 @@ class ServiceSpec:
     name: str
     grpc_services: tuple[str, ...]
     migrations: MigrationSet
-    register: Callable[[grpc.Server, Database, ServiceSettings], None]
+    register: Callable[[grpc.Server, Database, ServiceSettings], Sequence[BackgroundWorker]]
     on_ready: Callable[[Database, ServiceSettings], None] | None = None
+    # Full method names ("/pkg.Service/Method") callable without a bearer token.
+    public_methods: frozenset[str] = frozenset()
+
+
+class BackgroundWorker(Protocol):
+    """Work a service does besides answering calls (e.g. sending queued emails)."""
+
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float) -> None: ...
 
 
 class ServiceRuntime:
@@ -49,6 +60,7 @@ class ServiceRuntime:
         self._server: grpc.Server | None = None
         self._draining = threading.Event()
         self._ready_hook_done = False
+        self._workers: list[BackgroundWorker] = []
 
     def start(self) -> None:
         if self.settings.migrate_on_start:
@@ -58,11 +70,11 @@ class ServiceRuntime:
             futures.ThreadPoolExecutor(
                 max_workers=self.settings.max_workers, thread_name_prefix=f"{self.spec.name}-rpc"
             ),
-            interceptors=[ServerInterceptor(self.spec.name, self.settings.jwt_secret)],
+            interceptors=[ServerInterceptor(self.spec.name, self.settings.jwt_secret, self.spec.public_methods)],
             # Without this a second process could bind the same port and steal half the calls.
             options=[("grpc.so_reuseport", 0)],
         )
-        self.spec.register(server, self.db, self.settings)
+        self._workers = list(self.spec.register(server, self.db, self.settings))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*self.spec.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -75,6 +87,8 @@ class ServiceRuntime:
         server.start()
         self.metrics_port = metrics.serve_metrics(self.settings.host, self.settings.metrics_port)
         threading.Thread(target=self._watch_readiness, name=f"{self.spec.name}-health", daemon=True).start()
+        for worker in self._workers:
+            worker.start()
         log.info(
             "serving",
             address=f"{self.settings.host}:{self.port}",
@@ -121,6 +135,8 @@ class ServiceRuntime:
             threading.Event().wait(self.settings.drain_delay_seconds)
         grace = self.settings.grace_seconds if grace is None else grace
         self._server.stop(grace).wait()
+        for worker in self._workers:
+            worker.stop(timeout=grace)
         self.db.dispose()
         log.info("stopped")
 

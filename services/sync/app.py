@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -9,15 +10,16 @@ import grpc
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
-from services.runtime.server import ServiceSpec
+from services.runtime.server import BackgroundWorker, ServiceSpec
 from services.sync.servicer import JobServicer
 from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 
 MIGRATIONS = MigrationSet("sync", Path(__file__).parent / "migrations")
 
 
-def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> None:
+def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
     jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db), server)
+    return ()
 
 
 SPEC = ServiceSpec(

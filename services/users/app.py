@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
@@ -9,20 +10,37 @@ import grpc
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
-from services.runtime.server import ServiceSpec
-from services.users.servicer import UserServicer
+from services.runtime.server import BackgroundWorker, ServiceSpec
+from services.users.adapters.email_sender import EmailSender
+from services.users.config import UsersConfig
+from services.users.service_layer.bootstrap import ensure_bootstrap_admin
+from services.users.servicer import TeamServicer, UserServicer
 from steward.users.v1 import users_pb2, users_pb2_grpc
 
 MIGRATIONS = MigrationSet("users", Path(__file__).parent / "migrations")
+_SERVICES = users_pb2.DESCRIPTOR.services_by_name
 
 
-def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> None:
-    users_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(db), server)
+def build_spec(config: UsersConfig | None = None) -> ServiceSpec:
+    """The users service; configuration from the environment unless given (tests give their own)."""
+
+    def settings() -> UsersConfig:
+        return config if config is not None else UsersConfig.from_env()
+
+    def register(server: grpc.Server, db: Database, _: ServiceSettings) -> Sequence[BackgroundWorker]:
+        current = settings()
+        users_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(db, current), server)
+        users_pb2_grpc.add_TeamServiceServicer_to_server(TeamServicer(db, current), server)
+        return [EmailSender(db, current.smtp)]
+
+    return ServiceSpec(
+        name="users",
+        grpc_services=(_SERVICES["UserService"].full_name, _SERVICES["TeamService"].full_name),
+        migrations=MIGRATIONS,
+        register=register,
+        on_ready=lambda db, _: ensure_bootstrap_admin(db, settings()),
+        public_methods=frozenset({f"/{_SERVICES['UserService'].full_name}/AcceptInvitation"}),
+    )
 
 
-SPEC = ServiceSpec(
-    name="users",
-    grpc_services=(users_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,),
-    migrations=MIGRATIONS,
-    register=register,
-)
+SPEC = build_spec()

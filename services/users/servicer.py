@@ -1,100 +1,374 @@
-"""UserService over gRPC: protobuf in, domain calls, protobuf out. No business rules here."""
+"""UserService and TeamService over gRPC: protobuf in, use cases, protobuf out. No business rules here."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from services.runtime.auth import current_principal
 from services.runtime.db import Database, utcnow
-from services.runtime.etag import check_etag
+from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.idempotency import run_once
 from services.runtime.names import format_name, parse_name
 from services.runtime.pagination import PageRequest, list_response_page
-from services.runtime.protobuf import timestamp, update_paths
+from services.runtime.protobuf import enum_filter, update_paths
+from services.users import convert
 from services.users.adapters.orm import IdempotencyRecord
-from services.users.adapters.repository import list_key
-from services.users.domain.model import (
-    PROFILE_FIELDS,
-    License,
-    User,
-    UserStatus,
-    ensure_can_edit_profile,
-    ensure_visible,
-)
+from services.users.adapters.repository import list_key, team_key
+from services.users.config import UsersConfig
+from services.users.domain.lifecycle import Action
+from services.users.domain.model import User, ensure_visible
+from services.users.domain.permissions import Actor, ensure_can_read
+from services.users.domain.teams import Membership, Team
+from services.users.service_layer import invitations, lifecycle, profiles, teams, upsert
+from services.users.service_layer.actors import resolve_actor
+from services.users.service_layer.seats import SeatLedger
 from services.users.unit_of_work import UsersUnitOfWork
 from steward.users.v1 import users_pb2, users_pb2_grpc
 
-# Message constructors take enum value names, which keeps these maps readable and typed.
-_STATUS = {s: f"USER_STATUS_{s.value}" for s in UserStatus}
-_LICENSE = {lic: f"LICENSE_{lic.value}" for lic in License}
+R = TypeVar("R", bound=Message)
+Work = Callable[[UsersUnitOfWork, Actor], R]
+
+# UpdateUser paths -> domain attribute names.
+_USER_PATHS = {p: p for p in profiles.UPDATABLE} | {"manager": "manager_id"}
+_USER_PATHS.pop("manager_id")
+_BULK = {users_pb2.BulkAction.Value(f"BULK_ACTION_{k.value}"): k for k in lifecycle.BulkKind}
+_ROW_RESULT = {r: f"RESULT_{r.value}" for r in upsert.RowResult}
 
 
-def user_to_proto(user: User) -> users_pb2.User:
-    return users_pb2.User(
-        name=format_name("users", user.id),
-        uid=user.id,
-        email=user.email,
-        first_name=user.first_name,
-        last_name=user.last_name,
-        status=_STATUS[user.status],
-        license=_LICENSE[user.license],
-        global_admin=user.global_admin,
-        manager=format_name("users", user.manager_id) if user.manager_id else "",
-        alternative_emails=user.alternative_emails,
-        custom_attributes=user.custom_attributes,
-        signature=user.signature,
-        create_time=timestamp(user.create_time),
-        update_time=timestamp(user.update_time),
-        last_activity_time=timestamp(user.last_activity_time),
-        etag=user.etag,
-    )
-
-
-def _profile_value(message: users_pb2.User, path: str) -> Any:
-    value = getattr(message, path)
-    if path == "alternative_emails":
-        return list(value)
-    if path == "custom_attributes":
-        return dict(value)
-    return value
-
-
-class UserServicer(users_pb2_grpc.UserServiceServicer):
-    def __init__(self, db: Database) -> None:
+class _Base:
+    def __init__(self, db: Database, config: UsersConfig) -> None:
         self._db = db
+        self._config = config
 
+    def _write(self, method: str, request: Message, response_type: type[R], work: Work[R]) -> R:
+        """One transaction, retried safely by request_id, acting as the resolved caller."""
+        principal = current_principal()
+
+        def run(uow: UsersUnitOfWork) -> R:
+            return work(uow, resolve_actor(uow, principal))
+
+        return run_once(lambda: UsersUnitOfWork(self._db), IdempotencyRecord, method, request, response_type, run)
+
+    def _read(self, work: Callable[[UsersUnitOfWork, Actor], R]) -> R:
+        with UsersUnitOfWork(self._db, write=False) as uow:
+            actor = resolve_actor(uow, current_principal())
+            ensure_can_read(actor)
+            return work(uow, actor)
+
+
+def _user_reply(uow: UsersUnitOfWork, user: User) -> users_pb2.User:
+    return convert.user_to_proto(user, uow.invitations.open_expiry([user.id]).get(user.id))
+
+
+class UserServicer(_Base, users_pb2_grpc.UserServiceServicer):
     def GetUser(self, request: users_pb2.GetUserRequest, context: grpc.ServicerContext) -> users_pb2.User:
         user_id = parse_name("users", request.name)
-        with UsersUnitOfWork(self._db, write=False) as uow:
-            return user_to_proto(ensure_visible(uow.users.get(user_id), user_id))
+        return self._read(lambda uow, _: _user_reply(uow, ensure_visible(uow.users.get(user_id), user_id)))
 
     def ListUsers(
         self, request: users_pb2.ListUsersRequest, context: grpc.ServicerContext
     ) -> users_pb2.ListUsersResponse:
-        def fetch(page: PageRequest) -> list[User]:
-            with UsersUnitOfWork(self._db, write=False) as uow:
+        def work(uow: UsersUnitOfWork, _: Actor) -> users_pb2.ListUsersResponse:
+            def fetch(page: PageRequest) -> list[User]:
                 return uow.users.list_page(limit=page.limit, after=page.after, show_deleted=request.show_deleted)
 
-        users, next_token = list_response_page(
-            request.page_size, request.page_token, {"show_deleted": request.show_deleted}, 2, fetch, list_key
-        )
-        return users_pb2.ListUsersResponse(users=[user_to_proto(u) for u in users], next_page_token=next_token)
+            users, token = list_response_page(
+                request.page_size, request.page_token, {"show_deleted": request.show_deleted}, 2, fetch, list_key
+            )
+            expiries = uow.invitations.open_expiry(u.id for u in users)
+            return users_pb2.ListUsersResponse(users=convert.users_to_proto(users, expiries), next_page_token=token)
+
+        return self._read(work)
 
     def UpdateUser(self, request: users_pb2.UpdateUserRequest, context: grpc.ServicerContext) -> users_pb2.User:
         user_id = parse_name("users", request.user.name, "user.name")
-        paths = update_paths(request.update_mask, PROFILE_FIELDS)
-        actor = current_principal()
+        paths = update_paths(request.update_mask, frozenset(_USER_PATHS))
+        changes = {_USER_PATHS[p]: self._user_value(request.user, p) for p in paths}
 
-        def work(uow: UsersUnitOfWork) -> users_pb2.User:
-            user = ensure_visible(uow.users.get(user_id, for_update=True), user_id)
-            ensure_can_edit_profile(actor, user)
-            check_etag(request.user.etag, user.etag)
-            user.update_profile({p: _profile_value(request.user, p) for p in paths}, utcnow())
-            uow.users.save(user)
-            return user_to_proto(user)
+        def work(uow: UsersUnitOfWork, actor: Actor) -> users_pb2.User:
+            user = profiles.update_user(uow, self._config, actor, user_id, request.user.etag, changes, utcnow())
+            return _user_reply(uow, user)
 
-        return run_once(
-            lambda: UsersUnitOfWork(self._db), IdempotencyRecord, "UpdateUser", request, users_pb2.User, work
+        return self._write("UpdateUser", request, users_pb2.User, work)
+
+    @staticmethod
+    def _user_value(message: users_pb2.User, path: str) -> Any:
+        if path == "manager":
+            return convert.optional_user_name(message.manager, "user.manager")
+        if path == "license":
+            return convert.license_from_proto(message.license, "user.license")
+        value = getattr(message, path)
+        if path == "alternative_emails":
+            return list(value)
+        if path == "custom_attributes":
+            return dict(value)
+        return value
+
+    def InviteUsers(
+        self, request: users_pb2.InviteUsersRequest, context: grpc.ServicerContext
+    ) -> users_pb2.InviteUsersResponse:
+        memberships = convert.memberships_from_proto(request.team_memberships, "team_memberships")
+        license = convert.license_from_proto(request.license, required=False) if request.license else None
+        send = request.send_invitation if request.HasField("send_invitation") else True
+
+        def work(uow: UsersUnitOfWork, actor: Actor) -> users_pb2.InviteUsersResponse:
+            users = invitations.invite_users(
+                uow,
+                self._config,
+                actor,
+                list(request.emails),
+                license,
+                request.global_admin,
+                memberships,
+                send,
+                utcnow(),
+            )
+            expiries = uow.invitations.open_expiry(u.id for u in users)
+            return users_pb2.InviteUsersResponse(users=convert.users_to_proto(users, expiries))
+
+        return self._write("InviteUsers", request, users_pb2.InviteUsersResponse, work)
+
+    def AcceptInvitation(
+        self, request: users_pb2.AcceptInvitationRequest, context: grpc.ServicerContext
+    ) -> users_pb2.User:
+        # No caller to resolve: the token in the request is the credential.
+        with UsersUnitOfWork(self._db) as uow:
+            user = invitations.accept_invitation(uow, request.token, request.first_name, request.last_name, utcnow())
+            reply = convert.user_to_proto(user)
+            uow.commit()
+        return reply
+
+    def ResendInvitation(
+        self, request: users_pb2.ResendInvitationRequest, context: grpc.ServicerContext
+    ) -> users_pb2.User:
+        user_id = parse_name("users", request.name)
+        return self._write(
+            "ResendInvitation",
+            request,
+            users_pb2.User,
+            lambda uow, actor: _user_reply(
+                uow, invitations.resend_invitation(uow, self._config, actor, user_id, utcnow())
+            ),
         )
+
+    def CancelInvitation(
+        self, request: users_pb2.CancelInvitationRequest, context: grpc.ServicerContext
+    ) -> users_pb2.User:
+        user_id = parse_name("users", request.name)
+        return self._write(
+            "CancelInvitation",
+            request,
+            users_pb2.User,
+            lambda uow, actor: _user_reply(
+                uow, invitations.cancel_invitation(uow, self._config, actor, user_id, utcnow())
+            ),
+        )
+
+    def _status_change(self, method: str, request: Any, action: Action) -> users_pb2.User:
+        user_id = parse_name("users", request.name)
+        return self._write(
+            method,
+            request,
+            users_pb2.User,
+            lambda uow, actor: _user_reply(
+                uow, lifecycle.change_status(uow, self._config, actor, user_id, request.etag, action, utcnow())
+            ),
+        )
+
+    def ActivateUser(self, request: users_pb2.ActivateUserRequest, context: grpc.ServicerContext) -> users_pb2.User:
+        return self._status_change("ActivateUser", request, Action.ACTIVATE)
+
+    def DisableUser(self, request: users_pb2.DisableUserRequest, context: grpc.ServicerContext) -> users_pb2.User:
+        return self._status_change("DisableUser", request, Action.DISABLE)
+
+    def DeleteUser(self, request: users_pb2.DeleteUserRequest, context: grpc.ServicerContext) -> users_pb2.User:
+        return self._status_change("DeleteUser", request, Action.DELETE)
+
+    def BulkUserAction(
+        self, request: users_pb2.BulkUserActionRequest, context: grpc.ServicerContext
+    ) -> users_pb2.BulkUserActionResponse:
+        kind = enum_filter(request.action, _BULK, "action")
+        problems = []
+        if kind is None:
+            problems.append(FieldViolation("action", "choose an action", "REQUIRED"))
+        if not request.users:
+            problems.append(FieldViolation("users", "name at least one user", "REQUIRED"))
+        if len(request.users) > lifecycle.MAX_BULK:
+            problems.append(FieldViolation("users", f"at most {lifecycle.MAX_BULK} users", "TOO_MANY"))
+        if problems:
+            raise InvalidArgument("INVALID_REQUEST", "invalid bulk action", field_violations=problems)
+        assert kind is not None
+        user_ids = [parse_name("users", name, f"users[{i}]") for i, name in enumerate(request.users)]
+        license = convert.license_from_proto(request.license) if kind is lifecycle.BulkKind.UPDATE_LICENSE else None
+        membership: Membership | None = None
+        if kind is lifecycle.BulkKind.ADD_TO_TEAM:
+            membership = convert.memberships_from_proto([request.team_membership], "team_membership")[0]
+
+        def work(uow: UsersUnitOfWork, actor: Actor) -> users_pb2.BulkUserActionResponse:
+            outcomes = lifecycle.bulk_action(
+                uow, self._config, actor, kind, user_ids, utcnow(), license=license, membership=membership
+            )
+            done = sum(1 for o in outcomes if o.done)
+            return users_pb2.BulkUserActionResponse(
+                outcomes=[
+                    users_pb2.BulkUserOutcome(
+                        user=format_name("users", o.user_id),
+                        reason=o.reason,
+                        description=o.description,
+                        result="RESULT_DONE" if o.done else "RESULT_SKIPPED",
+                    )
+                    for o in outcomes
+                ],
+                done_count=done,
+                skipped_count=len(outcomes) - done,
+            )
+
+        return self._write("BulkUserAction", request, users_pb2.BulkUserActionResponse, work)
+
+    def UpsertUsers(
+        self, request: users_pb2.UpsertUsersRequest, context: grpc.ServicerContext
+    ) -> users_pb2.UpsertUsersResponse:
+        rows = [
+            upsert.UpsertRow(
+                email=r.email,
+                first_name=r.first_name,
+                last_name=r.last_name,
+                license=convert.license_from_proto(r.license, f"rows[{i}].license", required=False),
+                status=convert.STATUS_FROM_PROTO.get(r.status),
+                custom_attributes=dict(r.custom_attributes),
+            )
+            for i, r in enumerate(request.rows)
+        ]
+
+        def work(uow: UsersUnitOfWork, actor: Actor) -> users_pb2.UpsertUsersResponse:
+            outcomes = upsert.upsert_users(uow, self._config, actor, rows, utcnow())
+            return users_pb2.UpsertUsersResponse(
+                outcomes=[
+                    users_pb2.UpsertUserOutcome(
+                        row=o.row,
+                        email=o.email,
+                        result=_ROW_RESULT[o.result],
+                        user=format_name("users", o.user_id) if o.user_id else "",
+                        reason=o.reason,
+                        description=o.description,
+                    )
+                    for o in outcomes
+                ]
+            )
+
+        return self._write("UpsertUsers", request, users_pb2.UpsertUsersResponse, work)
+
+    def GetLicenseUsage(
+        self, request: users_pb2.GetLicenseUsageRequest, context: grpc.ServicerContext
+    ) -> users_pb2.LicenseUsage:
+        policy = self._config.licenses
+
+        def work(uow: UsersUnitOfWork, _: Actor) -> users_pb2.LicenseUsage:
+            used = SeatLedger(uow, policy).usage()
+            return users_pb2.LicenseUsage(
+                entries=[
+                    users_pb2.LicenseUsage.Entry(license=convert.LICENSE_NAME[lic], used=count, limit=policy.limit(lic))
+                    for lic, count in used.items()
+                ],
+                exempt_domains=sorted(policy.exempt_domains),
+            )
+
+        return self._read(work)
+
+
+class TeamServicer(_Base, users_pb2_grpc.TeamServiceServicer):
+    def CreateTeam(self, request: users_pb2.CreateTeamRequest, context: grpc.ServicerContext) -> users_pb2.Team:
+        manager = convert.optional_user_name(request.team.manager, "team.manager")
+        return self._write(
+            "CreateTeam",
+            request,
+            users_pb2.Team,
+            lambda uow, actor: convert.team_to_proto(
+                teams.create_team(uow, actor, request.team.display_name, manager, utcnow())
+            ),
+        )
+
+    def GetTeam(self, request: users_pb2.GetTeamRequest, context: grpc.ServicerContext) -> users_pb2.Team:
+        team_id = parse_name("teams", request.name)
+        return self._read(lambda uow, _: convert.team_to_proto(teams.get_team(uow, team_id)))
+
+    def ListTeams(
+        self, request: users_pb2.ListTeamsRequest, context: grpc.ServicerContext
+    ) -> users_pb2.ListTeamsResponse:
+        def work(uow: UsersUnitOfWork, _: Actor) -> users_pb2.ListTeamsResponse:
+            def fetch(page: PageRequest) -> list[Team]:
+                return uow.teams.list_page(limit=page.limit, after=page.after)
+
+            found, token = list_response_page(request.page_size, request.page_token, {}, 2, fetch, team_key)
+            return users_pb2.ListTeamsResponse(teams=[convert.team_to_proto(t) for t in found], next_page_token=token)
+
+        return self._read(work)
+
+    def UpdateTeam(self, request: users_pb2.UpdateTeamRequest, context: grpc.ServicerContext) -> users_pb2.Team:
+        team_id = parse_name("teams", request.team.name, "team.name")
+        paths = update_paths(request.update_mask, frozenset({"display_name", "manager"}))
+        manager = convert.optional_user_name(request.team.manager, "team.manager") if "manager" in paths else None
+        name = request.team.display_name if "display_name" in paths else None
+        return self._write(
+            "UpdateTeam",
+            request,
+            users_pb2.Team,
+            lambda uow, actor: convert.team_to_proto(
+                teams.update_team(uow, actor, team_id, request.team.etag, name, manager, "manager" in paths, utcnow())
+            ),
+        )
+
+    def AddTeamMember(
+        self, request: users_pb2.AddTeamMemberRequest, context: grpc.ServicerContext
+    ) -> users_pb2.TeamMember:
+        team_id = parse_name("teams", request.team, "team")
+        user_id = parse_name("users", request.user, "user")
+        role = convert.role_from_proto(request.role, "role")
+
+        def work(uow: UsersUnitOfWork, actor: Actor) -> users_pb2.TeamMember:
+            teams.add_member(uow, actor, team_id, user_id, role)
+            return users_pb2.TeamMember(team=request.team, user=request.user, role=convert.ROLE_NAME[role])
+
+        return self._write("AddTeamMember", request, users_pb2.TeamMember, work)
+
+    def RemoveTeamMember(
+        self, request: users_pb2.RemoveTeamMemberRequest, context: grpc.ServicerContext
+    ) -> users_pb2.RemoveTeamMemberResponse:
+        team_id = parse_name("teams", request.team, "team")
+        user_id = parse_name("users", request.user, "user")
+
+        def work(uow: UsersUnitOfWork, actor: Actor) -> users_pb2.RemoveTeamMemberResponse:
+            teams.remove_member(uow, actor, team_id, user_id)
+            return users_pb2.RemoveTeamMemberResponse()
+
+        return self._write("RemoveTeamMember", request, users_pb2.RemoveTeamMemberResponse, work)
+
+    def ListTeamMembers(
+        self, request: users_pb2.ListTeamMembersRequest, context: grpc.ServicerContext
+    ) -> users_pb2.ListTeamMembersResponse:
+        team_id = parse_name("teams", request.team, "team")
+
+        def work(uow: UsersUnitOfWork, _: Actor) -> users_pb2.ListTeamMembersResponse:
+            teams.get_team(uow, team_id)
+
+            def fetch(page: PageRequest) -> list[tuple[str, Any]]:
+                return uow.teams.members_page(team_id, limit=page.limit, after=page.after)
+
+            members, token = list_response_page(
+                request.page_size, request.page_token, {"team": team_id}, 1, fetch, lambda m: (m[0],)
+            )
+            return users_pb2.ListTeamMembersResponse(
+                next_page_token=token,
+                members=[
+                    users_pb2.TeamMember(
+                        team=request.team, user=format_name("users", uid), role=convert.ROLE_NAME[role]
+                    )
+                    for uid, role in members
+                ],
+            )
+
+        return self._read(work)

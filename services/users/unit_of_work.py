@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from typing import Self
 
-from services.runtime.db import Database, UnitOfWork
-from services.users.adapters.repository import UserRepository
+from services.runtime.db import UnitOfWork
+from services.users.adapters.repository import (
+    InvitationRepository,
+    NotificationOutbox,
+    TeamRepository,
+    UserRepository,
+)
 
 
 class UsersUnitOfWork(UnitOfWork):
     users: UserRepository
-
-    def __init__(self, db: Database, *, write: bool = True) -> None:
-        super().__init__(db, write=write)
+    teams: TeamRepository
+    invitations: InvitationRepository
+    outbox: NotificationOutbox
 
     def __enter__(self) -> Self:
         super().__enter__()
         self.users = UserRepository(self.session)
+        self.teams = TeamRepository(self.session)
+        self.invitations = InvitationRepository(self.session)
+        self.outbox = NotificationOutbox(self.session)
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import UTCDateTime
@@ -34,6 +34,7 @@ class UserRecord(UsersBase):
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     last_activity_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    user_management: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     # Every UPDATE checks and bumps the version, so a concurrent writer cannot be overwritten.
@@ -49,6 +50,71 @@ class UserRecord(UsersBase):
         ),
         Index("ix_users_list", "email_normalized", "id"),
     )
+
+
+class TeamRecord(UsersBase):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    display_name_normalized: Mapped[str] = mapped_column(String(100), unique=True)
+    manager_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TeamMembershipRecord(UsersBase):
+    __tablename__ = "team_memberships"
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class InvitationRecord(UsersBase):
+    __tablename__ = "invitations"
+
+    # Only the SHA-256 of the token is stored: a database leak does not leak usable invitations.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expire_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LicenseSeatRecord(UsersBase):
+    """One row per license, locked (SELECT ... FOR UPDATE) while seats are counted and taken,
+    so that two concurrent invitations cannot both take the last seat."""
+
+    __tablename__ = "license_seats"
+
+    license: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class NotificationRecord(UsersBase):
+    """Emails to send, written in the same transaction as the change they announce."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # A sender claims a row until this time; another sender (replica) leaves it alone meanwhile.
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_notifications_due", "sent_time", "failed", "next_attempt_time"),)
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, UsersBase):

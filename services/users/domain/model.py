@@ -11,6 +11,7 @@ from typing import Any
 from services.runtime.auth import Principal
 from services.runtime.errors import FailedPrecondition, NotFound, PermissionDenied, Violations
 from services.runtime.etag import make_etag
+from services.users.domain.teams import Membership
 
 
 class UserStatus(StrEnum):
@@ -67,18 +68,53 @@ class User:
     custom_attributes: dict[str, str] = field(default_factory=dict)
     signature: str = ""
     last_activity_time: dt.datetime | None = None
+    user_management: bool = False
+    memberships: list[Membership] = field(default_factory=list)
     version: int = 1
 
     @property
     def etag(self) -> str:
         return make_etag(self.id, self.version)
 
-    def update_profile(self, changes: dict[str, Any], now: dt.datetime) -> None:
-        """Apply profile edits after checking every one of them; nothing changes if one is bad."""
+    @property
+    def team_ids(self) -> frozenset[str]:
+        return frozenset(m.team_id for m in self.memberships)
+
+    def ensure_editable(self) -> None:
         if self.status is UserStatus.DELETED:
             raise FailedPrecondition(
-                "USER_DELETED", "a deleted user's profile cannot be edited", metadata={"user": f"users/{self.id}"}
+                "USER_DELETED", "a deleted user cannot be edited", metadata={"user": f"users/{self.id}"}
             )
+
+    def change_license(self, new: License) -> None:
+        """Practitioner and contributor seats cannot become viewer seats: delete and re-invite instead."""
+        if new is License.VIEWER and self.license is not License.VIEWER:
+            raise FailedPrecondition(
+                "LICENSE_DOWNGRADE_NOT_ALLOWED",
+                f"a {self.license.value} cannot become a VIEWER; delete the user (reassigning what they own) "
+                "and invite them again as a VIEWER",
+                metadata={"user": f"users/{self.id}", "license": self.license.value},
+            )
+        self.license = new
+
+    def change_email(self, new_email: str, uuid_mode: bool) -> None:
+        """The email is the login; only installations in UUID mode may change it (the id stays)."""
+        if not uuid_mode:
+            raise FailedPrecondition(
+                "EMAIL_IMMUTABLE",
+                "email cannot be changed unless UUID mode is enabled",
+                metadata={"user": f"users/{self.id}"},
+            )
+        email = new_email.strip()
+        if not is_valid_email(normalize_email(email)):
+            problems = Violations()
+            problems.add("user.email", f"{new_email!r} is not an email address", "EMAIL_INVALID")
+            problems.raise_if_any()
+        self.email = email
+
+    def update_profile(self, changes: dict[str, Any], now: dt.datetime) -> None:
+        """Apply profile edits after checking every one of them; nothing changes if one is bad."""
+        self.ensure_editable()
         problems = Violations()
         unknown = set(changes) - PROFILE_FIELDS
         for path in sorted(unknown):
