@@ -121,3 +121,41 @@ def bearer(
 @pytest.fixture
 def admin() -> list[tuple[str, str]]:
     return bearer()
+
+
+@pytest.fixture
+def smtp():
+    from tests.processes import free_port
+    from tests.smtp_sink import SmtpSink
+
+    sink = SmtpSink(free_port()).start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def users_api(serve, smtp):
+    """serve the users service with a config (defaults: no limits, emails to the test SMTP sink)."""
+    from services.users.app import build_spec
+    from services.users.config import SmtpSettings, UsersConfig
+    from steward.users.v1 import users_pb2_grpc
+
+    def _start(config: UsersConfig | None = None, **overrides: object) -> UsersApi:
+        base = config or UsersConfig()
+        config = replace(base, smtp=SmtpSettings(host="127.0.0.1", port=smtp.port, poll_seconds=0.05))
+        running = serve(build_spec(config), **overrides)
+        return UsersApi(running, users_pb2_grpc.UserServiceStub(running.channel),
+                        users_pb2_grpc.TeamServiceStub(running.channel))
+
+    return _start
+
+
+@dataclass
+class UsersApi:
+    running: RunningService
+    users: object
+    teams: object
+
+    @property
+    def db(self):
+        return self.running.db
