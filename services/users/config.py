@@ -16,6 +16,8 @@ class SmtpSettings:
     sender: str = "Steward <no-reply@steward.local>"
     poll_seconds: float = 1.0
     max_attempts: int = 10
+    # First retry delay; it doubles per attempt up to an hour.
+    retry_base_seconds: float = 5.0
 
     @property
     def enabled(self) -> bool:

@@ -36,9 +36,9 @@ class _Pending:
     attempts: int
 
 
-def backoff(attempts: int) -> dt.timedelta:
-    """5 s, 10 s, 20 s ... capped at an hour."""
-    return min(dt.timedelta(seconds=5 * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+def backoff(attempts: int, base_seconds: float) -> dt.timedelta:
+    """base, 2 x base, 4 x base ... capped at an hour."""
+    return min(dt.timedelta(seconds=base_seconds * 2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
 class EmailSender:
@@ -123,7 +123,7 @@ class EmailSender:
                     continue
                 attempts = item.attempts + 1
                 give_up = attempts >= self._smtp.max_attempts
-                uow.outbox.mark_failed_attempt(item.id, attempts, None if give_up else now + backoff(attempts), error)
+                uow.outbox.mark_failed_attempt(item.id, attempts, None if give_up else now + backoff(attempts, self._smtp.retry_base_seconds), error)
                 (log.error if give_up else log.warning)(
                     "email_not_sent", notification=item.id, attempts=attempts, error=error, gave_up=give_up
                 )
