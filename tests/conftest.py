@@ -144,8 +144,9 @@ def users_api(serve, smtp):
         base = config or UsersConfig()
         config = replace(base, smtp=SmtpSettings(host="127.0.0.1", port=smtp.port, poll_seconds=0.05))
         running = serve(build_spec(config), **overrides)
-        return UsersApi(running, users_pb2_grpc.UserServiceStub(running.channel),
-                        users_pb2_grpc.TeamServiceStub(running.channel))
+        return UsersApi(
+            running, users_pb2_grpc.UserServiceStub(running.channel), users_pb2_grpc.TeamServiceStub(running.channel)
+        )
 
     return _start
 

@@ -17,10 +17,10 @@ class _Collect:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
         return "250 OK"
 
 
@@ -52,8 +52,10 @@ class SmtpSink:
         deadline = time.monotonic() + seconds
         while len(self.to(address)) < count:
             if time.monotonic() > deadline:
-                raise AssertionError(f"{count} email(s) to {address} expected; got {len(self.to(address))}: "
-                                     f"{[(m['To'], m['Subject']) for m in self.messages]}")
+                raise AssertionError(
+                    f"{count} email(s) to {address} expected; got {len(self.to(address))}: "
+                    f"{[(m['To'], m['Subject']) for m in self.messages]}"
+                )
             time.sleep(0.02)
         return self.to(address)
 

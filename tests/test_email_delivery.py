@@ -16,8 +16,9 @@ P = pb.LICENSE_PRACTITIONER
 
 
 def _users(databases_url, smtp_port: int | None, **smtp):
-    config = UsersConfig(smtp=SmtpSettings(host="127.0.0.1" if smtp_port else "", port=smtp_port or 25,
-                                           poll_seconds=0.05, **smtp))
+    config = UsersConfig(
+        smtp=SmtpSettings(host="127.0.0.1" if smtp_port else "", port=smtp_port or 25, poll_seconds=0.05, **smtp)
+    )
     running = start_service(build_spec(config), settings_for("users", databases_url))
     return running, users_pb2_grpc.UserServiceStub(running.channel)
 

@@ -18,8 +18,9 @@ DONE, SKIPPED = pb.BulkUserOutcome.RESULT_DONE, pb.BulkUserOutcome.RESULT_SKIPPE
 
 
 def _bulk(api, admin, action, users, **kw):
-    return api.users.BulkUserAction(pb.BulkUserActionRequest(action=action, users=[f"users/{u.id}" for u in users],
-                                                             **kw), metadata=admin)
+    return api.users.BulkUserAction(
+        pb.BulkUserActionRequest(action=action, users=[f"users/{u.id}" for u in users], **kw), metadata=admin
+    )
 
 
 def _outcomes(reply):
@@ -36,14 +37,23 @@ def test_bulk_disable_skips_with_reasons_and_changes_only_the_done(users_api, ad
     ghost = type("Ghost", (), {"id": str(uuid.uuid4())})()
     reply = _bulk(api, admin, pb.BULK_ACTION_DISABLE, [active, created, boss, gone, ghost, active])
     assert _outcomes(reply) == [
-        (DONE, ""), (SKIPPED, "TRANSITION_NOT_ALLOWED"), (SKIPPED, "GLOBAL_ADMIN_PROTECTED"),
-        (SKIPPED, "TRANSITION_NOT_ALLOWED"), (SKIPPED, "USER_NOT_FOUND"), (SKIPPED, "DUPLICATE_IN_REQUEST"),
+        (DONE, ""),
+        (SKIPPED, "TRANSITION_NOT_ALLOWED"),
+        (SKIPPED, "GLOBAL_ADMIN_PROTECTED"),
+        (SKIPPED, "TRANSITION_NOT_ALLOWED"),
+        (SKIPPED, "USER_NOT_FOUND"),
+        (SKIPPED, "DUPLICATE_IN_REQUEST"),
     ]
     assert (reply.done_count, reply.skipped_count) == (1, 5)
-    statuses = {u.email: u.status for u in api.users.ListUsers(pb.ListUsersRequest(show_deleted=True),
-                                                               metadata=admin).users}
-    assert statuses == {"active@example.com": pb.USER_STATUS_DISABLED, "created@example.com": pb.USER_STATUS_CREATED,
-                        "boss@example.com": pb.USER_STATUS_ACTIVE, "gone@example.com": pb.USER_STATUS_DELETED}
+    statuses = {
+        u.email: u.status for u in api.users.ListUsers(pb.ListUsersRequest(show_deleted=True), metadata=admin).users
+    }
+    assert statuses == {
+        "active@example.com": pb.USER_STATUS_DISABLED,
+        "created@example.com": pb.USER_STATUS_CREATED,
+        "boss@example.com": pb.USER_STATUS_ACTIVE,
+        "gone@example.com": pb.USER_STATUS_DELETED,
+    }
 
 
 def test_bulk_send_invitation_refuses_active_users(users_api, smtp, admin):
@@ -86,8 +96,9 @@ def test_bulk_update_license_and_add_to_team(users_api, admin):
 def test_bulk_retry_with_request_id_does_not_act_twice(users_api, smtp, admin):
     api = users_api()
     user = add_user(api.db, "created@example.com", status=UserStatus.CREATED)
-    request = pb.BulkUserActionRequest(action=pb.BULK_ACTION_SEND_INVITATION, users=[f"users/{user.id}"],
-                                       request_id=str(uuid.uuid4()))
+    request = pb.BulkUserActionRequest(
+        action=pb.BULK_ACTION_SEND_INVITATION, users=[f"users/{user.id}"], request_id=str(uuid.uuid4())
+    )
     first = api.users.BulkUserAction(request, metadata=admin)
     assert api.users.BulkUserAction(request, metadata=admin) == first
     smtp.wait_for("created@example.com")
@@ -101,8 +112,11 @@ def test_bulk_request_is_validated_whole(users_api, admin):
     api = users_api()
     failure = call_fails(api.users.BulkUserAction, pb.BulkUserActionRequest(users=["users/nope"]), metadata=admin)
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT and "action" in failure.field_violations
-    failure = call_fails(api.users.BulkUserAction, pb.BulkUserActionRequest(
-        action=pb.BULK_ACTION_DISABLE, users=["users/nope"]), metadata=admin)
+    failure = call_fails(
+        api.users.BulkUserAction,
+        pb.BulkUserActionRequest(action=pb.BULK_ACTION_DISABLE, users=["users/nope"]),
+        metadata=admin,
+    )
     assert "users[0]" in failure.field_violations
 
 
@@ -122,17 +136,24 @@ def test_upsert_creates_updates_and_reports_each_row(users_api, admin):
     reply = api.users.UpsertUsers(pb.UpsertUsersRequest(rows=rows), metadata=admin)
     R = pb.UpsertUserOutcome
     assert [(o.result, o.reason) for o in reply.outcomes] == [
-        (R.RESULT_CREATED, ""), (R.RESULT_UPDATED, ""), (R.RESULT_FAILED, "DUPLICATE_IN_REQUEST"),
-        (R.RESULT_FAILED, "EMAIL_INVALID"), (R.RESULT_CREATED, ""), (R.RESULT_FAILED, "LICENSE_EXHAUSTED"),
-        (R.RESULT_FAILED, "STATUS_NOT_CREATABLE"), (R.RESULT_CREATED, ""),
+        (R.RESULT_CREATED, ""),
+        (R.RESULT_UPDATED, ""),
+        (R.RESULT_FAILED, "DUPLICATE_IN_REQUEST"),
+        (R.RESULT_FAILED, "EMAIL_INVALID"),
+        (R.RESULT_CREATED, ""),
+        (R.RESULT_FAILED, "LICENSE_EXHAUSTED"),
+        (R.RESULT_FAILED, "STATUS_NOT_CREATABLE"),
+        (R.RESULT_CREATED, ""),
     ]
     users = {u.email: u for u in api.users.ListUsers(pb.ListUsersRequest(), metadata=admin).users}
     assert users["known@example.com"].first_name == "Renamed"
     assert users["parked@example.com"].status == pb.USER_STATUS_CREATED_DISABLED
     assert "full@example.com" not in users and "nope" not in users
-    again = api.users.UpsertUsers(pb.UpsertUsersRequest(rows=[pb.UpsertUserRow(email="new@example.com",
-                                                                                first_name="New")]), metadata=admin)
+    again = api.users.UpsertUsers(
+        pb.UpsertUsersRequest(rows=[pb.UpsertUserRow(email="new@example.com", first_name="New")]), metadata=admin
+    )
     assert again.outcomes[0].result == R.RESULT_UNCHANGED
-    refused = api.users.UpsertUsers(pb.UpsertUsersRequest(rows=[pb.UpsertUserRow(email="new@example.com",
-                                                                                  license=V)]), metadata=admin)
+    refused = api.users.UpsertUsers(
+        pb.UpsertUsersRequest(rows=[pb.UpsertUserRow(email="new@example.com", license=V)]), metadata=admin
+    )
     assert refused.outcomes[0].reason == "LICENSE_DOWNGRADE_NOT_ALLOWED"

@@ -38,8 +38,12 @@ def test_concurrent_invites_of_one_email_create_one_user(users_api, admin):
 
 def test_concurrent_invites_never_exceed_the_seat_limit(users_api, admin):
     api = users_api(UsersConfig(licenses=LicensePolicy({License.PRACTITIONER: 3})))
-    calls = [lambda i=i: api.users.InviteUsers(pb.InviteUsersRequest(
-        emails=[f"u{i}@example.com"], license=P, send_invitation=False), metadata=admin) for i in range(8)]
+    calls = [
+        lambda i=i: api.users.InviteUsers(
+            pb.InviteUsersRequest(emails=[f"u{i}@example.com"], license=P, send_invitation=False), metadata=admin
+        )
+        for i in range(8)
+    ]
     results = _race(calls)
     assert [r for r, _ in results].count("ok") == 3
     assert {r for r, _ in results} - {"ok"} == {grpc.StatusCode.RESOURCE_EXHAUSTED}

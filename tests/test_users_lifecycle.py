@@ -16,8 +16,9 @@ P = pb.LICENSE_PRACTITIONER
 
 
 def invite(api, admin, *emails, **kwargs):
-    return api.users.InviteUsers(pb.InviteUsersRequest(emails=list(emails), license=kwargs.pop("license", P),
-                                                       **kwargs), metadata=admin).users
+    return api.users.InviteUsers(
+        pb.InviteUsersRequest(emails=list(emails), license=kwargs.pop("license", P), **kwargs), metadata=admin
+    ).users
 
 
 def get(api, admin, user):
@@ -30,8 +31,9 @@ def test_invite_email_accept_makes_the_user_active(users_api, smtp, admin):
     assert ada.status == pb.USER_STATUS_CREATED and ada.invitation_expire_time.seconds > 0
     (mail,) = smtp.wait_for("Ada@Example.com")
     assert "invited" in mail["Subject"]
-    accepted = api.users.AcceptInvitation(pb.AcceptInvitationRequest(token=token_in(mail), first_name="Ada",
-                                                                     last_name="Lovelace"))
+    accepted = api.users.AcceptInvitation(
+        pb.AcceptInvitationRequest(token=token_in(mail), first_name="Ada", last_name="Lovelace")
+    )
     assert (accepted.status, accepted.first_name) == (pb.USER_STATUS_ACTIVE, "Ada")
     assert get(api, admin, ada).status == pb.USER_STATUS_ACTIVE
 
@@ -47,12 +49,20 @@ def test_comma_separated_addresses_invite_everyone(users_api, smtp, admin):
 def test_bad_addresses_are_reported_one_by_one_and_nobody_is_created(users_api, admin):
     api = users_api()
     invite(api, admin, "taken@example.com", send_invitation=False)
-    failure = call_fails(api.users.InviteUsers, pb.InviteUsersRequest(
-        emails=["ok@example.com", "not-an-email", "dup@example.com, DUP@example.com", "TAKEN@example.com"],
-        license=P), metadata=admin)
+    failure = call_fails(
+        api.users.InviteUsers,
+        pb.InviteUsersRequest(
+            emails=["ok@example.com", "not-an-email", "dup@example.com, DUP@example.com", "TAKEN@example.com"],
+            license=P,
+        ),
+        metadata=admin,
+    )
     assert failure.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert failure.violation_reasons == {"emails[1]": "EMAIL_INVALID", "emails[2]": "EMAIL_REPEATED",
-                                         "emails[3]": "EMAIL_ALREADY_REGISTERED"}
+    assert failure.violation_reasons == {
+        "emails[1]": "EMAIL_INVALID",
+        "emails[2]": "EMAIL_REPEATED",
+        "emails[3]": "EMAIL_ALREADY_REGISTERED",
+    }
     emails = [u.email for u in api.users.ListUsers(pb.ListUsersRequest(), metadata=admin).users]
     assert emails == ["taken@example.com"]  # ok@example.com was not half-created
 
@@ -68,8 +78,9 @@ def test_invited_later_in_bulk(users_api, smtp, admin):
     (bob,) = invite(api, admin, "bob@example.com", send_invitation=False)
     assert bob.status == pb.USER_STATUS_CREATED and not bob.HasField("invitation_expire_time")
     assert smtp.to("bob@example.com") == []
-    reply = api.users.BulkUserAction(pb.BulkUserActionRequest(action=pb.BULK_ACTION_SEND_INVITATION,
-                                                              users=[bob.name]), metadata=admin)
+    reply = api.users.BulkUserAction(
+        pb.BulkUserActionRequest(action=pb.BULK_ACTION_SEND_INVITATION, users=[bob.name]), metadata=admin
+    )
     assert reply.done_count == 1
     smtp.wait_for("bob@example.com")
 
@@ -82,8 +93,9 @@ def test_invitation_tokens_are_single_use(users_api, smtp, admin):
     api.users.AcceptInvitation(request)
     again = call_fails(api.users.AcceptInvitation, request)
     assert (again.code, again.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "INVITATION_USED")
-    unknown = call_fails(api.users.AcceptInvitation, pb.AcceptInvitationRequest(token="x" * 43, first_name="A",
-                                                                                 last_name="B"))
+    unknown = call_fails(
+        api.users.AcceptInvitation, pb.AcceptInvitationRequest(token="x" * 43, first_name="A", last_name="B")
+    )
     assert (unknown.code, unknown.reason) == (grpc.StatusCode.NOT_FOUND, "INVITATION_NOT_FOUND")
 
 
@@ -91,8 +103,9 @@ def test_expired_invitations_do_not_work(users_api, smtp, admin):
     api = users_api(UsersConfig(invitation_ttl_hours=0))
     invite(api, admin, "late@example.com")
     token = token_in(smtp.wait_for("late@example.com")[0])
-    failure = call_fails(api.users.AcceptInvitation, pb.AcceptInvitationRequest(token=token, first_name="L",
-                                                                                 last_name="Ate"))
+    failure = call_fails(
+        api.users.AcceptInvitation, pb.AcceptInvitationRequest(token=token, first_name="L", last_name="Ate")
+    )
     assert failure.reason == "INVITATION_EXPIRED"
 
 
@@ -122,14 +135,18 @@ def test_cancel_invitation_deletes_the_created_user_and_frees_the_address(users_
     token = token_in(smtp.wait_for("ada@example.com")[0])
     cancelled = api.users.CancelInvitation(pb.CancelInvitationRequest(name=ada.name), metadata=admin)
     assert cancelled.status == pb.USER_STATUS_DELETED
-    assert call_fails(api.users.AcceptInvitation, pb.AcceptInvitationRequest(
-        token=token, first_name="A", last_name="L")).reason == "INVITATION_REVOKED"
+    assert (
+        call_fails(
+            api.users.AcceptInvitation, pb.AcceptInvitationRequest(token=token, first_name="A", last_name="L")
+        ).reason
+        == "INVITATION_REVOKED"
+    )
     (again,) = invite(api, admin, "ada@example.com", send_invitation=False)
     assert again.uid != ada.uid
 
 
 def _active(api, admin, smtp, email, **kwargs):
-    (user,) = invite(api, admin, email, **kwargs)
+    invite(api, admin, email, **kwargs)
     token = token_in(smtp.wait_for(email)[0])
     return api.users.AcceptInvitation(pb.AcceptInvitationRequest(token=token, first_name="F", last_name="L"))
 
@@ -148,8 +165,10 @@ def test_disable_and_activate_send_emails_and_follow_the_table(users_api, smtp, 
     assert smtp.wait_for("ada@example.com", count=3)[2]["Subject"] == "Your Steward access was re-enabled"
     deleted = api.users.DeleteUser(pb.DeleteUserRequest(name=ada.name), metadata=admin)
     assert deleted.status == pb.USER_STATUS_DELETED
-    for call, request in ((api.users.ActivateUser, pb.ActivateUserRequest(name=ada.name)),
-                          (api.users.DeleteUser, pb.DeleteUserRequest(name=ada.name))):
+    for call, request in (
+        (api.users.ActivateUser, pb.ActivateUserRequest(name=ada.name)),
+        (api.users.DeleteUser, pb.DeleteUserRequest(name=ada.name)),
+    ):
         assert call_fails(call, request, metadata=admin).reason == "TRANSITION_NOT_ALLOWED"
     # Deleted users are hidden from lists but still resolve by name.
     assert get(api, admin, ada).status == pb.USER_STATUS_DELETED
@@ -159,24 +178,30 @@ def test_disable_and_activate_send_emails_and_follow_the_table(users_api, smtp, 
 def test_created_users_can_be_neither_activated_nor_disabled(users_api, admin):
     api = users_api()
     (ada,) = invite(api, admin, "ada@example.com", send_invitation=False)
-    for call, request in ((api.users.ActivateUser, pb.ActivateUserRequest(name=ada.name)),
-                          (api.users.DisableUser, pb.DisableUserRequest(name=ada.name))):
+    for call, request in (
+        (api.users.ActivateUser, pb.ActivateUserRequest(name=ada.name)),
+        (api.users.DisableUser, pb.DisableUserRequest(name=ada.name)),
+    ):
         assert call_fails(call, request, metadata=admin).reason == "TRANSITION_NOT_ALLOWED"
 
 
 def test_global_admins_cannot_be_disabled_or_deleted(users_api, smtp, admin):
     api = users_api()
     boss = _active(api, admin, smtp, "boss@example.com", global_admin=True)
-    for call, request in ((api.users.DisableUser, pb.DisableUserRequest(name=boss.name)),
-                          (api.users.DeleteUser, pb.DeleteUserRequest(name=boss.name))):
+    for call, request in (
+        (api.users.DisableUser, pb.DisableUserRequest(name=boss.name)),
+        (api.users.DeleteUser, pb.DeleteUserRequest(name=boss.name)),
+    ):
         assert call_fails(call, request, metadata=admin).reason == "GLOBAL_ADMIN_PROTECTED"
 
 
 def test_status_change_with_stale_etag_is_aborted(users_api, smtp, admin):
     api = users_api()
     ada = _active(api, admin, smtp, "ada@example.com")
-    api.users.UpdateUser(pb.UpdateUserRequest(user=pb.User(name=ada.name, signature="x"),
-                                              update_mask={"paths": ["signature"]}), metadata=admin)
+    api.users.UpdateUser(
+        pb.UpdateUserRequest(user=pb.User(name=ada.name, signature="x"), update_mask={"paths": ["signature"]}),
+        metadata=admin,
+    )
     failure = call_fails(api.users.DisableUser, pb.DisableUserRequest(name=ada.name, etag=ada.etag), metadata=admin)
     assert failure.reason == "ETAG_MISMATCH"
 
@@ -185,8 +210,9 @@ def test_seats_are_limited_per_license_and_freed_by_disable(users_api, smtp, adm
     api = users_api(UsersConfig(licenses=LicensePolicy({License.PRACTITIONER: 2}, frozenset({"partner.io"}))))
     a = _active(api, admin, smtp, "a@example.com")
     invite(api, admin, "b@example.com", send_invitation=False)
-    failure = call_fails(api.users.InviteUsers, pb.InviteUsersRequest(emails=["c@example.com"], license=P),
-                         metadata=admin)
+    failure = call_fails(
+        api.users.InviteUsers, pb.InviteUsersRequest(emails=["c@example.com"], license=P), metadata=admin
+    )
     assert (failure.code, failure.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LICENSE_EXHAUSTED")
     assert failure.error_metadata["license"] == "PRACTITIONER" and "PRACTITIONER" in failure.message
     invite(api, admin, "helper@partner.io", send_invitation=False)  # exempt domain: no seat needed
@@ -203,12 +229,21 @@ def test_seats_are_limited_per_license_and_freed_by_disable(users_api, smtp, adm
 def test_license_downgrade_to_viewer_is_refused(users_api, admin):
     api = users_api()
     (ada,) = invite(api, admin, "ada@example.com", send_invitation=False)
-    failure = call_fails(api.users.UpdateUser, pb.UpdateUserRequest(
-        user=pb.User(name=ada.name, license=pb.LICENSE_VIEWER), update_mask={"paths": ["license"]}), metadata=admin)
+    failure = call_fails(
+        api.users.UpdateUser,
+        pb.UpdateUserRequest(
+            user=pb.User(name=ada.name, license=pb.LICENSE_VIEWER), update_mask={"paths": ["license"]}
+        ),
+        metadata=admin,
+    )
     assert (failure.code, failure.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "LICENSE_DOWNGRADE_NOT_ALLOWED")
     assert "re-invite" in failure.message or "invite them again" in failure.message
-    up = api.users.UpdateUser(pb.UpdateUserRequest(user=pb.User(name=ada.name, license=pb.LICENSE_CONTRIBUTOR),
-                                                   update_mask={"paths": ["license"]}), metadata=admin)
+    up = api.users.UpdateUser(
+        pb.UpdateUserRequest(
+            user=pb.User(name=ada.name, license=pb.LICENSE_CONTRIBUTOR), update_mask={"paths": ["license"]}
+        ),
+        metadata=admin,
+    )
     assert up.license == pb.LICENSE_CONTRIBUTOR
 
 
@@ -216,8 +251,9 @@ def test_license_downgrade_to_viewer_is_refused(users_api, admin):
 def test_email_changes_only_in_uuid_mode(users_api, admin, uuid_mode):
     api = users_api(UsersConfig(uuid_mode=uuid_mode))
     (ada,) = invite(api, admin, "ada@example.com", send_invitation=False)
-    request = pb.UpdateUserRequest(user=pb.User(name=ada.name, email="ada@new.example.com"),
-                                   update_mask={"paths": ["email"]})
+    request = pb.UpdateUserRequest(
+        user=pb.User(name=ada.name, email="ada@new.example.com"), update_mask={"paths": ["email"]}
+    )
     if uuid_mode:
         changed = api.users.UpdateUser(request, metadata=admin)
         assert (changed.email, changed.uid) == ("ada@new.example.com", ada.uid)
@@ -230,16 +266,26 @@ def test_manager_hierarchy_refuses_cycles(users_api, admin):
     a, b, c = invite(api, admin, "a@example.com", "b@example.com", "c@example.com", send_invitation=False)
 
     def set_manager(user, manager):
-        return api.users.UpdateUser(pb.UpdateUserRequest(user=pb.User(name=user.name, manager=manager.name),
-                                                         update_mask={"paths": ["manager"]}), metadata=admin)
+        return api.users.UpdateUser(
+            pb.UpdateUserRequest(
+                user=pb.User(name=user.name, manager=manager.name), update_mask={"paths": ["manager"]}
+            ),
+            metadata=admin,
+        )
 
     set_manager(b, a)
     assert set_manager(c, b).manager == b.name
-    failure = call_fails(api.users.UpdateUser, pb.UpdateUserRequest(
-        user=pb.User(name=a.name, manager=c.name), update_mask={"paths": ["manager"]}), metadata=admin)
+    failure = call_fails(
+        api.users.UpdateUser,
+        pb.UpdateUserRequest(user=pb.User(name=a.name, manager=c.name), update_mask={"paths": ["manager"]}),
+        metadata=admin,
+    )
     assert (failure.code, failure.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "MANAGER_CYCLE")
-    selfish = call_fails(api.users.UpdateUser, pb.UpdateUserRequest(
-        user=pb.User(name=a.name, manager=a.name), update_mask={"paths": ["manager"]}), metadata=admin)
+    selfish = call_fails(
+        api.users.UpdateUser,
+        pb.UpdateUserRequest(user=pb.User(name=a.name, manager=a.name), update_mask={"paths": ["manager"]}),
+        metadata=admin,
+    )
     assert selfish.reason == "MANAGER_CYCLE"
 
 

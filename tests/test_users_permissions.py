@@ -31,8 +31,10 @@ def test_permission_matrix(users_api, admin):
         "plain_user": add_user(db, "pu@example.com"),
         "disabled_user": add_user(db, "du@example.com", status=UserStatus.DISABLED, user_management=True),
     }
-    api.teams.AddTeamMember(pb.AddTeamMemberRequest(team=team_t.name, user=f"users/{actors['team_admin'].id}",
-                                                    role=pb.TEAM_ROLE_ADMIN), metadata=admin)
+    api.teams.AddTeamMember(
+        pb.AddTeamMemberRequest(team=team_t.name, user=f"users/{actors['team_admin'].id}", role=pb.TEAM_ROLE_ADMIN),
+        metadata=admin,
+    )
     tokens = {name: bearer(user.id, roles=()) for name, user in actors.items()}
     tokens["service_read"] = bearer("service:rules", roles=(), scopes=["users.read"])
     tokens["service_upsert"] = bearer("service:sync", roles=(), scopes=["users.upsert"])
@@ -41,12 +43,15 @@ def test_permission_matrix(users_api, admin):
         return add_user(db, _fresh_email())
 
     def invite(md, **kw):
-        api.users.InviteUsers(pb.InviteUsersRequest(emails=[_fresh_email()], license=P, send_invitation=False, **kw),
-                              metadata=md)
+        api.users.InviteUsers(
+            pb.InviteUsersRequest(emails=[_fresh_email()], license=P, send_invitation=False, **kw), metadata=md
+        )
 
     def update(md, user, path, **fields):
-        api.users.UpdateUser(pb.UpdateUserRequest(user=pb.User(name=f"users/{user.id}", **fields),
-                                                  update_mask={"paths": [path]}), metadata=md)
+        api.users.UpdateUser(
+            pb.UpdateUserRequest(user=pb.User(name=f"users/{user.id}", **fields), update_mask={"paths": [path]}),
+            metadata=md,
+        )
 
     member_t = pb.TeamMembership(team=team_t.name, role=pb.TEAM_ROLE_MEMBER)
     member_u = pb.TeamMembership(team=team_u.name, role=pb.TEAM_ROLE_MEMBER)
@@ -61,18 +66,24 @@ def test_permission_matrix(users_api, admin):
         "change someone's license": lambda md, me: update(md, target(), "license", license=pb.LICENSE_CONTRIBUTOR),
         "grant user management": lambda md, me: update(md, target(), "user_management", user_management=True),
         "grant global admin": lambda md, me: update(md, target(), "global_admin", global_admin=True),
-        "disable someone": lambda md, me: api.users.DisableUser(pb.DisableUserRequest(name=f"users/{target().id}"),
-                                                                metadata=md),
-        "bulk disable": lambda md, me: api.users.BulkUserAction(pb.BulkUserActionRequest(
-            action=pb.BULK_ACTION_DISABLE, users=[f"users/{target().id}"]), metadata=md),
-        "upsert users": lambda md, me: api.users.UpsertUsers(pb.UpsertUsersRequest(
-            rows=[pb.UpsertUserRow(email=_fresh_email(), license=P)]), metadata=md),
-        "create team": lambda md, me: api.teams.CreateTeam(pb.CreateTeamRequest(
-            team=pb.Team(display_name=f"Team {next(_counter)}")), metadata=md),
-        "add member to own team": lambda md, me: api.teams.AddTeamMember(pb.AddTeamMemberRequest(
-            team=team_t.name, user=f"users/{target().id}"), metadata=md),
-        "add member to other team": lambda md, me: api.teams.AddTeamMember(pb.AddTeamMemberRequest(
-            team=team_u.name, user=f"users/{target().id}"), metadata=md),
+        "disable someone": lambda md, me: api.users.DisableUser(
+            pb.DisableUserRequest(name=f"users/{target().id}"), metadata=md
+        ),
+        "bulk disable": lambda md, me: api.users.BulkUserAction(
+            pb.BulkUserActionRequest(action=pb.BULK_ACTION_DISABLE, users=[f"users/{target().id}"]), metadata=md
+        ),
+        "upsert users": lambda md, me: api.users.UpsertUsers(
+            pb.UpsertUsersRequest(rows=[pb.UpsertUserRow(email=_fresh_email(), license=P)]), metadata=md
+        ),
+        "create team": lambda md, me: api.teams.CreateTeam(
+            pb.CreateTeamRequest(team=pb.Team(display_name=f"Team {next(_counter)}")), metadata=md
+        ),
+        "add member to own team": lambda md, me: api.teams.AddTeamMember(
+            pb.AddTeamMemberRequest(team=team_t.name, user=f"users/{target().id}"), metadata=md
+        ),
+        "add member to other team": lambda md, me: api.teams.AddTeamMember(
+            pb.AddTeamMemberRequest(team=team_u.name, user=f"users/{target().id}"), metadata=md
+        ),
     }
     manager_ops = set(operations) - {"grant global admin", "invite a global admin"}
     allowed = {
@@ -106,13 +117,19 @@ def test_a_revoked_permission_takes_effect_at_once(users_api, admin):
     api = users_api()
     manager = add_user(api.db, "um@example.com", user_management=True)
     token = bearer(manager.id, roles=())
-    api.users.InviteUsers(pb.InviteUsersRequest(emails=["x@example.com"], license=P, send_invitation=False),
-                          metadata=token)
-    api.users.UpdateUser(pb.UpdateUserRequest(user=pb.User(name=f"users/{manager.id}", user_management=False),
-                                              update_mask={"paths": ["user_management"]}), metadata=admin)
+    api.users.InviteUsers(
+        pb.InviteUsersRequest(emails=["x@example.com"], license=P, send_invitation=False), metadata=token
+    )
+    api.users.UpdateUser(
+        pb.UpdateUserRequest(
+            user=pb.User(name=f"users/{manager.id}", user_management=False), update_mask={"paths": ["user_management"]}
+        ),
+        metadata=admin,
+    )
     try:
-        api.users.InviteUsers(pb.InviteUsersRequest(emails=["y@example.com"], license=P, send_invitation=False),
-                              metadata=token)
+        api.users.InviteUsers(
+            pb.InviteUsersRequest(emails=["y@example.com"], license=P, send_invitation=False), metadata=token
+        )
     except grpc.RpcError as error:
         assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     else:

@@ -123,7 +123,12 @@ class EmailSender:
                     continue
                 attempts = item.attempts + 1
                 give_up = attempts >= self._smtp.max_attempts
-                uow.outbox.mark_failed_attempt(item.id, attempts, None if give_up else now + backoff(attempts, self._smtp.retry_base_seconds), error)
+                uow.outbox.mark_failed_attempt(
+                    item.id,
+                    attempts,
+                    None if give_up else now + backoff(attempts, self._smtp.retry_base_seconds),
+                    error,
+                )
                 (log.error if give_up else log.warning)(
                     "email_not_sent", notification=item.id, attempts=attempts, error=error, gave_up=give_up
                 )
