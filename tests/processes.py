@@ -33,8 +33,10 @@ class Process:
         )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
-        for stream, sink in ((self.popen.stdout, self.stdout), (self.popen.stderr, self.stderr)):
-            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+        self._pumps = [threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
+                       for stream, sink in ((self.popen.stdout, self.stdout), (self.popen.stderr, self.stderr))]
+        for pump in self._pumps:
+            pump.start()
 
     @staticmethod
     def _pump(stream, sink: list[str]) -> None:
@@ -49,6 +51,13 @@ class Process:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}:\n{self.output()}")
             time.sleep(0.05)
+
+    def finish(self, timeout: float = 60) -> int:
+        """Wait for the exit and for every line of its output; returns the exit code."""
+        code = self.popen.wait(timeout=timeout)
+        for pump in self._pumps:
+            pump.join(timeout)
+        return code
 
     def output(self) -> str:
         return "\n".join(["--- stdout", *self.stdout[-40:], "--- stderr", *self.stderr[-40:]])

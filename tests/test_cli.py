@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -31,9 +32,7 @@ def dev_env(tmp_path, monkeypatch):
 
 def _run(*args: str, env: dict[str, str]):
     process = python_module("services.cli.main", *args, env=env)
-    code = process.popen.wait(timeout=60)
-    process.wait_for(lambda: True)
-    return code, process
+    return process.finish(), process
 
 
 @pytest.mark.slow
@@ -60,6 +59,17 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
             code, minted = _run("token", env=dev_env)
             assert code == 0
             stub.ListUsers(users_pb2.ListUsersRequest(), metadata=[("authorization", f"Bearer {minted.stdout[-1]}")])
+        # The directory from the command line, as the bootstrap admin of this dev installation.
+        code, invited = _run("users", "invite", "cli@example.com", "--license", "viewer", "--json", env=dev_env)
+        assert code == 0, invited.output()
+        assert json.loads("\n".join(invited.stdout))[0]["email"] == "cli@example.com"
+        mail = Path(dev_env["STEWARD_DATA_DIR"]) / "mail"
+        dev.wait_for(lambda: any(p.read_text().count("cli@example.com") for p in mail.glob("*.eml")), what="mail")
+        code, refused = _run("users", "invite", "not-an-email", "--license", "viewer", env=dev_env)
+        assert code == 1 and any("EMAIL_INVALID" in line for line in refused.stderr)
+        assert not any("Traceback" in line for line in refused.stderr)
+        code, teams = _run("teams", "create", "CLI team", "--json", env=dev_env)
+        assert code == 0 and json.loads("\n".join(teams.stdout))["display_name"] == "CLI team"
         dev.popen.send_signal(signal.SIGINT)
         assert dev.popen.wait(timeout=60) == 0, dev.output()
         dev.wait_for(lambda: any("all services stopped" in line for line in dev.stderr), what="stop message")

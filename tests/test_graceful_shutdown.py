@@ -102,7 +102,7 @@ def test_missing_secret_fails_fast_with_a_clear_message(tmp_path):
         },
     )
     try:
-        assert process.popen.wait(timeout=30) == 2
+        assert process.finish(timeout=30) == 2
         process.wait_for(lambda: any("STEWARD_JWT_SECRET" in line for line in process.stderr), what="message")
         assert not any("Traceback" in line for line in process.stderr)
     finally:

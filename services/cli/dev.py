@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from services.cli.client import DEV_ADMIN_EMAIL
 from services.cli.health_probe import is_serving
 from services.cli.mail_sink import start_mail_sink
 from services.cli.secrets import jwt_secret
@@ -22,7 +23,6 @@ from services.runtime.config import service_address
 from services.users.service_layer.bootstrap import bootstrap_admin_id
 
 SERVICES = ("users", "rules", "sync")
-DEV_ADMIN_EMAIL = "admin@steward.local"
 DEV_SMTP_PORT = 2525
 console = Console(stderr=True)
 
@@ -43,10 +43,12 @@ def run_all(startup_timeout: float = 60.0) -> int:
     env = {**os.environ, "STEWARD_JWT_SECRET": secret or ""}
     env.setdefault("STEWARD_BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
     sink = None
+    mail_folder: Path | None = None
     if not env.get("STEWARD_SMTP_HOST"):
         # No mail server configured: run a local one so invitations can be read in ./var/mail.
         port = int(env.get("STEWARD_SMTP_PORT") or DEV_SMTP_PORT)
-        sink = start_mail_sink(Path(env.get("STEWARD_DATA_DIR", "./var")) / "mail", "127.0.0.1", port)
+        mail_folder = Path(env.get("STEWARD_DATA_DIR", "./var")) / "mail"
+        sink = start_mail_sink(mail_folder, "127.0.0.1", port)
         env |= {"STEWARD_SMTP_HOST": "127.0.0.1", "STEWARD_SMTP_PORT": str(port)}
     children = {
         name: subprocess.Popen(
@@ -72,7 +74,7 @@ def run_all(startup_timeout: float = 60.0) -> int:
                 return 1
             stop.wait(0.2)
         if not stop.is_set():
-            _banner(secret or "", env["STEWARD_BOOTSTRAP_ADMIN_EMAIL"], sink is not None)
+            _banner(secret or "", env["STEWARD_BOOTSTRAP_ADMIN_EMAIL"], mail_folder if sink else None)
         while not stop.wait(0.5):
             exited = [n for n, p in children.items() if p.poll() is not None]
             if exited:
@@ -98,14 +100,14 @@ def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
     console.print("all services stopped")
 
 
-def _banner(secret: str, admin_email: str, mail_sink: bool) -> None:
+def _banner(secret: str, admin_email: str, mail_folder: Path | None) -> None:
     token = mint_token(secret, bootstrap_admin_id(admin_email), ttl_seconds=12 * 3600)
     users = service_address("users")
     lines = [
         "",
         "Steward is running (Ctrl-C stops all three)",
         *(f"  {name:<6} {service_address(name)}" for name in SERVICES),
-        *(["  mail   ./var/mail (local SMTP sink)"] if mail_sink else []),
+        *([f"  mail   {mail_folder} (local SMTP sink)"] if mail_folder else []),
         "",
         f"Token of the global admin {admin_email} (12 h), for your shell:",
         f"export STEWARD_TOKEN={token}",

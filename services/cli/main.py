@@ -10,15 +10,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.dev import DEV_ADMIN_EMAIL
+from services.cli.client import DEV_ADMIN_EMAIL
 from services.cli.health_probe import probe
 from services.cli.secrets import jwt_secret
+from services.cli.users_cmd import teams_app, users_app
 from services.runtime.auth import mint_token
 from services.runtime.config import database_url, service_address
 from services.users.service_layer.bootstrap import bootstrap_admin_id
 
 SERVICES = ("users", "rules", "sync")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Steward: who owns which customer account.")
+app.add_typer(users_app, name="users")
+app.add_typer(teams_app, name="teams")
 console = Console()
 
 

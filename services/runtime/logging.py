@@ -17,6 +17,8 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            # Every line names its service, whichever thread wrote it (context vars are per thread).
+            lambda _logger, _name, event: {"service": service, **event},
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -27,7 +29,6 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
         logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    structlog.contextvars.bind_contextvars(service=service)
     # Libraries that use the standard logging module (alembic, grpc) go to stderr, plainly.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
 

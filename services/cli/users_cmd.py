@@ -1,0 +1,223 @@
+"""`steward users ...` and `steward teams ...`: the directory from the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from services.cli.client import call, emit, resource
+from steward.users.v1 import users_pb2 as pb
+from steward.users.v1 import users_pb2_grpc
+
+users_app = typer.Typer(no_args_is_help=True, help="Invite, list and manage users.")
+teams_app = typer.Typer(no_args_is_help=True, help="Teams and their members.")
+
+USER_COLUMNS = [
+    ("name", lambda u: u.name),
+    ("email", lambda u: u.email),
+    ("full name", lambda u: f"{u.first_name} {u.last_name}".strip()),
+    ("status", lambda u: pb.UserStatus.Name(u.status).removeprefix("USER_STATUS_")),
+    ("license", lambda u: pb.License.Name(u.license).removeprefix("LICENSE_")),
+    ("admin", lambda u: "global" if u.global_admin else ("users" if u.user_management else "")),
+]
+TEAM_COLUMNS = [
+    ("name", lambda t: t.name),
+    ("team", lambda t: t.display_name),
+    ("manager", lambda t: t.manager),
+    ("members", lambda t: t.member_count),
+]
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def _users(invoke: Any) -> Any:
+    return call("users", users_pb2_grpc.UserServiceStub, invoke)
+
+
+def _teams(invoke: Any) -> Any:
+    return call("users", users_pb2_grpc.TeamServiceStub, invoke)
+
+
+def _enum(enum: Any, prefix: str, value: str, choices: str) -> str:
+    """The proto enum value name for a CLI word (messages accept names), or a usage error."""
+    name = f"{prefix}{value.upper().replace('-', '_')}"
+    if name not in set(enum.keys()):
+        raise typer.BadParameter(f"choose one of: {choices}")
+    return name
+
+
+def _license(name: str) -> str:
+    return _enum(pb.License, "LICENSE_", name, "practitioner, contributor, viewer")
+
+
+def _role(name: str) -> str:
+    return _enum(pb.TeamRole, "TEAM_ROLE_", name, "member, admin")
+
+
+def _membership(spec: str) -> pb.TeamMembership:
+    team, _, role = spec.partition(":")
+    return pb.TeamMembership(team=resource("teams", team), role=_role(role or "member"))
+
+
+@users_app.command("list")
+def list_users(
+    show_deleted: bool = typer.Option(False, "--show-deleted"),
+    page_size: int = typer.Option(100, help="Users per request; all pages are fetched."),
+    as_json: bool = JSON,
+) -> None:
+    """Every user, ordered by email."""
+    found, token = [], ""
+    while True:
+        reply = _users(
+            lambda s, md, token=token: s.ListUsers(
+                pb.ListUsersRequest(page_size=page_size, page_token=token, show_deleted=show_deleted), metadata=md
+            )
+        )
+        found += list(reply.users)
+        token = reply.next_page_token
+        if not token:
+            break
+    emit(found, USER_COLUMNS, as_json)
+
+
+@users_app.command("get")
+def get_user(user: str, as_json: bool = JSON) -> None:
+    """One user, by id or users/<id>."""
+    emit(
+        _users(lambda s, md: s.GetUser(pb.GetUserRequest(name=resource("users", user)), metadata=md)),
+        USER_COLUMNS,
+        as_json,
+    )
+
+
+@users_app.command("invite")
+def invite(
+    emails: list[str] = typer.Argument(..., help="Addresses; commas work too."),
+    license: str = typer.Option(..., "--license", "-l", help="practitioner, contributor or viewer"),
+    global_admin: bool = typer.Option(False, "--global-admin"),
+    team: list[str] = typer.Option([], "--team", help="TEAM_ID[:admin|member]; repeat for several."),
+    send: bool = typer.Option(True, "--send/--no-send", help="Email the invitations now."),
+    as_json: bool = JSON,
+) -> None:
+    """Invite people; nobody is created unless every address is fine."""
+    request = pb.InviteUsersRequest(
+        emails=emails,
+        license=_license(license),
+        global_admin=global_admin,
+        team_memberships=[_membership(t) for t in team],
+        send_invitation=send,
+    )
+    emit(_users(lambda s, md: s.InviteUsers(request, metadata=md)).users, USER_COLUMNS, as_json)
+
+
+def _status_command(name: str, method: str, request_type: Any) -> None:
+    def command(user: str, as_json: bool = JSON) -> None:
+        emit(
+            _users(lambda s, md: getattr(s, method)(request_type(name=resource("users", user)), metadata=md)),
+            USER_COLUMNS,
+            as_json,
+        )
+
+    command.__doc__ = f"{name.capitalize()} one user."
+    users_app.command(name)(command)
+
+
+_status_command("activate", "ActivateUser", pb.ActivateUserRequest)
+_status_command("disable", "DisableUser", pb.DisableUserRequest)
+_status_command("delete", "DeleteUser", pb.DeleteUserRequest)
+
+
+@users_app.command("bulk")
+def bulk(
+    action: str = typer.Argument(..., help="send-invitation, delete, activate, disable, update-license, add-to-team"),
+    users: list[str] = typer.Argument(..., help="User ids."),
+    license: str = typer.Option("", "--license", help="For update-license."),
+    team: str = typer.Option("", "--team", help="TEAM_ID[:role], for add-to-team."),
+    as_json: bool = JSON,
+) -> None:
+    """One action over many users, with an outcome per user."""
+    request = pb.BulkUserActionRequest(
+        action=_enum(
+            pb.BulkAction,
+            "BULK_ACTION_",
+            action,
+            "send-invitation, delete, activate, disable, update-license, add-to-team",
+        ),
+        users=[resource("users", u) for u in users],
+        license=_license(license) if license else None,
+        team_membership=_membership(team) if team else None,
+    )
+    reply = _users(lambda s, md: s.BulkUserAction(request, metadata=md))
+    emit(
+        list(reply.outcomes),
+        [
+            ("user", lambda o: o.user),
+            ("result", lambda o: pb.BulkUserOutcome.Result.Name(o.result).removeprefix("RESULT_")),
+            ("reason", lambda o: o.reason),
+        ],
+        as_json,
+    )
+
+
+@users_app.command("licenses")
+def licenses(as_json: bool = JSON) -> None:
+    """Seats used and available per license."""
+    usage = _users(lambda s, md: s.GetLicenseUsage(pb.GetLicenseUsageRequest(), metadata=md))
+    emit(
+        list(usage.entries),
+        [
+            ("license", lambda e: pb.License.Name(e.license).removeprefix("LICENSE_")),
+            ("used", lambda e: e.used),
+            ("limit", lambda e: e.limit if e.HasField("limit") else "unlimited"),
+        ],
+        as_json,
+    )
+
+
+@teams_app.command("list")
+def list_teams(as_json: bool = JSON) -> None:
+    found, token = [], ""
+    while True:
+        reply = _teams(
+            lambda s, md, token=token: s.ListTeams(pb.ListTeamsRequest(page_size=500, page_token=token), metadata=md)
+        )
+        found += list(reply.teams)
+        token = reply.next_page_token
+        if not token:
+            break
+    emit(found, TEAM_COLUMNS, as_json)
+
+
+@teams_app.command("create")
+def create_team(
+    display_name: str, manager: str = typer.Option("", help="User id of the team manager."), as_json: bool = JSON
+) -> None:
+    team = pb.Team(display_name=display_name, manager=resource("users", manager) if manager else "")
+    emit(_teams(lambda s, md: s.CreateTeam(pb.CreateTeamRequest(team=team), metadata=md)), TEAM_COLUMNS, as_json)
+
+
+@teams_app.command("add-member")
+def add_member(
+    team: str, user: str, role: str = typer.Option("member", help="member or admin"), as_json: bool = JSON
+) -> None:
+    request = pb.AddTeamMemberRequest(team=resource("teams", team), user=resource("users", user), role=_role(role))
+    member = _teams(lambda s, md: s.AddTeamMember(request, metadata=md))
+    emit(
+        member,
+        [
+            ("team", lambda m: m.team),
+            ("user", lambda m: m.user),
+            ("role", lambda m: pb.TeamRole.Name(m.role).removeprefix("TEAM_ROLE_")),
+        ],
+        as_json,
+    )
+
+
+@teams_app.command("remove-member")
+def remove_member(team: str, user: str) -> None:
+    _teams(
+        lambda s, md: s.RemoveTeamMember(
+            pb.RemoveTeamMemberRequest(team=resource("teams", team), user=resource("users", user)), metadata=md
+        )
+    )
+    typer.echo("removed")
