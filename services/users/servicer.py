@@ -20,7 +20,7 @@ from services.users.adapters.orm import IdempotencyRecord
 from services.users.adapters.repository import list_key, team_key
 from services.users.config import UsersConfig
 from services.users.domain.lifecycle import Action
-from services.users.domain.model import User, ensure_visible
+from services.users.domain.model import User, UserStatus, ensure_visible
 from services.users.domain.permissions import Actor, ensure_can_read
 from services.users.domain.teams import Membership, Team
 from services.users.service_layer import invitations, lifecycle, profiles, teams, upsert
@@ -60,8 +60,13 @@ class _Base:
             return work(uow, actor)
 
 
+def _expiries(uow: UsersUnitOfWork, users: list[User]) -> dict[str, Any]:
+    """Invitation expiry of the CREATED users among `users` (no query when there are none)."""
+    return uow.invitations.open_expiry(u.id for u in users if u.status is UserStatus.CREATED)
+
+
 def _user_reply(uow: UsersUnitOfWork, user: User) -> users_pb2.User:
-    return convert.user_to_proto(user, uow.invitations.open_expiry([user.id]).get(user.id))
+    return convert.user_to_proto(user, _expiries(uow, [user]).get(user.id))
 
 
 class UserServicer(_Base, users_pb2_grpc.UserServiceServicer):
@@ -79,7 +84,7 @@ class UserServicer(_Base, users_pb2_grpc.UserServiceServicer):
             users, token = list_response_page(
                 request.page_size, request.page_token, {"show_deleted": request.show_deleted}, 2, fetch, list_key
             )
-            expiries = uow.invitations.open_expiry(u.id for u in users)
+            expiries = _expiries(uow, users)
             return users_pb2.ListUsersResponse(users=convert.users_to_proto(users, expiries), next_page_token=token)
 
         return self._read(work)
@@ -127,7 +132,7 @@ class UserServicer(_Base, users_pb2_grpc.UserServiceServicer):
                 send,
                 utcnow(),
             )
-            expiries = uow.invitations.open_expiry(u.id for u in users)
+            expiries = _expiries(uow, users)
             return users_pb2.InviteUsersResponse(users=convert.users_to_proto(users, expiries))
 
         return self._write("InviteUsers", request, users_pb2.InviteUsersResponse, work)

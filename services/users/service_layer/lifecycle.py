@@ -56,6 +56,8 @@ def change_status(
     ensure_can_manage_users(actor, f"{action.value.lower().replace('_', ' ')} users")
     user = ensure_visible(uow.users.get(user_id, for_update=True), user_id)
     check_etag(etag, user.etag)
+    # Seam for reassignment: disabling or deleting someone who owns accounts, tasks or resources
+    # will require a reassignment plan executed here, in this same transaction.
     return apply_action(uow, config, SeatLedger(uow, config.licenses), user, action, now)
 
 
