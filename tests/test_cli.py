@@ -65,6 +65,9 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
         assert json.loads("\n".join(invited.stdout))[0]["email"] == "cli@example.com"
         mail = Path(dev_env["STEWARD_DATA_DIR"]) / "mail"
         dev.wait_for(lambda: any(p.read_text().count("cli@example.com") for p in mail.glob("*.eml")), what="mail")
+        code, listed = _run("users", "list", "--page-size", "1", "--json", env=dev_env)  # two pages of one
+        assert code == 0
+        assert [u["email"] for u in json.loads("\n".join(listed.stdout))] == ["admin@steward.local", "cli@example.com"]
         code, refused = _run("users", "invite", "not-an-email", "--license", "viewer", env=dev_env)
         assert code == 1 and any("EMAIL_INVALID" in line for line in refused.stderr)
         assert not any("Traceback" in line for line in refused.stderr)

@@ -87,6 +87,17 @@ def emit(
     console.print(table)
 
 
+def all_pages(request: Any, field: str, fetch: Callable[[Any], Any]) -> list[Any]:
+    """Follow next_page_token until the last page; `request` is reused with each token in turn."""
+    items: list[Any] = []
+    while True:
+        reply = fetch(request)
+        items += list(getattr(reply, field))
+        if not reply.next_page_token:
+            return items
+        request.page_token = reply.next_page_token
+
+
 def resource(collection: str, ident: str) -> str:
     """Accept a bare UUID or a full resource name."""
     return ident if ident.startswith(f"{collection}/") else f"{collection}/{ident}"

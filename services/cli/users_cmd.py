@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from services.cli.client import call, emit, resource
+from services.cli.client import all_pages, call, emit, resource
 from steward.users.v1 import users_pb2 as pb
 from steward.users.v1 import users_pb2_grpc
 
@@ -66,17 +66,8 @@ def list_users(
     as_json: bool = JSON,
 ) -> None:
     """Every user, ordered by email."""
-    found, token = [], ""
-    while True:
-        reply = _users(
-            lambda s, md, token=token: s.ListUsers(
-                pb.ListUsersRequest(page_size=page_size, page_token=token, show_deleted=show_deleted), metadata=md
-            )
-        )
-        found += list(reply.users)
-        token = reply.next_page_token
-        if not token:
-            break
+    request = pb.ListUsersRequest(page_size=page_size, show_deleted=show_deleted)
+    found = all_pages(request, "users", lambda r: _users(lambda stub, md: stub.ListUsers(r, metadata=md)))
     emit(found, USER_COLUMNS, as_json)
 
 
@@ -176,15 +167,8 @@ def licenses(as_json: bool = JSON) -> None:
 
 @teams_app.command("list")
 def list_teams(as_json: bool = JSON) -> None:
-    found, token = [], ""
-    while True:
-        reply = _teams(
-            lambda s, md, token=token: s.ListTeams(pb.ListTeamsRequest(page_size=500, page_token=token), metadata=md)
-        )
-        found += list(reply.teams)
-        token = reply.next_page_token
-        if not token:
-            break
+    request = pb.ListTeamsRequest(page_size=500)
+    found = all_pages(request, "teams", lambda r: _teams(lambda stub, md: stub.ListTeams(r, metadata=md)))
     emit(found, TEAM_COLUMNS, as_json)
 
 
