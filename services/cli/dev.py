@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -60,44 +61,69 @@ def run_all(startup_timeout: float = 60.0) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        deadline = time.monotonic() + startup_timeout
-        pending = set(SERVICES)
-        while pending and not stop.is_set():
-            for name in list(pending):
-                if children[name].poll() is not None:
-                    console.print(f"[red]{name} exited during start-up (code {children[name].returncode})[/red]")
-                    return 1
-                if is_serving(service_address(name)):
-                    pending.discard(name)
-            if time.monotonic() > deadline:
-                console.print(f"[red]not healthy after {startup_timeout:.0f}s: {', '.join(sorted(pending))}[/red]")
-                return 1
-            stop.wait(0.2)
-        if not stop.is_set():
-            _banner(secret or "", env["STEWARD_BOOTSTRAP_ADMIN_EMAIL"], mail_folder if sink else None)
-        while not stop.wait(0.5):
-            exited = [n for n, p in children.items() if p.poll() is not None]
-            if exited:
-                console.print(f"[red]{', '.join(exited)} stopped unexpectedly; stopping the others[/red]")
-                return 1
-        return 0
+        result = _supervise(
+            children,
+            stop,
+            startup_timeout,
+            lambda: _banner(secret or "", env["STEWARD_BOOTSTRAP_ADMIN_EMAIL"], mail_folder),
+        )
     finally:
-        _stop_all(children)
+        clean = _stop_all(children)
         if sink is not None:
             sink.stop()
+    return result if clean else 1
 
 
-def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
+def _supervise(
+    children: dict[str, subprocess.Popen[bytes]],
+    stop: threading.Event,
+    startup_timeout: float,
+    banner: Callable[[], None],
+) -> int:
+    """Wait until every service is SERVING, then until Ctrl-C (0) or a service dies (1)."""
+    deadline = time.monotonic() + startup_timeout
+    pending = set(children)
+    while pending and not stop.is_set():
+        for name in sorted(pending):
+            if children[name].poll() is not None:
+                console.print(f"[red]{name} exited during start-up (code {children[name].returncode})[/red]")
+                return 1
+            if is_serving(service_address(name)):
+                pending.discard(name)
+        if time.monotonic() > deadline:
+            console.print(f"[red]not healthy after {startup_timeout:.0f}s: {', '.join(sorted(pending))}[/red]")
+            return 1
+        stop.wait(0.2)
+    if not stop.is_set():
+        banner()
+    while not stop.wait(0.5):
+        exited = [n for n, p in children.items() if p.poll() is not None]
+        if exited:
+            console.print(f"[red]{', '.join(exited)} stopped unexpectedly; stopping the others[/red]")
+            return 1
+    return 0
+
+
+def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> bool:
+    """SIGTERM each service and wait for its drain; False if one had to be killed or failed."""
     for process in children.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
+    clean = True
     for name, process in children.items():
         try:
-            process.wait(timeout=30)
+            code = process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             console.print(f"[yellow]{name} did not stop in 30s; killing it[/yellow]")
             process.kill()
-    console.print("all services stopped")
+            process.wait()
+            clean = False
+            continue
+        if code not in (0, -signal.SIGTERM, -signal.SIGINT):  # killed by a signal before its handler was set: fine
+            console.print(f"[yellow]{name} exited with code {code}[/yellow]")
+            clean = False
+    console.print("all services stopped" if clean else "services stopped, not all cleanly")
+    return clean
 
 
 def _banner(secret: str, admin_email: str, mail_folder: Path | None) -> None:

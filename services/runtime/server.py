@@ -150,6 +150,9 @@ class ServiceRuntime:
         signal.signal(signal.SIGTERM, _request_stop)
         signal.signal(signal.SIGINT, _request_stop)
         self.start()
-        stop_requested.wait()
+        # Wake up now and then: a signal delivered to another thread (gRPC's own, say) only runs
+        # its Python handler once the main thread executes bytecode again.
+        while not stop_requested.wait(0.5):
+            pass
         self.stop()
         return 0
