@@ -143,8 +143,11 @@ def _concurrent_change() -> Aborted:
     return Aborted("CONCURRENT_MODIFICATION", "the resource changed concurrently; read it again and retry")
 
 
-def keyset(query: Select[Any], columns: tuple[Any, ...], after: tuple[Any, ...] | None, limit: int) -> Select[Any]:
+def keyset(
+    query: Select[Any], columns: tuple[Any, ...], after: tuple[Any, ...] | None, limit: int, descending: bool = False
+) -> Select[Any]:
     """Seek-method pagination: rows strictly after `after` in `columns` order (no OFFSET scans)."""
     if after is not None:
-        query = query.where(tuple_(*columns) > tuple_(*after))
-    return query.order_by(*columns).limit(limit)
+        bound = tuple_(*after)
+        query = query.where(tuple_(*columns) < bound if descending else tuple_(*columns) > bound)
+    return query.order_by(*(c.desc() if descending else c for c in columns)).limit(limit)

@@ -134,9 +134,10 @@ class ServiceRuntime:
         if self.settings.drain_delay_seconds > 0:
             threading.Event().wait(self.settings.drain_delay_seconds)
         grace = self.settings.grace_seconds if grace is None else grace
-        self._server.stop(grace).wait()
-        for worker in self._workers:
+        stopped = self._server.stop(grace)  # no new calls from here on; in-flight ones go on
+        for worker in self._workers:  # ends open streams too, instead of waiting out the grace period
             worker.stop(timeout=grace)
+        stopped.wait()
         self.db.dispose()
         log.info("stopped")
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.names import format_name, parse_name
 from services.runtime.protobuf import timestamp
+from services.users.domain import assignments as assign
+from services.users.domain import work
 from services.users.domain.model import License, User, UserStatus
 from services.users.domain.teams import Membership, Team, TeamRole
-from steward.users.v1 import users_pb2
+from steward.users.v1 import assignments_pb2, users_pb2, work_pb2
 
 # Message constructors take enum value names, which keeps these maps readable and typed.
 STATUS_NAME = {s: f"USER_STATUS_{s.value}" for s in UserStatus}
@@ -103,3 +106,108 @@ def memberships_from_proto(items: Iterable[users_pb2.TeamMembership], field: str
 
 def optional_user_name(name: str, field: str) -> str | None:
     return parse_name("users", name, field) if name else None
+
+
+# --- account assignment, tasks, resources -------------------------------------------------------
+ROLE_SOURCE_NAME = {s: f"ROLE_SOURCE_{s.value}" for s in assign.RoleSource}
+ROLE_SOURCE_FROM_PROTO = {assignments_pb2.RoleSource.Value(v): k for k, v in ROLE_SOURCE_NAME.items()}
+EMPTY_NAME = {e: f"EMPTY_VALUE_{e.value}" for e in assign.EmptyValue}
+EMPTY_FROM_PROTO = {assignments_pb2.EmptyValue.Value(v): k for k, v in EMPTY_NAME.items()}
+SOURCE_NAME = {s: f"ASSIGNMENT_SOURCE_{s.value}" for s in assign.Source}
+SOURCE_FROM_PROTO = {assignments_pb2.AssignmentSource.Value(v): k for k, v in SOURCE_NAME.items()}
+TASK_STATUS_NAME = {s: f"TASK_STATUS_{s.value}" for s in work.TaskStatus}
+TASK_STATUS_FROM_PROTO = {work_pb2.TaskStatus.Value(v): k for k, v in TASK_STATUS_NAME.items()}
+KIND_NAME = {k: f"RESOURCE_KIND_{k.value}" for k in work.ResourceKind}
+KIND_FROM_PROTO = {work_pb2.ResourceKind.Value(v): k for k, v in KIND_NAME.items()}
+VISIBILITY_NAME = {v: f"VISIBILITY_{v.value}" for v in work.Visibility}
+VISIBILITY_FROM_PROTO = {work_pb2.Visibility.Value(v): k for k, v in VISIBILITY_NAME.items()}
+CAMPAIGN_NAME = {c: f"CAMPAIGN_STATUS_{c.value}" for c in work.CampaignStatus}
+CAMPAIGN_FROM_PROTO = {work_pb2.CampaignStatus.Value(v): k for k, v in CAMPAIGN_NAME.items()}
+
+
+def required_enum(value: int, from_proto: dict[int, Any], field: str) -> Any:
+    if value not in from_proto:
+        raise _bad(
+            field,
+            "is required" if value == 0 else f"has no value {value}",
+            "REQUIRED" if value == 0 else "ENUM_VALUE_INVALID",
+        )
+    return from_proto[value]
+
+
+def role_to_proto(role: assign.Role) -> assignments_pb2.Role:
+    return assignments_pb2.Role(
+        name=f"roles/{role.key}",
+        key=role.key,
+        display_name=role.display_name,
+        description=role.description,
+        source=ROLE_SOURCE_NAME[role.source],
+        empty_value=EMPTY_NAME[role.empty_value],
+        attribute=role.attribute,
+        builtin=role.builtin,
+        assignment_count=role.assignment_count,
+        create_time=timestamp(role.create_time),
+        update_time=timestamp(role.update_time),
+        etag=role.etag,
+    )
+
+
+def role_key(name: str, field: str = "role") -> str:
+    key = name.removeprefix("roles/")
+    if not key:
+        raise _bad(field, "must name a role, e.g. roles/success_manager", "REQUIRED")
+    return key
+
+
+def assignment_to_proto(a: assign.Assignment) -> assignments_pb2.Assignment:
+    return assignments_pb2.Assignment(
+        account_id=a.account_id,
+        role=f"roles/{a.role_key}",
+        user=format_name("users", a.user_id),
+        source=SOURCE_NAME[a.source],
+        source_ref=a.source_ref,
+        update_time=timestamp(a.update_time),
+    )
+
+
+def change_to_proto(c: assign.AssignmentChange) -> assignments_pb2.AssignmentChange:
+    return assignments_pb2.AssignmentChange(
+        account_id=c.account_id,
+        role=f"roles/{c.role_key}",
+        user=format_name("users", c.user_id) if c.user_id else "",
+        previous_user=format_name("users", c.previous_user_id) if c.previous_user_id else "",
+        source=SOURCE_NAME[c.source],
+        source_ref=c.source_ref,
+        actor=c.actor,
+        change_time=timestamp(c.change_time),
+    )
+
+
+def task_to_proto(t: work.Task) -> work_pb2.Task:
+    return work_pb2.Task(
+        name=f"tasks/{t.id}",
+        uid=t.id,
+        account_id=t.account_id,
+        title=t.title,
+        assignee=format_name("users", t.assignee_id),
+        status=TASK_STATUS_NAME[t.status],
+        created_by=t.created_by,
+        due_time=timestamp(t.due_time),
+        create_time=timestamp(t.create_time),
+        complete_time=timestamp(t.complete_time),
+    )
+
+
+def resource_to_proto(r: work.Resource) -> work_pb2.Resource:
+    return work_pb2.Resource(
+        name=r.name,
+        kind=KIND_NAME[r.kind],
+        id=r.id,
+        display_name=r.display_name,
+        owner=format_name("users", r.owner_id),
+        visibility=VISIBILITY_NAME[r.visibility],
+        campaign_status=CAMPAIGN_NAME[r.campaign_status] if r.campaign_status else None,
+        senders=[format_name("users", s) for s in r.senders],
+        bcc=[format_name("users", b) for b in r.bcc],
+        update_time=timestamp(r.update_time),
+    )

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Self
 
 from services.runtime.db import UnitOfWork
+from services.users.adapters.assignment_repository import AssignmentRepository, RoleRepository
+from services.users.adapters.event_log import EventLog
 from services.users.adapters.repository import (
     InvitationRepository,
     NotificationOutbox,
     TeamRepository,
     UserRepository,
 )
+from services.users.adapters.work_repository import ResourceRepository, TaskRepository
 
 
 class UsersUnitOfWork(UnitOfWork):
@@ -18,6 +21,11 @@ class UsersUnitOfWork(UnitOfWork):
     teams: TeamRepository
     invitations: InvitationRepository
     outbox: NotificationOutbox
+    roles: RoleRepository
+    assignments: AssignmentRepository
+    tasks: TaskRepository
+    resources: ResourceRepository
+    events: EventLog
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -25,4 +33,9 @@ class UsersUnitOfWork(UnitOfWork):
         self.teams = TeamRepository(self.session)
         self.invitations = InvitationRepository(self.session)
         self.outbox = NotificationOutbox(self.session)
+        self.roles = RoleRepository(self.session)
+        self.assignments = AssignmentRepository(self.session)
+        self.tasks = TaskRepository(self.session)
+        self.resources = ResourceRepository(self.session)
+        self.events = EventLog(self.session)
         return self

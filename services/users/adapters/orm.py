@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, false, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import UTCDateTime
@@ -115,6 +115,95 @@ class NotificationRecord(UsersBase):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (Index("ix_notifications_due", "sent_time", "failed", "next_attempt_time"),)
+
+
+class RoleRecord(UsersBase):
+    __tablename__ = "roles"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(20))
+    empty_value: Mapped[str] = mapped_column(String(20))
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class AssignmentRecord(UsersBase):
+    """The primary key is the rule: one user per role per account, whoever writes concurrently."""
+
+    __tablename__ = "assignments"
+
+    account_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    role_key: Mapped[str] = mapped_column(ForeignKey("roles.key"), primary_key=True, index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    source: Mapped[str] = mapped_column(String(20))
+    source_ref: Mapped[str] = mapped_column(String(255), default="")
+    update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AssignmentHistoryRecord(UsersBase):
+    __tablename__ = "assignment_history"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(255))
+    role_key: Mapped[str] = mapped_column(String(60))
+    user_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    previous_user_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source: Mapped[str] = mapped_column(String(20))
+    source_ref: Mapped[str] = mapped_column(String(255), default="")
+    actor: Mapped[str] = mapped_column(String(255))
+    change_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_assignment_history_account", "account_id", "role_key", "change_time"),)
+
+
+class TaskRecord(UsersBase):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(255), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    assignee_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(100))
+    due_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    complete_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_tasks_assignee", "assignee_id", "status"),)
+
+
+class ResourceRecord(UsersBase):
+    __tablename__ = "resources"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(300))
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    visibility: Mapped[str] = mapped_column(String(20))
+    campaign_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    senders: Mapped[list[str]] = mapped_column(JSON, default=list)
+    bcc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class EventRecord(UsersBase):
+    """The outbox of domain events. `seq` is the stream's cursor: appends are serialised (see
+    EventLog.append) so that seq order is commit order and a reader never skips a late commit."""
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(60), index=True)
+    subject: Mapped[str] = mapped_column(String(400))
+    actor: Mapped[str] = mapped_column(String(255))
+    data: Mapped[dict[str, object]] = mapped_column(JSON)
+    create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, UsersBase):

@@ -115,6 +115,14 @@ class UserRepository:
             found |= {normalize_email(u.email): u for u in self._load(list(self._session.scalars(query)))}
         return found
 
+    def live_by_full_name(self, full_name: str) -> list[User]:
+        wanted = " ".join(full_name.split()).lower()
+        query = select(UserRecord).where(
+            func.lower(UserRecord.first_name + " " + UserRecord.last_name) == wanted,
+            UserRecord.status != UserStatus.DELETED.value,
+        )
+        return self._load(list(self._session.scalars(query.order_by(UserRecord.email_normalized))))
+
     def manager_of(self, user_id: str) -> str | None:
         return self._session.scalar(select(UserRecord.manager_id).where(UserRecord.id == user_id))
 

@@ -1,10 +1,14 @@
 """Who may do what to whom. The whole permission matrix of the users service is here.
 
-    global admin          everything
+    global admin          everything (and so: roles, assignments of any source, tasks, resources, events)
     user management       every user and team operation, except granting or revoking global admin
     team admin            invite into, and manage the members of, the teams they administer
     any active user       read the directory; edit their own name, signature and attributes
-    service accounts      what their token's scopes say: users.read, users.upsert, users.manage
+    practitioner,         set assignments from the account profile or a bulk edit (MANUAL, BULK),
+      contributor         create tasks, complete their own, register and hand over their resources
+    service accounts      what their token's scopes say: users.read, users.upsert, users.manage,
+                          assignments.write (INTEGRATION, PLAY writes), tasks.write,
+                          resources.write, events.read
                           (the `admin` role counts as global admin, for operators' tokens)
 
 Users are identified by their token's `sub` (their id); what they may do comes from the
@@ -17,13 +21,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.runtime.errors import PermissionDenied
-from services.users.domain.model import User, UserStatus
+from services.users.domain.model import License, User, UserStatus
 from services.users.domain.teams import TeamRole
 
 SELF_EDITABLE = frozenset({"first_name", "last_name", "signature", "custom_attributes"})
 SCOPE_READ = "users.read"
 SCOPE_UPSERT = "users.upsert"
 SCOPE_MANAGE = "users.manage"
+SCOPE_ASSIGN = "assignments.write"
+SCOPE_TASKS = "tasks.write"
+SCOPE_RESOURCES = "resources.write"
+SCOPE_EVENTS = "events.read"
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Actor:
     user_management: bool = False
     admin_of_teams: frozenset[str] = frozenset()
     scopes: frozenset[str] = frozenset()
+    # Practitioners and contributors work on accounts; viewers only look.
+    works_on_accounts: bool = False
 
     @classmethod
     def for_user(cls, user: User) -> Actor:
@@ -47,6 +57,7 @@ class Actor:
             global_admin=user.global_admin,
             user_management=user.user_management,
             admin_of_teams=frozenset(m.team_id for m in user.memberships if m.role is TeamRole.ADMIN),
+            works_on_accounts=user.license is not License.VIEWER,
         )
 
     @classmethod
@@ -111,3 +122,42 @@ def ensure_can_upsert(actor: Actor) -> None:
     if actor.manages_users or SCOPE_UPSERT in actor.scopes:
         return
     raise _deny(actor, "upsert users", scope=SCOPE_UPSERT)
+
+
+def _has(actor: Actor, scope: str) -> bool:
+    return actor.manages_users or scope in actor.scopes
+
+
+def ensure_can_manage_roles(actor: Actor) -> None:
+    if not actor.manages_users:
+        raise _deny(actor, "create, change or delete account roles")
+
+
+def ensure_can_assign(actor: Actor, source: str) -> None:
+    """MANUAL/BULK: people who work on accounts; INTEGRATION/PLAY: integrations (and user managers)."""
+    if source in ("MANUAL", "BULK") and (actor.works_on_accounts or actor.manages_users):
+        return
+    if source in ("INTEGRATION", "PLAY") and _has(actor, SCOPE_ASSIGN):
+        return
+    raise _deny(actor, f"write {source} assignments", scope=SCOPE_ASSIGN)
+
+
+def ensure_can_create_tasks(actor: Actor) -> None:
+    if not (actor.works_on_accounts or _has(actor, SCOPE_TASKS)):
+        raise _deny(actor, "create tasks", scope=SCOPE_TASKS)
+
+
+def ensure_can_complete(actor: Actor, assignee_id: str) -> None:
+    if not (actor.is_self(assignee_id) or _has(actor, SCOPE_TASKS)):
+        raise _deny(actor, "complete someone else's task")
+
+
+def ensure_can_own_resource(actor: Actor, owner_id: str) -> None:
+    """Register or hand over a resource: its owner, integrations (plays), or user managers."""
+    if not ((actor.is_self(owner_id) and actor.works_on_accounts) or _has(actor, SCOPE_RESOURCES)):
+        raise _deny(actor, "manage resources owned by someone else", scope=SCOPE_RESOURCES)
+
+
+def ensure_can_watch_events(actor: Actor) -> None:
+    if not _has(actor, SCOPE_EVENTS):
+        raise _deny(actor, "watch the event stream", scope=SCOPE_EVENTS)

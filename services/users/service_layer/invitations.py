@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, Violations
 from services.users.config import UsersConfig
+from services.users.domain.events import user_event
 from services.users.domain.invitations import invitation_not_found, token_hash
 from services.users.domain.lifecycle import Action, next_status
 from services.users.domain.model import (
@@ -98,6 +99,9 @@ def invite_users(
             uow.teams.set_member(membership.team_id, user.id, membership.role)
         if send:
             send_invitation(uow, config, user, now)
+        uow.events.append(
+            user_event("created", user.id, actor.subject, status=user.status.value, license=license.value), now
+        )
         users.append(user)
     return users
 
@@ -120,6 +124,7 @@ def accept_invitation(uow: UsersUnitOfWork, token: str, first_name: str, last_na
     user.last_activity_time = now
     uow.invitations.mark_used(invitation.token_hash, now)
     uow.users.save(user)
+    uow.events.append(user_event("accepted", user.id, f"users/{user.id}", status=user.status.value), now)
     return user
 
 
@@ -138,10 +143,12 @@ def resend_invitation(uow: UsersUnitOfWork, config: UsersConfig, actor: Actor, u
             f"only CREATED users have an invitation to resend; this one is {user.status.value}",
             metadata={"user": f"users/{user.id}"},
         )
-    return apply_action(uow, config, SeatLedger(uow, config.licenses), user, Action.SEND_INVITATION, now)
+    return apply_action(uow, config, SeatLedger(uow, config.licenses), user, Action.SEND_INVITATION, now, actor.subject)
 
 
 def cancel_invitation(uow: UsersUnitOfWork, config: UsersConfig, actor: Actor, user_id: str, now: dt.datetime) -> User:
     user = ensure_visible(uow.users.get(user_id, for_update=True), user_id)
     _ensure_can_handle_invitation(actor, user)
-    return apply_action(uow, config, SeatLedger(uow, config.licenses), user, Action.CANCEL_INVITATION, now)
+    return apply_action(
+        uow, config, SeatLedger(uow, config.licenses), user, Action.CANCEL_INVITATION, now, actor.subject
+    )

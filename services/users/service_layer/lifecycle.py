@@ -10,6 +10,7 @@ from enum import StrEnum
 from services.runtime.errors import DomainError, FailedPrecondition
 from services.runtime.etag import check_etag
 from services.users.config import UsersConfig
+from services.users.domain.events import user_event
 from services.users.domain.lifecycle import Action, gains_seat, next_status
 from services.users.domain.model import License, User, UserStatus, ensure_visible, user_not_found
 from services.users.domain.notifications import access_disabled_email, access_enabled_email
@@ -19,9 +20,24 @@ from services.users.service_layer.notify import queue, send_invitation
 from services.users.service_layer.seats import SeatLedger
 from services.users.unit_of_work import UsersUnitOfWork
 
+_EVENT = {
+    Action.ACCEPT_INVITATION: "accepted",
+    Action.SEND_INVITATION: "invited",
+    Action.CANCEL_INVITATION: "deleted",
+    Action.ACTIVATE: "activated",
+    Action.DISABLE: "disabled",
+    Action.DELETE: "deleted",
+}
+
 
 def apply_action(
-    uow: UsersUnitOfWork, config: UsersConfig, seats: SeatLedger, user: User, action: Action, now: dt.datetime
+    uow: UsersUnitOfWork,
+    config: UsersConfig,
+    seats: SeatLedger,
+    user: User,
+    action: Action,
+    now: dt.datetime,
+    actor: str,
 ) -> User:
     """Move `user` along the lifecycle, taking a seat if the new status holds one, and queue its email."""
     before = user.status
@@ -41,6 +57,7 @@ def apply_action(
         uow.teams.remove_user_everywhere(user.id)
         user.memberships = []
     uow.users.save(user)
+    uow.events.append(user_event(_EVENT[action], user.id, actor, status=after.value, previous_status=before.value), now)
     return user
 
 
@@ -58,7 +75,7 @@ def change_status(
     check_etag(etag, user.etag)
     # Seam for reassignment: disabling or deleting someone who owns accounts, tasks or resources
     # will require a reassignment plan executed here, in this same transaction.
-    return apply_action(uow, config, SeatLedger(uow, config.licenses), user, action, now)
+    return apply_action(uow, config, SeatLedger(uow, config.licenses), user, action, now, actor.subject)
 
 
 @dataclass(frozen=True)
@@ -118,7 +135,7 @@ def bulk_action(
         try:
             if user is None:
                 raise user_not_found(user_id)
-            _bulk_one(uow, config, seats, user, action, now, license, membership)
+            _bulk_one(uow, config, seats, user, action, now, license, membership, actor.subject)
             outcomes.append(BulkOutcome(user_id, True))
         except DomainError as skipped:
             outcomes.append(BulkOutcome(user_id, False, skipped.reason, skipped.message))
@@ -134,14 +151,16 @@ def _bulk_one(
     now: dt.datetime,
     license: License | None,
     membership: Membership | None,
+    actor: str,
 ) -> None:
     if action in _LIFECYCLE:
-        apply_action(uow, config, seats, user, _LIFECYCLE[action], now)
+        apply_action(uow, config, seats, user, _LIFECYCLE[action], now, actor)
         return
     if user.status is UserStatus.DELETED:
         raise FailedPrecondition("USER_DELETED", "the user is deleted")
     if action is BulkKind.UPDATE_LICENSE and license is not None:
         change_license(uow, config, seats, user, license, now)
+        uow.events.append(user_event("updated", user.id, actor, fields=["license"]), now)
     elif action is BulkKind.ADD_TO_TEAM and membership is not None:
         if membership in user.memberships:
             raise FailedPrecondition("ALREADY_IN_STATE", "already in the team with this role")

@@ -8,6 +8,7 @@ from typing import Any
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.etag import check_etag
 from services.users.config import UsersConfig
+from services.users.domain.events import user_event
 from services.users.domain.model import PROFILE_FIELDS, User, UserStatus, ensure_visible, user_not_found
 from services.users.domain.permissions import Actor, ensure_can_update
 from services.users.domain.teams import ensure_no_manager_cycle
@@ -47,6 +48,7 @@ def update_user(
         change_license(uow, config, SeatLedger(uow, config.licenses), user, changes["license"], now)
     user.update_time = now
     uow.users.save(user)
+    uow.events.append(user_event("updated", user.id, actor.subject, fields=sorted(changes)), now)
     return user
 
 

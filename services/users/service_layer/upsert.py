@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from services.runtime.errors import DomainError, FailedPrecondition, InvalidArgument
 from services.users.config import UsersConfig
+from services.users.domain.events import user_event
 from services.users.domain.model import License, User, UserStatus, is_valid_email, normalize_email
 from services.users.domain.permissions import Actor, ensure_can_upsert
 from services.users.service_layer.seats import SeatLedger
@@ -69,9 +70,12 @@ def upsert_users(
             if user is None:
                 user = _create(uow, config, seats, row, now)
                 existing[key] = user
+                uow.events.append(user_event("created", user.id, actor.subject, status=user.status.value), now)
                 outcomes.append(RowOutcome(index, row.email, RowResult.CREATED, user.id))
             else:
                 changed = _update(uow, config, seats, user, row, now)
+                if changed:
+                    uow.events.append(user_event("updated", user.id, actor.subject), now)
                 outcomes.append(
                     RowOutcome(index, row.email, RowResult.UPDATED if changed else RowResult.UNCHANGED, user.id)
                 )

@@ -1,0 +1,67 @@
+"""The event outbox: appended in the writer's transaction, read back in commit order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from services.users.adapters.orm import EventRecord
+from services.users.domain.events import DomainEvent
+
+# On PostgreSQL a sequence value is taken at INSERT but becomes visible at COMMIT, so a reader
+# could see seq 11 before seq 10 commits and move its cursor past 10 forever. Appenders therefore
+# take this transaction-scoped lock before their first event: events commit one transaction at a
+# time, in seq order. (SQLite writers are serialised by BEGIN IMMEDIATE already.)
+_APPEND_LOCK = zlib.crc32(b"steward.users.events")
+_LOCKED = "steward_event_lock_held"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    type: str
+    subject: str
+    actor: str
+    data: dict[str, Any]
+    create_time: dt.datetime
+
+
+class EventLog:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def append(self, event: DomainEvent, now: dt.datetime) -> None:
+        self._serialise_appends()
+        self._session.add(
+            EventRecord(type=event.type, subject=event.subject, actor=event.actor, data=event.data, create_time=now)
+        )
+
+    def append_all(self, events: Sequence[DomainEvent], now: dt.datetime) -> None:
+        if events:
+            self._serialise_appends()
+            self._session.add_all(
+                [
+                    EventRecord(type=e.type, subject=e.subject, actor=e.actor, data=e.data, create_time=now)
+                    for e in events
+                ]
+            )
+
+    def _serialise_appends(self) -> None:
+        if self._session.info.get(_LOCKED):
+            return
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+        self._session.info[_LOCKED] = True
+
+    def after(self, seq: int, types: Sequence[str], limit: int) -> list[StoredEvent]:
+        query = select(EventRecord).where(EventRecord.seq > seq)
+        if types:
+            query = query.where(EventRecord.type.in_(list(types)))
+        rows = self._session.scalars(query.order_by(EventRecord.seq).limit(limit))
+        return [StoredEvent(r.seq, r.type, r.subject, r.actor, dict(r.data), r.create_time) for r in rows]

@@ -1,0 +1,396 @@
+"""AssignmentService, TaskService and ResourceService over gRPC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from services.runtime.db import utcnow
+from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.names import parse_name
+from services.runtime.pagination import PageRequest, list_response_page
+from services.runtime.protobuf import enum_filter, update_paths
+from services.users import convert
+from services.users.adapters.work_repository import resource_key, task_key
+from services.users.domain.assignments import EmptyValue, Role, RoleSource, Source, WriteSource
+from services.users.domain.permissions import Actor
+from services.users.domain.work import Resource, ResourceKind, Visibility
+from services.users.service_layer import assignments as use
+from services.users.service_layer import work
+from services.users.servicer import _Base
+from services.users.unit_of_work import UsersUnitOfWork
+from steward.users.v1 import assignments_pb2 as pb
+from steward.users.v1 import assignments_pb2_grpc, work_pb2, work_pb2_grpc
+
+_ROLE_PATHS = {
+    "display_name": "display_name",
+    "description": "description",
+    "source": "source",
+    "empty_value": "empty_value",
+}
+
+
+def _write_source(message: pb.WriteSource, field: str = "source") -> WriteSource:
+    source = convert.required_enum(message.source, convert.SOURCE_FROM_PROTO, f"{field}.source")
+    team = None
+    if source is Source.PLAY:
+        team = parse_name("teams", message.play_team, f"{field}.play_team")
+    return WriteSource(source, message.source_ref, team)
+
+
+def _user_ref(message: pb.UserRef, field: str) -> use.UserRef:
+    kind = message.WhichOneof("ref")
+    if kind == "user":
+        return use.UserRef(user_id=parse_name("users", message.user, f"{field}.user"))
+    if kind == "email":
+        return use.UserRef(email=message.email)
+    if kind == "full_name" and message.full_name.strip():
+        return use.UserRef(full_name=message.full_name)
+    raise InvalidArgument(
+        "USER_REQUIRED",
+        f"{field} must name a user by id, email or full name",
+        field_violations=[FieldViolation(field, "name a user", "REQUIRED")],
+    )
+
+
+class AssignmentServicer(_Base, assignments_pb2_grpc.AssignmentServiceServicer):
+    def CreateRole(self, request: pb.CreateRoleRequest, context: grpc.ServicerContext) -> pb.Role:
+        now = utcnow()
+        role = Role(
+            key=request.role.key,
+            display_name=request.role.display_name,
+            description=request.role.description,
+            source=convert.ROLE_SOURCE_FROM_PROTO.get(request.role.source, RoleSource.EDITABLE),
+            empty_value=convert.EMPTY_FROM_PROTO.get(request.role.empty_value, EmptyValue.KEEP_EXISTING),
+            builtin=False,
+            create_time=now,
+            update_time=now,
+        )
+        return self._write(
+            "CreateRole",
+            request,
+            pb.Role,
+            lambda uow, actor: convert.role_to_proto(use.create_role(uow, actor, role, now)),
+        )
+
+    def GetRole(self, request: pb.GetRoleRequest, context: grpc.ServicerContext) -> pb.Role:
+        key = convert.role_key(request.name, "name")
+        return self._read(lambda uow, _: convert.role_to_proto(use._role(uow, key)))
+
+    def ListRoles(self, request: pb.ListRolesRequest, context: grpc.ServicerContext) -> pb.ListRolesResponse:
+        def run(uow: UsersUnitOfWork, _: Actor) -> pb.ListRolesResponse:
+            def fetch(page: PageRequest) -> list[Role]:
+                return uow.roles.list_page(limit=page.limit, after=page.after)
+
+            roles, token = list_response_page(request.page_size, request.page_token, {}, 1, fetch, lambda r: (r.key,))
+            return pb.ListRolesResponse(roles=[convert.role_to_proto(r) for r in roles], next_page_token=token)
+
+        return self._read(run)
+
+    def UpdateRole(self, request: pb.UpdateRoleRequest, context: grpc.ServicerContext) -> pb.Role:
+        key = convert.role_key(request.role.name or request.role.key, "role.name")
+        paths = update_paths(request.update_mask, frozenset(_ROLE_PATHS))
+        values: dict[str, Any] = {
+            "display_name": request.role.display_name,
+            "description": request.role.description,
+            "source": convert.ROLE_SOURCE_FROM_PROTO.get(request.role.source),
+            "empty_value": convert.EMPTY_FROM_PROTO.get(request.role.empty_value),
+        }
+        for path in ("source", "empty_value"):
+            if path in paths and values[path] is None:
+                raise InvalidArgument(
+                    "REQUIRED",
+                    f"role.{path} is required when named in update_mask",
+                    field_violations=[FieldViolation(f"role.{path}", "is required", "REQUIRED")],
+                )
+        changes = {_ROLE_PATHS[p]: values[p] for p in paths}
+        return self._write(
+            "UpdateRole",
+            request,
+            pb.Role,
+            lambda uow, actor: convert.role_to_proto(
+                use.update_role(uow, actor, key, request.role.etag, changes, utcnow())
+            ),
+        )
+
+    def DeleteRole(self, request: pb.DeleteRoleRequest, context: grpc.ServicerContext) -> pb.DeleteRoleResponse:
+        key = convert.role_key(request.name, "name")
+        return self._write(
+            "DeleteRole",
+            request,
+            pb.DeleteRoleResponse,
+            lambda uow, actor: pb.DeleteRoleResponse(
+                cleared_assignments=use.delete_role(uow, actor, key, request.force, utcnow())
+            ),
+        )
+
+    def SetAssignment(self, request: pb.SetAssignmentRequest, context: grpc.ServicerContext) -> pb.Assignment:
+        key = convert.role_key(request.role)
+        ref = _user_ref(request.user, "user")
+        write = _write_source(request.source)
+        return self._write(
+            "SetAssignment",
+            request,
+            pb.Assignment,
+            lambda uow, actor: convert.assignment_to_proto(
+                use.set_assignment(uow, actor, request.account_id, key, ref, write, utcnow())
+            ),
+        )
+
+    def ClearAssignment(
+        self, request: pb.ClearAssignmentRequest, context: grpc.ServicerContext
+    ) -> pb.ClearAssignmentResponse:
+        key = convert.role_key(request.role)
+        write = _write_source(request.source)
+
+        def run(uow: UsersUnitOfWork, actor: Actor) -> pb.ClearAssignmentResponse:
+            previous = use.clear_assignment(uow, actor, request.account_id, key, write, utcnow())
+            return pb.ClearAssignmentResponse(previous_user=f"users/{previous}" if previous else "")
+
+        return self._write("ClearAssignment", request, pb.ClearAssignmentResponse, run)
+
+    def BatchSetAssignments(
+        self, request: pb.BatchSetAssignmentsRequest, context: grpc.ServicerContext
+    ) -> pb.BatchSetAssignmentsResponse:
+        write = _write_source(request.source)
+        rows = [
+            use.BatchRow(
+                r.account_id,
+                r.role.removeprefix("roles/"),
+                _user_ref(r.user, f"rows[{i}].user") if r.HasField("user") else None,
+            )
+            for i, r in enumerate(request.rows)
+        ]
+        result_name = {
+            use.Result.SET: "RESULT_SET",
+            use.Result.CLEARED: "RESULT_CLEARED",
+            use.Result.UNCHANGED: "RESULT_UNCHANGED",
+            None: "RESULT_FAILED",
+        }
+
+        def run(uow: UsersUnitOfWork, actor: Actor) -> pb.BatchSetAssignmentsResponse:
+            outcomes = use.batch_set(uow, actor, rows, write, utcnow())
+            return pb.BatchSetAssignmentsResponse(
+                outcomes=[
+                    pb.AssignmentRowOutcome(
+                        row=i,
+                        result=result_name[o.result],
+                        user=f"users/{o.user_id}" if o.user_id else "",
+                        reason=o.reason,
+                        description=o.description,
+                    )
+                    for i, o in enumerate(outcomes)
+                ],
+                changed_count=sum(1 for o in outcomes if o.result in (use.Result.SET, use.Result.CLEARED)),
+                failed_count=sum(1 for o in outcomes if o.result is None),
+            )
+
+        return self._write("BatchSetAssignments", request, pb.BatchSetAssignmentsResponse, run)
+
+    def GetAccountTeam(self, request: pb.GetAccountTeamRequest, context: grpc.ServicerContext) -> pb.AccountTeam:
+        as_of = request.as_of.ToDatetime(tzinfo=convert.dt.UTC) if request.HasField("as_of") else None
+
+        def run(uow: UsersUnitOfWork, _: Actor) -> pb.AccountTeam:
+            team = use.team_as_of(uow, request.account_id, as_of)
+            return pb.AccountTeam(
+                account_id=request.account_id,
+                assignments=[convert.assignment_to_proto(a) for a in team],
+                attributes={f"{a.role_key}___tid": f"users/{a.user_id}" for a in team},
+            )
+
+        return self._read(run)
+
+    def ListAssignments(
+        self, request: pb.ListAssignmentsRequest, context: grpc.ServicerContext
+    ) -> pb.ListAssignmentsResponse:
+        user_id = parse_name("users", request.user, "user") if request.user else None
+        key = request.role.removeprefix("roles/") or None
+
+        def run(uow: UsersUnitOfWork, _: Actor) -> pb.ListAssignmentsResponse:
+            def fetch(page: PageRequest) -> list[Any]:
+                return uow.assignments.list_page(
+                    limit=page.limit,
+                    after=page.after,
+                    user_id=user_id,
+                    role_key=key,
+                    account_id=request.account_id or None,
+                )
+
+            found, token = list_response_page(
+                request.page_size,
+                request.page_token,
+                {"user": user_id, "role": key, "account": request.account_id},
+                2,
+                fetch,
+                lambda a: (a.account_id, a.role_key),
+            )
+            return pb.ListAssignmentsResponse(
+                assignments=[convert.assignment_to_proto(a) for a in found], next_page_token=token
+            )
+
+        return self._read(run)
+
+    def ListAssignmentHistory(
+        self, request: pb.ListAssignmentHistoryRequest, context: grpc.ServicerContext
+    ) -> pb.ListAssignmentHistoryResponse:
+        user_id = parse_name("users", request.user, "user") if request.user else None
+        key = request.role.removeprefix("roles/") or None
+
+        def run(uow: UsersUnitOfWork, _: Actor) -> pb.ListAssignmentHistoryResponse:
+            def fetch(page: PageRequest) -> list[Any]:
+                return uow.assignments.history_page(
+                    limit=page.limit,
+                    after=page.after,
+                    account_id=request.account_id or None,
+                    role_key=key,
+                    user_id=user_id,
+                )
+
+            found, token = list_response_page(
+                request.page_size,
+                request.page_token,
+                {"user": user_id, "role": key, "account": request.account_id},
+                1,
+                fetch,
+                lambda pair: (pair[0],),
+            )
+            return pb.ListAssignmentHistoryResponse(
+                changes=[convert.change_to_proto(c) for _, c in found], next_page_token=token
+            )
+
+        return self._read(run)
+
+
+class TaskServicer(_Base, work_pb2_grpc.TaskServiceServicer):
+    def CreateTask(self, request: work_pb2.CreateTaskRequest, context: grpc.ServicerContext) -> work_pb2.Task:
+        assignee = parse_name("users", request.task.assignee, "task.assignee")
+        due = request.task.due_time.ToDatetime(tzinfo=convert.dt.UTC) if request.task.HasField("due_time") else None
+        play = request.created_by_play
+        if play:
+            parse_name("plays", play, "created_by_play")
+        return self._write(
+            "CreateTask",
+            request,
+            work_pb2.Task,
+            lambda uow, actor: convert.task_to_proto(
+                work.create_task(uow, actor, request.task.account_id, request.task.title, assignee, due, play, utcnow())
+            ),
+        )
+
+    def GetTask(self, request: work_pb2.GetTaskRequest, context: grpc.ServicerContext) -> work_pb2.Task:
+        task_id = parse_name("tasks", request.name)
+        return self._read(lambda uow, _: convert.task_to_proto(work.get_task(uow, task_id)))
+
+    def ListTasks(
+        self, request: work_pb2.ListTasksRequest, context: grpc.ServicerContext
+    ) -> work_pb2.ListTasksResponse:
+        assignee = parse_name("users", request.assignee, "assignee") if request.assignee else None
+        status = enum_filter(request.status, convert.TASK_STATUS_FROM_PROTO, "status")
+
+        def run(uow: UsersUnitOfWork, _: Actor) -> work_pb2.ListTasksResponse:
+            def fetch(page: PageRequest) -> list[Any]:
+                return uow.tasks.list_page(
+                    limit=page.limit,
+                    after=page.after,
+                    assignee_id=assignee,
+                    account_id=request.account_id or None,
+                    status=status,
+                )
+
+            found, token = list_response_page(
+                request.page_size,
+                request.page_token,
+                {"assignee": assignee, "account": request.account_id, "status": request.status},
+                2,
+                fetch,
+                task_key,
+            )
+            return work_pb2.ListTasksResponse(tasks=[convert.task_to_proto(t) for t in found], next_page_token=token)
+
+        return self._read(run)
+
+    def CompleteTask(self, request: work_pb2.CompleteTaskRequest, context: grpc.ServicerContext) -> work_pb2.Task:
+        task_id = parse_name("tasks", request.name)
+        return self._write(
+            "CompleteTask",
+            request,
+            work_pb2.Task,
+            lambda uow, actor: convert.task_to_proto(work.complete_task(uow, actor, task_id, utcnow())),
+        )
+
+
+def _resource_name(name: str, field: str = "name") -> tuple[ResourceKind, str]:
+    parts = name.split("/", 2)
+    kind = ResourceKind.__members__.get(parts[1].upper()) if len(parts) == 3 and parts[0] == "resources" else None
+    if kind is None or not parts[2]:
+        raise InvalidArgument(
+            "RESOURCE_NAME_INVALID",
+            f"{field} must look like resources/<kind>/<id>",
+            field_violations=[FieldViolation(field, "resources/<kind>/<id>", "RESOURCE_NAME_INVALID")],
+        )
+    return kind, parts[2]
+
+
+class ResourceServicer(_Base, work_pb2_grpc.ResourceServiceServicer):
+    def RegisterResource(
+        self, request: work_pb2.RegisterResourceRequest, context: grpc.ServicerContext
+    ) -> work_pb2.Resource:
+        given = request.resource
+        kind = convert.required_enum(given.kind, convert.KIND_FROM_PROTO, "resource.kind")
+        if not given.id:
+            raise InvalidArgument(
+                "REQUIRED",
+                "resource.id is required",
+                field_violations=[FieldViolation("resource.id", "is required", "REQUIRED")],
+            )
+        resource = Resource(
+            kind=kind,
+            id=given.id,
+            display_name=given.display_name,
+            owner_id=parse_name("users", given.owner, "resource.owner"),
+            visibility=convert.VISIBILITY_FROM_PROTO.get(given.visibility, Visibility.PRIVATE),
+            update_time=utcnow(),
+            campaign_status=convert.CAMPAIGN_FROM_PROTO.get(given.campaign_status),
+            senders=[parse_name("users", s, f"resource.senders[{i}]") for i, s in enumerate(given.senders)],
+            bcc=[parse_name("users", s, f"resource.bcc[{i}]") for i, s in enumerate(given.bcc)],
+        )
+        return self._write(
+            "RegisterResource",
+            request,
+            work_pb2.Resource,
+            lambda uow, actor: convert.resource_to_proto(work.register_resource(uow, actor, resource, utcnow())),
+        )
+
+    def ListResources(
+        self, request: work_pb2.ListResourcesRequest, context: grpc.ServicerContext
+    ) -> work_pb2.ListResourcesResponse:
+        owner = parse_name("users", request.owner, "owner")
+        kind = enum_filter(request.kind, convert.KIND_FROM_PROTO, "kind")
+
+        def run(uow: UsersUnitOfWork, _: Actor) -> work_pb2.ListResourcesResponse:
+            def fetch(page: PageRequest) -> list[Resource]:
+                return uow.resources.list_page(limit=page.limit, after=page.after, owner_id=owner, kind=kind)
+
+            found, token = list_response_page(
+                request.page_size, request.page_token, {"owner": owner, "kind": request.kind}, 2, fetch, resource_key
+            )
+            return work_pb2.ListResourcesResponse(
+                resources=[convert.resource_to_proto(r) for r in found], next_page_token=token
+            )
+
+        return self._read(run)
+
+    def UpdateResourceOwner(
+        self, request: work_pb2.UpdateResourceOwnerRequest, context: grpc.ServicerContext
+    ) -> work_pb2.Resource:
+        kind, resource_id = _resource_name(request.name)
+        owner = parse_name("users", request.owner, "owner")
+        return self._write(
+            "UpdateResourceOwner",
+            request,
+            work_pb2.Resource,
+            lambda uow, actor: convert.resource_to_proto(
+                work.change_owner(uow, actor, kind, resource_id, owner, utcnow())
+            ),
+        )

@@ -1,0 +1,96 @@
+"""Tasks on accounts, and the resources users own (what reassignment moves)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from services.runtime.errors import FailedPrecondition, NotFound, Violations
+
+MAX_TITLE = 300
+
+
+class TaskStatus(StrEnum):
+    OPEN = "OPEN"
+    COMPLETED = "COMPLETED"
+
+
+@dataclass
+class Task:
+    id: str
+    account_id: str
+    title: str
+    assignee_id: str
+    status: TaskStatus
+    created_by: str  # "users/{uid}" or "plays/{uid}"
+    create_time: dt.datetime
+    due_time: dt.datetime | None = None
+    complete_time: dt.datetime | None = None
+
+    def complete(self, now: dt.datetime) -> None:
+        if self.status is TaskStatus.COMPLETED:
+            raise FailedPrecondition(
+                "TASK_COMPLETED", "the task is already completed", metadata={"task": f"tasks/{self.id}"}
+            )
+        self.status = TaskStatus.COMPLETED
+        self.complete_time = now
+
+
+def check_task(title: str, account_id: str) -> None:
+    problems = Violations()
+    if not title.strip():
+        problems.add("task.title", "is required", "REQUIRED")
+    elif len(title) > MAX_TITLE:
+        problems.add("task.title", f"at most {MAX_TITLE} characters", "TOO_LONG")
+    check_account_id(account_id, "task.account_id", problems)
+    problems.raise_if_any()
+
+
+def check_account_id(account_id: str, field: str, problems: Violations) -> None:
+    if not account_id.strip() or len(account_id) > 255 or any(ord(c) < 32 for c in account_id):
+        problems.add(field, "a CRM account id: 1 to 255 printable characters", "ACCOUNT_ID_INVALID")
+
+
+def task_not_found(task_id: str) -> NotFound:
+    return NotFound("TASK_NOT_FOUND", f"no task tasks/{task_id}", metadata={"task": f"tasks/{task_id}"})
+
+
+class ResourceKind(StrEnum):
+    CAMPAIGN = "CAMPAIGN"
+    SEGMENT = "SEGMENT"
+    PLAY = "PLAY"
+    SUCCESS_BLOC = "SUCCESS_BLOC"
+    REPORT = "REPORT"
+
+
+class Visibility(StrEnum):
+    SHARED = "SHARED"
+    PRIVATE = "PRIVATE"
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    COMPLETED = "COMPLETED"
+
+
+@dataclass
+class Resource:
+    kind: ResourceKind
+    id: str
+    display_name: str
+    owner_id: str
+    visibility: Visibility
+    update_time: dt.datetime
+    campaign_status: CampaignStatus | None = None
+    senders: list[str] = field(default_factory=list)
+    bcc: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"resources/{self.kind.value.lower()}/{self.id}"
+
+
+def resource_not_found(kind: ResourceKind, resource_id: str) -> NotFound:
+    return NotFound("RESOURCE_NOT_FOUND", f"no resource resources/{kind.value.lower()}/{resource_id}")

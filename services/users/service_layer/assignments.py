@@ -1,0 +1,323 @@
+"""Roles and account assignments: single writes, batches, clears, and the team as of a date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from services.runtime.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, Violations
+from services.runtime.etag import check_etag
+from services.users.domain import assignments as domain
+from services.users.domain.assignments import (
+    Assignment,
+    EmptyValue,
+    Role,
+    RoleSource,
+    Source,
+    WriteSource,
+    ambiguous_name,
+    check_role_key,
+    ensure_eligible,
+    role_not_found,
+)
+from services.users.domain.events import DomainEvent, assignment_event
+from services.users.domain.model import User, normalize_email, user_not_found
+from services.users.domain.permissions import Actor, ensure_can_assign, ensure_can_manage_roles
+from services.users.domain.work import check_account_id
+from services.users.unit_of_work import UsersUnitOfWork
+
+MAX_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class UserRef:
+    user_id: str = ""
+    email: str = ""
+    full_name: str = ""
+
+
+def resolve_user(uow: UsersUnitOfWork, ref: UserRef) -> User:
+    if ref.user_id:
+        user = uow.users.get(ref.user_id)
+        if user is None:
+            raise user_not_found(ref.user_id)
+        return user
+    if ref.email:
+        user = uow.users.get_live_by_email(ref.email)
+        if user is None:
+            raise user_not_found(normalize_email(ref.email))
+        return user
+    candidates = uow.users.live_by_full_name(ref.full_name)
+    if not candidates:
+        raise user_not_found(ref.full_name)
+    if len(candidates) > 1:
+        raise ambiguous_name(ref.full_name, candidates)
+    return candidates[0]
+
+
+def _role(uow: UsersUnitOfWork, key: str) -> Role:
+    role = uow.roles.get(key)
+    if role is None:
+        raise role_not_found(key)
+    return role
+
+
+def _check_write(actor: Actor, write: WriteSource) -> None:
+    if write.source is Source.REASSIGNMENT:
+        raise InvalidArgument("SOURCE_RESERVED", "REASSIGNMENT writes come only from ReassignUserResources")
+    ensure_can_assign(actor, write.source.value)
+
+
+def _account(account_id: str, field: str = "account_id") -> str:
+    problems = Violations()
+    check_account_id(account_id, field, problems)
+    problems.raise_if_any()
+    return account_id
+
+
+class Result(StrEnum):
+    SET = "SET"
+    CLEARED = "CLEARED"
+    UNCHANGED = "UNCHANGED"
+
+
+def _record(
+    uow: UsersUnitOfWork,
+    account_id: str,
+    role: Role,
+    user_id: str | None,
+    previous: str | None,
+    write: WriteSource,
+    actor: Actor,
+    now: dt.datetime,
+    events: list[DomainEvent],
+) -> None:
+    uow.assignments.record(
+        domain.AssignmentChange(
+            account_id, role.key, user_id, previous, write.source, write.source_ref, actor.subject, now
+        )
+    )
+    kind = "set" if user_id else "cleared"
+    events.append(
+        assignment_event(
+            kind,
+            account_id,
+            role.key,
+            actor.subject,
+            user=f"users/{user_id}" if user_id else "",
+            previous_user=f"users/{previous}" if previous else "",
+            source=write.source.value,
+            source_ref=write.source_ref,
+            attribute=role.attribute,
+        )
+    )
+
+
+def _set(
+    uow: UsersUnitOfWork,
+    actor: Actor,
+    account_id: str,
+    role: Role,
+    user: User,
+    write: WriteSource,
+    now: dt.datetime,
+    events: list[DomainEvent],
+) -> Result:
+    ensure_eligible(user, role, write)
+    holder = uow.assignments.claim(account_id, role.key, user.id, write.source, write.source_ref, now)
+    if holder is not None and holder.user_id == user.id:
+        return Result.UNCHANGED  # the same user again: no history, no event
+    if holder is not None:
+        uow.assignments.replace_holder(account_id, role.key, user.id, write.source, write.source_ref, now)
+    _record(uow, account_id, role, user.id, holder.user_id if holder else None, write, actor, now, events)
+    return Result.SET
+
+
+def _clear(
+    uow: UsersUnitOfWork,
+    actor: Actor,
+    account_id: str,
+    role: Role,
+    write: WriteSource,
+    now: dt.datetime,
+    events: list[DomainEvent],
+) -> str | None:
+    if write.source in (Source.MANUAL, Source.BULK) and role.source is RoleSource.INTEGRATION_ONLY:
+        raise FailedPrecondition(
+            "ROLE_INTEGRATION_ONLY",
+            f"{role.display_name} is written only by integrations and plays",
+            metadata={"role": f"roles/{role.key}"},
+        )
+    previous = uow.assignments.remove(account_id, role.key)
+    if previous is not None:
+        _record(uow, account_id, role, None, previous, write, actor, now, events)
+    return previous
+
+
+def set_assignment(
+    uow: UsersUnitOfWork,
+    actor: Actor,
+    account_id: str,
+    role_key: str,
+    ref: UserRef,
+    write: WriteSource,
+    now: dt.datetime,
+) -> Assignment:
+    _check_write(actor, write)
+    role = _role(uow, role_key)
+    user = resolve_user(uow, ref)
+    events: list[DomainEvent] = []
+    _set(uow, actor, _account(account_id), role, user, write, now, events)
+    uow.events.append_all(events, now)
+    current = uow.assignments.get(account_id, role.key)
+    assert current is not None
+    return current
+
+
+def clear_assignment(
+    uow: UsersUnitOfWork, actor: Actor, account_id: str, role_key: str, write: WriteSource, now: dt.datetime
+) -> str | None:
+    _check_write(actor, write)
+    events: list[DomainEvent] = []
+    previous = _clear(uow, actor, _account(account_id), _role(uow, role_key), write, now, events)
+    uow.events.append_all(events, now)
+    return previous
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    account_id: str
+    role_key: str
+    user: UserRef | None
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    result: Result | None
+    user_id: str = ""
+    reason: str = ""
+    description: str = ""
+
+
+def batch_set(
+    uow: UsersUnitOfWork, actor: Actor, rows: Sequence[BatchRow], write: WriteSource, now: dt.datetime
+) -> list[RowOutcome]:
+    """Each row is checked before it writes, so a failed row leaves nothing behind."""
+    _check_write(actor, write)
+    if len(rows) > MAX_BATCH:
+        raise InvalidArgument("TOO_MANY_ROWS", f"at most {MAX_BATCH} rows per call; got {len(rows)}")
+    roles = uow.roles.all_by_key()
+    users: dict[UserRef, User | DomainError] = {}
+    events: list[DomainEvent] = []
+    outcomes = []
+    for row in rows:
+        try:
+            _account(row.account_id, "rows.account_id")
+            role = roles.get(row.role_key) or _raise(role_not_found(row.role_key))
+            if row.user is None:
+                if role.empty_value is EmptyValue.KEEP_EXISTING:
+                    outcomes.append(RowOutcome(Result.UNCHANGED))
+                    continue
+                previous = _clear(uow, actor, row.account_id, role, write, now, events)
+                outcomes.append(RowOutcome(Result.CLEARED if previous else Result.UNCHANGED))
+                continue
+            if row.user not in users:
+                try:
+                    users[row.user] = resolve_user(uow, row.user)
+                except DomainError as error:
+                    users[row.user] = error
+            user = users[row.user]
+            if isinstance(user, DomainError):
+                raise user
+            outcomes.append(RowOutcome(_set(uow, actor, row.account_id, role, user, write, now, events), user.id))
+        except DomainError as failed:
+            outcomes.append(RowOutcome(None, "", failed.reason, failed.message))
+    uow.events.append_all(events, now)
+    return outcomes
+
+
+def _raise(error: DomainError) -> Role:
+    raise error
+
+
+def team_as_of(uow: UsersUnitOfWork, account_id: str, as_of: dt.datetime | None) -> list[Assignment]:
+    _account(account_id)
+    if as_of is None:
+        return uow.assignments.team(account_id)
+    holders: dict[str, domain.AssignmentChange] = {}
+    for change in uow.assignments.history_until(account_id, as_of):
+        holders[change.role_key] = change
+    return [
+        Assignment(account_id, key, c.user_id, c.source, c.source_ref, c.change_time)
+        for key, c in sorted(holders.items())
+        if c.user_id
+    ]
+
+
+def create_role(uow: UsersUnitOfWork, actor: Actor, role: Role, now: dt.datetime) -> Role:
+    ensure_can_manage_roles(actor)
+    check_role_key(role.key)
+    _check_display_name(role.display_name)
+    if uow.roles.get(role.key) is not None:
+        raise AlreadyExists(
+            "ROLE_EXISTS", f"a role with key {role.key!r} exists", metadata={"role": f"roles/{role.key}"}
+        )
+    uow.roles.add(role)
+    uow.events.append(
+        DomainEvent("role.created", f"roles/{role.key}", actor.subject, {"role": f"roles/{role.key}"}), now
+    )
+    return role
+
+
+def _check_display_name(name: str) -> None:
+    problems = Violations()
+    if not name.strip() or len(name) > 100:
+        problems.add("role.display_name", "1 to 100 characters", "DISPLAY_NAME_INVALID")
+    problems.raise_if_any()
+
+
+def update_role(
+    uow: UsersUnitOfWork, actor: Actor, key: str, etag: str, changes: dict[str, object], now: dt.datetime
+) -> Role:
+    ensure_can_manage_roles(actor)
+    role = _role(uow, key)
+    check_etag(etag, role.etag)
+    if "display_name" in changes:
+        _check_display_name(str(changes["display_name"]))
+    for field, value in changes.items():
+        setattr(role, field, value)
+    role.update_time = now
+    uow.roles.save(role)
+    uow.events.append(
+        DomainEvent("role.updated", f"roles/{key}", actor.subject, {"role": f"roles/{key}", "fields": sorted(changes)}),
+        now,
+    )
+    return role
+
+
+def delete_role(uow: UsersUnitOfWork, actor: Actor, key: str, force: bool, now: dt.datetime) -> int:
+    ensure_can_manage_roles(actor)
+    role = _role(uow, key)
+    if role.builtin:
+        raise FailedPrecondition("ROLE_BUILTIN", f"{role.display_name} comes with Steward and cannot be deleted")
+    held = uow.assignments.of_role(key)
+    if held and not force:
+        raise FailedPrecondition(
+            "ROLE_IN_USE",
+            f"{len(held)} accounts have a {role.display_name}; clear them or delete with force",
+            metadata={"assignments": str(len(held))},
+        )
+    events: list[DomainEvent] = []
+    write = WriteSource(Source.INTEGRATION, "role deleted")
+    for assignment in held:
+        _clear(uow, actor, assignment.account_id, role, write, now, events)
+    uow.roles.delete(key)
+    events.append(
+        DomainEvent(
+            "role.deleted", f"roles/{key}", actor.subject, {"role": f"roles/{key}", "cleared_assignments": len(held)}
+        )
+    )
+    uow.events.append_all(events, now)
+    return len(held)
