@@ -160,3 +160,27 @@ class UsersApi:
     @property
     def db(self):
         return self.running.db
+
+    @property
+    def assignments(self):
+        from steward.users.v1 import assignments_pb2_grpc
+
+        return assignments_pb2_grpc.AssignmentServiceStub(self.running.channel)
+
+    @property
+    def tasks(self):
+        from steward.users.v1 import work_pb2_grpc
+
+        return work_pb2_grpc.TaskServiceStub(self.running.channel)
+
+    @property
+    def resources(self):
+        from steward.users.v1 import work_pb2_grpc
+
+        return work_pb2_grpc.ResourceServiceStub(self.running.channel)
+
+    @property
+    def events(self):
+        from steward.users.v1 import events_pb2_grpc
+
+        return events_pb2_grpc.EventServiceStub(self.running.channel)

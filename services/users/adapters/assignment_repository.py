@@ -135,7 +135,8 @@ class AssignmentRepository:
             )
             .on_conflict_do_nothing()
         )
-        if self._session.execute(insert).rowcount == 1:  # type: ignore[attr-defined]
+        # RETURNING, not rowcount: rowcount is not reliable for ORM-enabled inserts on every driver.
+        if self._session.execute(insert.returning(AssignmentRecord.account_id)).first() is not None:
             return None
         return self.get(account_id, role_key, for_update=True)
 
