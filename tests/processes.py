@@ -33,8 +33,10 @@ class Process:
         )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
-        self._pumps = [threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
-                       for stream, sink in ((self.popen.stdout, self.stdout), (self.popen.stderr, self.stderr))]
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
+            for stream, sink in ((self.popen.stdout, self.stdout), (self.popen.stderr, self.stderr))
+        ]
         for pump in self._pumps:
             pump.start()
 

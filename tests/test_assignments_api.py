@@ -26,13 +26,15 @@ def by_id(user) -> pb.UserRef:
 
 
 def set_(api, md, account, role, ref, source=MANUAL):
-    return api.assignments.SetAssignment(pb.SetAssignmentRequest(account_id=account, role=role, user=ref,
-                                                                 source=source), metadata=md)
+    return api.assignments.SetAssignment(
+        pb.SetAssignmentRequest(account_id=account, role=role, user=ref, source=source), metadata=md
+    )
 
 
 def history(api, md, account):
-    return list(api.assignments.ListAssignmentHistory(pb.ListAssignmentHistoryRequest(account_id=account),
-                                                      metadata=md).changes)
+    return list(
+        api.assignments.ListAssignmentHistory(pb.ListAssignmentHistoryRequest(account_id=account), metadata=md).changes
+    )
 
 
 def test_builtin_roles_and_their_attributes(users_api, admin):
@@ -41,26 +43,43 @@ def test_builtin_roles_and_their_attributes(users_api, admin):
     assert set(roles) == {"success_manager", "sales_manager"}
     assert roles["sales_manager"].attribute == "sales_manager___tid" and roles["sales_manager"].builtin
     assert roles["success_manager"].display_name == "Success Manager"
-    refused = call_fails(api.assignments.DeleteRole, pb.DeleteRoleRequest(name="roles/success_manager"),
-                         metadata=admin)
+    refused = call_fails(api.assignments.DeleteRole, pb.DeleteRoleRequest(name="roles/success_manager"), metadata=admin)
     assert refused.reason == "ROLE_BUILTIN"
 
 
 def test_custom_roles_are_validated_and_deleted_only_when_unused_or_forced(users_api, admin):
     api = users_api()
-    bad = call_fails(api.assignments.CreateRole, pb.CreateRoleRequest(role=pb.Role(key="Onboarding Mgr",
-                                                                                   display_name="x")), metadata=admin)
+    bad = call_fails(
+        api.assignments.CreateRole,
+        pb.CreateRoleRequest(role=pb.Role(key="Onboarding Mgr", display_name="x")),
+        metadata=admin,
+    )
     assert bad.violation_reasons == {"role.key": "ROLE_KEY_INVALID"}
-    role = api.assignments.CreateRole(pb.CreateRoleRequest(role=pb.Role(
-        key="onboarding_manager", display_name="Onboarding Manager", source=pb.ROLE_SOURCE_EDITABLE,
-        empty_value=pb.EMPTY_VALUE_CLEAR)), metadata=admin)
+    role = api.assignments.CreateRole(
+        pb.CreateRoleRequest(
+            role=pb.Role(
+                key="onboarding_manager",
+                display_name="Onboarding Manager",
+                source=pb.ROLE_SOURCE_EDITABLE,
+                empty_value=pb.EMPTY_VALUE_CLEAR,
+            )
+        ),
+        metadata=admin,
+    )
     assert role.attribute == "onboarding_manager___tid" and role.empty_value == pb.EMPTY_VALUE_CLEAR
-    again = call_fails(api.assignments.CreateRole, pb.CreateRoleRequest(role=pb.Role(
-        key="onboarding_manager", display_name="Again")), metadata=admin)
+    again = call_fails(
+        api.assignments.CreateRole,
+        pb.CreateRoleRequest(role=pb.Role(key="onboarding_manager", display_name="Again")),
+        metadata=admin,
+    )
     assert (again.code, again.reason) == (grpc.StatusCode.ALREADY_EXISTS, "ROLE_EXISTS")
-    renamed = api.assignments.UpdateRole(pb.UpdateRoleRequest(role=pb.Role(
-        name=role.name, display_name="Onboarding Lead", etag=role.etag), update_mask={"paths": ["display_name"]}),
-        metadata=admin)
+    renamed = api.assignments.UpdateRole(
+        pb.UpdateRoleRequest(
+            role=pb.Role(name=role.name, display_name="Onboarding Lead", etag=role.etag),
+            update_mask={"paths": ["display_name"]},
+        ),
+        metadata=admin,
+    )
     assert renamed.display_name == "Onboarding Lead"
     ada = add_user(api.db, "ada@example.com")
     account = acct()
@@ -71,7 +90,9 @@ def test_custom_roles_are_validated_and_deleted_only_when_unused_or_forced(users
     assert forced.cleared_assignments == 1
     cleared = history(api, admin, account)[0]
     assert (cleared.user, cleared.previous_user) == ("", f"users/{ada.id}")
-    assert api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account), metadata=admin).assignments == []
+    assert (
+        api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account), metadata=admin).assignments == []
+    )
 
 
 def test_set_replace_clear_with_history_and_team_attributes(users_api, admin):
@@ -85,18 +106,23 @@ def test_set_replace_clear_with_history_and_team_attributes(users_api, admin):
     set_(api, admin, account, "roles/success_manager", pb.UserRef(email="BOB@example.com"))
     set_(api, admin, account, "roles/sales_manager", by_id(ada))
     team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account), metadata=admin)
-    assert dict(team.attributes) == {"success_manager___tid": f"users/{bob.id}", "sales_manager___tid": f"users/{ada.id}"}
+    assert dict(team.attributes) == {
+        "success_manager___tid": f"users/{bob.id}",
+        "sales_manager___tid": f"users/{ada.id}",
+    }
     changes = history(api, admin, account)
     assert [(c.role, c.user, c.previous_user) for c in changes] == [
         ("roles/sales_manager", f"users/{ada.id}", ""),
         ("roles/success_manager", f"users/{bob.id}", f"users/{ada.id}"),
         ("roles/success_manager", f"users/{ada.id}", ""),
     ]
-    cleared = api.assignments.ClearAssignment(pb.ClearAssignmentRequest(
-        account_id=account, role="roles/success_manager", source=MANUAL), metadata=admin)
+    cleared = api.assignments.ClearAssignment(
+        pb.ClearAssignmentRequest(account_id=account, role="roles/success_manager", source=MANUAL), metadata=admin
+    )
     assert cleared.previous_user == f"users/{bob.id}"
-    again = api.assignments.ClearAssignment(pb.ClearAssignmentRequest(
-        account_id=account, role="roles/success_manager", source=MANUAL), metadata=admin)
+    again = api.assignments.ClearAssignment(
+        pb.ClearAssignmentRequest(account_id=account, role="roles/success_manager", source=MANUAL), metadata=admin
+    )
     assert again.previous_user == "" and len(history(api, admin, account)) == 4
 
 
@@ -109,8 +135,7 @@ def test_team_as_of_a_past_moment(users_api, admin):
     second, first = history(api, admin, account)
 
     def holder(as_of):
-        team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account, as_of=as_of),
-                                              metadata=admin)
+        team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account, as_of=as_of), metadata=admin)
         return dict(team.attributes).get("success_manager___tid", "")
 
     assert holder(first.change_time) == f"users/{ada.id}"
@@ -122,19 +147,29 @@ def test_team_as_of_a_past_moment(users_api, admin):
 
 def test_integration_only_roles_refuse_manual_and_bulk(users_api, admin):
     api = users_api()
-    api.assignments.CreateRole(pb.CreateRoleRequest(role=pb.Role(
-        key="territory_owner", display_name="Territory Owner", source=pb.ROLE_SOURCE_INTEGRATION_ONLY)),
-        metadata=admin)
+    api.assignments.CreateRole(
+        pb.CreateRoleRequest(
+            role=pb.Role(key="territory_owner", display_name="Territory Owner", source=pb.ROLE_SOURCE_INTEGRATION_ONLY)
+        ),
+        metadata=admin,
+    )
     ada = add_user(api.db, "ada@example.com")
     account = acct()
     for source in (pb.ASSIGNMENT_SOURCE_MANUAL, pb.ASSIGNMENT_SOURCE_BULK):
-        failure = call_fails(api.assignments.SetAssignment, pb.SetAssignmentRequest(
-            account_id=account, role="roles/territory_owner", user=by_id(ada), source=pb.WriteSource(source=source)),
-            metadata=admin)
+        failure = call_fails(
+            api.assignments.SetAssignment,
+            pb.SetAssignmentRequest(
+                account_id=account, role="roles/territory_owner", user=by_id(ada), source=pb.WriteSource(source=source)
+            ),
+            metadata=admin,
+        )
         assert (failure.code, failure.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "ROLE_INTEGRATION_ONLY")
     set_(api, admin, account, "roles/territory_owner", by_id(ada), INTEGRATION)
-    refused = call_fails(api.assignments.ClearAssignment, pb.ClearAssignmentRequest(
-        account_id=account, role="roles/territory_owner", source=MANUAL), metadata=admin)
+    refused = call_fails(
+        api.assignments.ClearAssignment,
+        pb.ClearAssignmentRequest(account_id=account, role="roles/territory_owner", source=MANUAL),
+        metadata=admin,
+    )
     assert refused.reason == "ROLE_INTEGRATION_ONLY"
 
 
@@ -143,17 +178,25 @@ def test_full_names_shared_by_two_users_are_refused_with_candidates(users_api, a
     one = add_user(api.db, "jsmith@example.com", first_name="John", last_name="Smith")
     two = add_user(api.db, "john.smith@example.com", first_name="John", last_name="Smith")
     unique = add_user(api.db, "ada@example.com", first_name="Ada", last_name="Lovelace")
-    failure = call_fails(api.assignments.SetAssignment, pb.SetAssignmentRequest(
-        account_id=acct(), role="roles/sales_manager", user=pb.UserRef(full_name="john  SMITH"),
-        source=INTEGRATION), metadata=admin)
+    failure = call_fails(
+        api.assignments.SetAssignment,
+        pb.SetAssignmentRequest(
+            account_id=acct(), role="roles/sales_manager", user=pb.UserRef(full_name="john  SMITH"), source=INTEGRATION
+        ),
+        metadata=admin,
+    )
     assert (failure.code, failure.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "USER_AMBIGUOUS")
     assert one.id in failure.message and two.id in failure.message
     got = set_(api, admin, acct(), "roles/sales_manager", pb.UserRef(full_name="Ada Lovelace"), INTEGRATION)
     assert got.user == f"users/{unique.id}"
 
 
-SOURCES = {"MANUAL": pb.ASSIGNMENT_SOURCE_MANUAL, "BULK": pb.ASSIGNMENT_SOURCE_BULK,
-           "INTEGRATION": pb.ASSIGNMENT_SOURCE_INTEGRATION, "PLAY": pb.ASSIGNMENT_SOURCE_PLAY}
+SOURCES = {
+    "MANUAL": pb.ASSIGNMENT_SOURCE_MANUAL,
+    "BULK": pb.ASSIGNMENT_SOURCE_BULK,
+    "INTEGRATION": pb.ASSIGNMENT_SOURCE_INTEGRATION,
+    "PLAY": pb.ASSIGNMENT_SOURCE_PLAY,
+}
 
 
 def _expected(source: str, status: UserStatus, license: License, in_team: bool) -> bool:
@@ -169,17 +212,22 @@ def test_eligibility_matrix(users_api, admin):
     from steward.users.v1 import users_pb2
 
     api = users_api()
-    team = api.teams.CreateTeam(users_pb2.CreateTeamRequest(team=users_pb2.Team(display_name="Play team")),
-                                metadata=admin)
+    team = api.teams.CreateTeam(
+        users_pb2.CreateTeamRequest(team=users_pb2.Team(display_name="Play team")), metadata=admin
+    )
     wrong = []
     counter = itertools.count()
     for source, status, license, in_team in itertools.product(SOURCES, UserStatus, License, (True, False)):
         user = add_user(api.db, f"m{next(counter)}@example.com", status=status, license=license)
         if in_team and status is not UserStatus.DELETED:
-            api.teams.AddTeamMember(users_pb2.AddTeamMemberRequest(team=team.name, user=f"users/{user.id}"),
-                                    metadata=admin)
-        write = pb.WriteSource(source=SOURCES[source], play_team=team.name if source == "PLAY" else "",
-                               source_ref="plays/x" if source == "PLAY" else "")
+            api.teams.AddTeamMember(
+                users_pb2.AddTeamMemberRequest(team=team.name, user=f"users/{user.id}"), metadata=admin
+            )
+        write = pb.WriteSource(
+            source=SOURCES[source],
+            play_team=team.name if source == "PLAY" else "",
+            source_ref="plays/x" if source == "PLAY" else "",
+        )
         try:
             set_(api, admin, acct(), "roles/success_manager", by_id(user), write)
             allowed = True
@@ -193,8 +241,12 @@ def test_eligibility_matrix(users_api, admin):
 
 def test_batch_rows_each_get_an_outcome(users_api, admin):
     api = users_api()
-    api.assignments.CreateRole(pb.CreateRoleRequest(role=pb.Role(
-        key="onboarding_manager", display_name="Onboarding", empty_value=pb.EMPTY_VALUE_CLEAR)), metadata=admin)
+    api.assignments.CreateRole(
+        pb.CreateRoleRequest(
+            role=pb.Role(key="onboarding_manager", display_name="Onboarding", empty_value=pb.EMPTY_VALUE_CLEAR)
+        ),
+        metadata=admin,
+    )
     ada = add_user(api.db, "ada@example.com", first_name="Ada", last_name="L")
     add_user(api.db, "j1@example.com", first_name="Jo", last_name="Doe")
     add_user(api.db, "j2@example.com", first_name="Jo", last_name="Doe")
@@ -211,13 +263,19 @@ def test_batch_rows_each_get_an_outcome(users_api, admin):
         pb.AssignmentRow(account_id=a2, role="roles/success_manager"),  # empty value, role says KEEP_EXISTING
         pb.AssignmentRow(account_id="", role="roles/success_manager", user=by_id(ada)),
     ]
-    reply = api.assignments.BatchSetAssignments(pb.BatchSetAssignmentsRequest(rows=rows, source=INTEGRATION),
-                                                metadata=admin)
+    reply = api.assignments.BatchSetAssignments(
+        pb.BatchSetAssignmentsRequest(rows=rows, source=INTEGRATION), metadata=admin
+    )
     O = pb.AssignmentRowOutcome
     assert [(o.result, o.reason) for o in reply.outcomes] == [
-        (O.RESULT_SET, ""), (O.RESULT_UNCHANGED, ""), (O.RESULT_FAILED, "ROLE_NOT_FOUND"),
-        (O.RESULT_FAILED, "USER_NOT_FOUND"), (O.RESULT_FAILED, "USER_AMBIGUOUS"), (O.RESULT_CLEARED, ""),
-        (O.RESULT_UNCHANGED, ""), (O.RESULT_FAILED, "INVALID_REQUEST"),
+        (O.RESULT_SET, ""),
+        (O.RESULT_UNCHANGED, ""),
+        (O.RESULT_FAILED, "ROLE_NOT_FOUND"),
+        (O.RESULT_FAILED, "USER_NOT_FOUND"),
+        (O.RESULT_FAILED, "USER_AMBIGUOUS"),
+        (O.RESULT_CLEARED, ""),
+        (O.RESULT_UNCHANGED, ""),
+        (O.RESULT_FAILED, "INVALID_REQUEST"),
     ]
     assert (reply.changed_count, reply.failed_count) == (2, 4)
     team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=a2), metadata=admin)
@@ -233,8 +291,12 @@ def test_list_assignments_by_user_pages_through_their_accounts(users_api, admin)
     set_(api, admin, acct(), "roles/success_manager", by_id(bob))
     seen, token = [], ""
     while True:
-        page = api.assignments.ListAssignments(pb.ListAssignmentsRequest(
-            user=f"users/{ada.id}", role="roles/success_manager", page_size=2, page_token=token), metadata=admin)
+        page = api.assignments.ListAssignments(
+            pb.ListAssignmentsRequest(
+                user=f"users/{ada.id}", role="roles/success_manager", page_size=2, page_token=token
+            ),
+            metadata=admin,
+        )
         seen += [a.account_id for a in page.assignments]
         token = page.next_page_token
         if not token:
@@ -252,22 +314,36 @@ def test_who_may_write_which_source(users_api, admin):
     sync = bearer("service:sync", roles=(), scopes=["assignments.write"])
     set_(api, bearer(contributor.id, roles=()), acct(), "roles/success_manager", by_id(holder))
     set_(api, sync, acct(), "roles/success_manager", by_id(holder), INTEGRATION)
-    for md, source in ((bearer(viewer.id, roles=()), MANUAL), (sync, MANUAL),
-                       (bearer(contributor.id, roles=()), INTEGRATION)):
-        failure = call_fails(api.assignments.SetAssignment, pb.SetAssignmentRequest(
-            account_id=acct(), role="roles/success_manager", user=by_id(holder), source=source), metadata=md)
+    for md, source in (
+        (bearer(viewer.id, roles=()), MANUAL),
+        (sync, MANUAL),
+        (bearer(contributor.id, roles=()), INTEGRATION),
+    ):
+        failure = call_fails(
+            api.assignments.SetAssignment,
+            pb.SetAssignmentRequest(account_id=acct(), role="roles/success_manager", user=by_id(holder), source=source),
+            metadata=md,
+        )
         assert failure.code == grpc.StatusCode.PERMISSION_DENIED
-    reserved = call_fails(api.assignments.SetAssignment, pb.SetAssignmentRequest(
-        account_id=acct(), role="roles/success_manager", user=by_id(holder),
-        source=pb.WriteSource(source=pb.ASSIGNMENT_SOURCE_REASSIGNMENT)), metadata=admin)
+    reserved = call_fails(
+        api.assignments.SetAssignment,
+        pb.SetAssignmentRequest(
+            account_id=acct(),
+            role="roles/success_manager",
+            user=by_id(holder),
+            source=pb.WriteSource(source=pb.ASSIGNMENT_SOURCE_REASSIGNMENT),
+        ),
+        metadata=admin,
+    )
     assert (reserved.code, reserved.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "SOURCE_RESERVED")
 
 
 @pytest.mark.parametrize("request_kind", ["no user", "no source", "bad user name"])
 def test_requests_are_validated(users_api, admin, request_kind):
     api = users_api()
-    request = pb.SetAssignmentRequest(account_id="A1", role="roles/success_manager",
-                                      user=pb.UserRef(email="a@example.com"), source=MANUAL)
+    request = pb.SetAssignmentRequest(
+        account_id="A1", role="roles/success_manager", user=pb.UserRef(email="a@example.com"), source=MANUAL
+    )
     if request_kind == "no user":
         request.ClearField("user")
     elif request_kind == "no source":
