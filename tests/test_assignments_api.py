@@ -266,16 +266,16 @@ def test_batch_rows_each_get_an_outcome(users_api, admin):
     reply = api.assignments.BatchSetAssignments(
         pb.BatchSetAssignmentsRequest(rows=rows, source=INTEGRATION), metadata=admin
     )
-    O = pb.AssignmentRowOutcome
+    Outcome = pb.AssignmentRowOutcome
     assert [(o.result, o.reason) for o in reply.outcomes] == [
-        (O.RESULT_SET, ""),
-        (O.RESULT_UNCHANGED, ""),
-        (O.RESULT_FAILED, "ROLE_NOT_FOUND"),
-        (O.RESULT_FAILED, "USER_NOT_FOUND"),
-        (O.RESULT_FAILED, "USER_AMBIGUOUS"),
-        (O.RESULT_CLEARED, ""),
-        (O.RESULT_UNCHANGED, ""),
-        (O.RESULT_FAILED, "INVALID_REQUEST"),
+        (Outcome.RESULT_SET, ""),
+        (Outcome.RESULT_UNCHANGED, ""),
+        (Outcome.RESULT_FAILED, "ROLE_NOT_FOUND"),
+        (Outcome.RESULT_FAILED, "USER_NOT_FOUND"),
+        (Outcome.RESULT_FAILED, "USER_AMBIGUOUS"),
+        (Outcome.RESULT_CLEARED, ""),
+        (Outcome.RESULT_UNCHANGED, ""),
+        (Outcome.RESULT_FAILED, "INVALID_REQUEST"),
     ]
     assert (reply.changed_count, reply.failed_count) == (2, 4)
     team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=a2), metadata=admin)

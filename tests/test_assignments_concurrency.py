@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,7 +45,7 @@ def test_concurrent_set_assignment_leaves_one_holder_and_a_consistent_history(us
     )
     # A chain: each change replaced exactly the user the previous change put in place.
     assert changes[0].previous_user == ""
-    for before, after in zip(changes, changes[1:], strict=False):
+    for before, after in itertools.pairwise(changes):
         assert after.previous_user == before.user
         assert after.user != before.user  # setting the holder again writes no history
     assert changes[-1].user == holder
