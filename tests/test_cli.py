@@ -73,6 +73,17 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
         assert not any("Traceback" in line for line in refused.stderr)
         code, teams = _run("teams", "create", "CLI team", "--json", env=dev_env)
         assert code == 0 and json.loads("\n".join(teams.stdout))["display_name"] == "CLI team"
+        # Account assignment and the event stream.
+        code, assigned = _run("assign", "ACC-1", "success_manager", "admin@steward.local", "--json", env=dev_env)
+        assert code == 0, assigned.output()
+        holder = json.loads("\n".join(assigned.stdout))["user"]
+        code, team = _run("team", "ACC-1", "--json", env=dev_env)
+        assert [(a["role"], a["user"]) for a in json.loads("\n".join(team.stdout))] == [
+            ("roles/success_manager", holder)]
+        code, mine = _run("assignments", "--user", holder, "--json", env=dev_env)
+        assert [a["account_id"] for a in json.loads("\n".join(mine.stdout))] == ["ACC-1"]
+        code, events = _run("events", "watch", "--type", "assignment.set", "--limit", "1", "--json", env=dev_env)
+        assert code == 0 and json.loads(events.stdout[0])["data"]["account_id"] == "ACC-1"
         dev.popen.send_signal(signal.SIGINT)
         assert dev.popen.wait(timeout=60) == 0, dev.output()
         dev.wait_for(lambda: any("all services stopped" in line for line in dev.stderr), what="stop message")

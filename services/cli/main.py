@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.assignments_cmd import assign, assignments, events_app, roles_app, team, unassign
 from services.cli.client import DEV_ADMIN_EMAIL
 from services.cli.health_probe import probe
 from services.cli.secrets import jwt_secret
@@ -22,6 +23,12 @@ SERVICES = ("users", "rules", "sync")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Steward: who owns which customer account.")
 app.add_typer(users_app, name="users")
 app.add_typer(teams_app, name="teams")
+app.add_typer(roles_app, name="roles")
+app.add_typer(events_app, name="events")
+app.command()(assign)
+app.command()(unassign)
+app.command()(team)
+app.command()(assignments)
 console = Console()
 
 
