@@ -49,3 +49,4 @@ clean:
 
 bench: setup
 	@$(PY) -m bench.grpc_calls
+	@$(PY) -m bench.assignments

@@ -39,3 +39,7 @@ class UsersUnitOfWork(UnitOfWork):
         self.resources = ResourceRepository(self.session)
         self.events = EventLog(self.session)
         return self
+
+    def commit(self) -> None:
+        self.assignments.flush_history()
+        super().commit()

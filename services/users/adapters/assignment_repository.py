@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,6 +54,17 @@ def _change(row: AssignmentHistoryRecord) -> AssignmentChange:
         row.actor,
         row.change_time,
     )
+
+
+_TABLE = cast(Table, AssignmentRecord.__table__)
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    """Built once: a batch runs it thousands of times with new parameters only."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING, not rowcount: a returned row says this statement created the assignment.
+    return insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.account_id)
 
 
 class RoleRepository:
@@ -108,12 +121,12 @@ class RoleRepository:
 
 
 class AssignmentRepository:
+    """Writes go through Core statements on the table: a batch of thousands of rows must not pay
+    for ORM bookkeeping (identity map, autoflush) on every row."""
+
     def __init__(self, session: Session) -> None:
         self._session = session
-
-    def _insert(self) -> object:
-        dialect = self._session.get_bind().dialect.name
-        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AssignmentRecord)
+        self._history: list[dict[str, object]] = []
 
     def claim(
         self, account_id: str, role_key: str, user_id: str, source: Source, source_ref: str, now: dt.datetime
@@ -123,20 +136,18 @@ class AssignmentRepository:
         INSERT ... ON CONFLICT DO NOTHING makes a concurrent writer wait for ours to commit and
         then see it, so two writers can never both believe the slot was empty.
         """
-        insert = (
-            self._insert()
-            .values(  # type: ignore[attr-defined]
-                account_id=account_id,
-                role_key=role_key,
-                user_id=user_id,
-                source=source.value,
-                source_ref=source_ref,
-                update_time=now,
-            )
-            .on_conflict_do_nothing()
-        )
-        # RETURNING, not rowcount: rowcount is not reliable for ORM-enabled inserts on every driver.
-        if self._session.execute(insert.returning(AssignmentRecord.account_id)).first() is not None:
+        created = self._session.execute(
+            _claim_statement(self._session.get_bind().dialect.name),
+            {
+                "account_id": account_id,
+                "role_key": role_key,
+                "user_id": user_id,
+                "source": source.value,
+                "source_ref": source_ref,
+                "update_time": now,
+            },
+        ).first()
+        if created is not None:
             return None
         return self.get(account_id, role_key, for_update=True)
 
@@ -191,20 +202,27 @@ class AssignmentRepository:
         return [_assignment(r) for r in self._session.scalars(query)]
 
     def record(self, change: AssignmentChange) -> None:
-        self._session.add(
-            AssignmentHistoryRecord(
-                account_id=change.account_id,
-                role_key=change.role_key,
-                user_id=change.user_id,
-                previous_user_id=change.previous_user_id,
-                source=change.source.value,
-                source_ref=change.source_ref,
-                actor=change.actor,
-                change_time=change.change_time,
-            )
+        """Buffered, and written in one statement by flush_history (the unit of work calls it on commit)."""
+        self._history.append(
+            {
+                "account_id": change.account_id,
+                "role_key": change.role_key,
+                "user_id": change.user_id,
+                "previous_user_id": change.previous_user_id,
+                "source": change.source.value,
+                "source_ref": change.source_ref,
+                "actor": change.actor,
+                "change_time": change.change_time,
+            }
         )
 
+    def flush_history(self) -> None:
+        if self._history:
+            self._session.execute(insert(AssignmentHistoryRecord), self._history)
+            self._history = []
+
     def history_until(self, account_id: str, as_of: dt.datetime) -> list[AssignmentChange]:
+        self.flush_history()
         query = (
             select(AssignmentHistoryRecord)
             .where(AssignmentHistoryRecord.account_id == account_id, AssignmentHistoryRecord.change_time <= as_of)
@@ -215,6 +233,7 @@ class AssignmentRepository:
     def history_page(
         self, *, limit: int, after: Key | None, account_id: str | None, role_key: str | None, user_id: str | None
     ) -> list[tuple[int, AssignmentChange]]:
+        self.flush_history()
         query = select(AssignmentHistoryRecord)
         if account_id:
             query = query.where(AssignmentHistoryRecord.account_id == account_id)

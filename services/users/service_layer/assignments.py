@@ -209,7 +209,7 @@ def batch_set(
     if len(rows) > MAX_BATCH:
         raise InvalidArgument("TOO_MANY_ROWS", f"at most {MAX_BATCH} rows per call; got {len(rows)}")
     roles = uow.roles.all_by_key()
-    users: dict[UserRef, User | DomainError] = {}
+    users = _resolve_all(uow, {row.user for row in rows if row.user is not None})
     events: list[DomainEvent] = []
     outcomes = []
     for row in rows:
@@ -223,11 +223,6 @@ def batch_set(
                 previous = _clear(uow, actor, row.account_id, role, write, now, events)
                 outcomes.append(RowOutcome(Result.CLEARED if previous else Result.UNCHANGED))
                 continue
-            if row.user not in users:
-                try:
-                    users[row.user] = resolve_user(uow, row.user)
-                except DomainError as error:
-                    users[row.user] = error
             user = users[row.user]
             if isinstance(user, DomainError):
                 raise user
@@ -236,6 +231,28 @@ def batch_set(
             outcomes.append(RowOutcome(None, "", failed.reason, failed.message))
     uow.events.append_all(events, now)
     return outcomes
+
+
+def _resolve_all(uow: UsersUnitOfWork, refs: set[UserRef]) -> dict[UserRef, User | DomainError]:
+    """Every user a batch names, looked up with a few queries instead of one per row."""
+    by_email = uow.users.live_by_emails(r.email for r in refs if r.email)
+    by_id = uow.users.get_many(r.user_id for r in refs if r.user_id)
+    found: dict[UserRef, User | DomainError] = {}
+    for ref in refs:
+        try:
+            if ref.email:
+                found[ref] = by_email.get(normalize_email(ref.email)) or _missing(normalize_email(ref.email))
+            elif ref.user_id:
+                found[ref] = by_id.get(ref.user_id) or _missing(ref.user_id)
+            else:
+                found[ref] = resolve_user(uow, ref)
+        except DomainError as error:
+            found[ref] = error
+    return found
+
+
+def _missing(key: str) -> User:
+    raise user_not_found(key)
 
 
 def _raise(error: DomainError) -> Role:
