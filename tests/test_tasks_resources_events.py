@@ -136,6 +136,7 @@ def _drain(stream, count):
 def test_every_change_is_an_event_and_the_stream_resumes_after_a_cursor(users_api, admin):
     api = users_api()
     ada = add_user(api.db, "ada@example.com")
+    bob = add_user(api.db, "bob@example.com")  # owns nothing, so may be disabled without a plan
     api.assignments.SetAssignment(
         apb.SetAssignmentRequest(
             account_id="ACC",
@@ -150,7 +151,7 @@ def test_every_change_is_an_event_and_the_stream_resumes_after_a_cursor(users_ap
     )
     from steward.users.v1 import users_pb2
 
-    api.users.DisableUser(users_pb2.DisableUserRequest(name=f"users/{ada.id}"), metadata=admin)
+    api.users.DisableUser(users_pb2.DisableUserRequest(name=f"users/{bob.id}"), metadata=admin)
     first = _drain(api.events.WatchEvents(epb.WatchEventsRequest(), metadata=admin), 3)
     assert [e.type for e in first] == ["assignment.set", "task.created", "user.disabled"]
     assert first[0].data["user"] == f"users/{ada.id}" and first[0].data["attribute"] == "success_manager___tid"
@@ -159,7 +160,7 @@ def test_every_change_is_an_event_and_the_stream_resumes_after_a_cursor(users_ap
     stream = api.events.WatchEvents(epb.WatchEventsRequest(after_cursor=first[0].cursor), metadata=admin)
     resumed = [next(stream), next(stream)]
     assert [e.cursor for e in resumed] == [e.cursor for e in first[1:]]
-    api.users.ActivateUser(users_pb2.ActivateUserRequest(name=f"users/{ada.id}"), metadata=admin)
+    api.users.ActivateUser(users_pb2.ActivateUserRequest(name=f"users/{bob.id}"), metadata=admin)
     live = next(stream)
     stream.cancel()
     assert live.type == "user.activated" and int(live.cursor) > int(first[2].cursor)

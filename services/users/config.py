@@ -32,6 +32,8 @@ class UsersConfig:
     invitation_ttl_hours: float = 7 * 24
     accept_url_template: str = "http://localhost:8080/accept-invitation?token={token}"
     bootstrap_admin_email: str = ""
+    # Managers and direct reports; team management is reassigned only when it is on.
+    employee_hierarchy: bool = True
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @classmethod
@@ -54,6 +56,7 @@ class UsersConfig:
                 invitation_ttl_hours=float(env.get("STEWARD_INVITATION_TTL_HOURS", 7 * 24)),
                 accept_url_template=template,
                 bootstrap_admin_email=env.get("STEWARD_BOOTSTRAP_ADMIN_EMAIL", "").strip(),
+                employee_hierarchy=env.get("STEWARD_EMPLOYEE_HIERARCHY", "true").lower() != "false",
                 smtp=SmtpSettings(
                     host=env.get("STEWARD_SMTP_HOST", ""),
                     port=int(env.get("STEWARD_SMTP_PORT", "25")),

@@ -189,7 +189,7 @@ def task_to_proto(t: work.Task) -> work_pb2.Task:
         uid=t.id,
         account_id=t.account_id,
         title=t.title,
-        assignee=format_name("users", t.assignee_id),
+        assignee=format_name("users", t.assignee_id) if t.assignee_id else "",
         status=TASK_STATUS_NAME[t.status],
         created_by=t.created_by,
         due_time=timestamp(t.due_time),

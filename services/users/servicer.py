@@ -22,8 +22,9 @@ from services.users.config import UsersConfig
 from services.users.domain.lifecycle import Action
 from services.users.domain.model import User, UserStatus, ensure_visible
 from services.users.domain.permissions import Actor, ensure_can_read
+from services.users.domain.reassignment import Plan
 from services.users.domain.teams import Membership, Team
-from services.users.service_layer import invitations, lifecycle, profiles, teams, upsert
+from services.users.service_layer import invitations, lifecycle, profiles, reassignment, teams, upsert
 from services.users.service_layer.actors import resolve_actor
 from services.users.service_layer.seats import SeatLedger
 from services.users.unit_of_work import UsersUnitOfWork
@@ -67,6 +68,42 @@ def _expiries(uow: UsersUnitOfWork, users: list[User]) -> dict[str, Any]:
 
 def _user_reply(uow: UsersUnitOfWork, user: User) -> users_pb2.User:
     return convert.user_to_proto(user, _expiries(uow, [user]).get(user.id))
+
+
+def plan_from_proto(plan: users_pb2.ReassignmentPlan) -> Plan:
+    return Plan(
+        **{
+            field.name: parse_name("users", getattr(plan, field.name), f"plan.{field.name}")
+            for field in users_pb2.ReassignmentPlan.DESCRIPTOR.fields
+            if getattr(plan, field.name)
+        }
+    )
+
+
+def summary_to_proto(summary: reassignment.Summary) -> users_pb2.ReassignmentSummary:
+    def part(p: reassignment.Part) -> users_pb2.ReassignmentPart:
+        return users_pb2.ReassignmentPart(
+            target=format_name("users", p.target) if p.target else "",
+            count=len(p.ids),
+            ids=p.ids[: reassignment.MAX_IDS],
+            ids_truncated=len(p.ids) > reassignment.MAX_IDS,
+        )
+
+    parts = {
+        name: part(getattr(summary, name))
+        for name in (
+            "shared_resources",
+            "campaign_places",
+            "private_resources",
+            "assignments",
+            "open_tasks",
+            "direct_reports",
+            "managed_teams",
+            "team_memberships",
+            "kept_integration_only",
+        )
+    }
+    return users_pb2.ReassignmentSummary(dry_run=summary.dry_run, **parts)
 
 
 class UserServicer(_Base, users_pb2_grpc.UserServiceServicer):
@@ -175,14 +212,31 @@ class UserServicer(_Base, users_pb2_grpc.UserServiceServicer):
 
     def _status_change(self, method: str, request: Any, action: Action) -> users_pb2.User:
         user_id = parse_name("users", request.name)
+        has_plan = "reassignment" in request.DESCRIPTOR.fields_by_name and request.HasField("reassignment")
+        plan = plan_from_proto(request.reassignment) if has_plan else None
         return self._write(
             method,
             request,
             users_pb2.User,
             lambda uow, actor: _user_reply(
-                uow, lifecycle.change_status(uow, self._config, actor, user_id, request.etag, action, utcnow())
+                uow, lifecycle.change_status(uow, self._config, actor, user_id, request.etag, action, utcnow(), plan)
             ),
         )
+
+    def ReassignUserResources(
+        self, request: users_pb2.ReassignUserResourcesRequest, context: grpc.ServicerContext
+    ) -> users_pb2.ReassignmentSummary:
+        user_id = parse_name("users", request.name)
+        plan = plan_from_proto(request.plan)
+
+        def run(uow: UsersUnitOfWork, actor: Actor) -> users_pb2.ReassignmentSummary:
+            summary = reassignment.reassign(uow, self._config, actor, user_id, plan, request.dry_run, utcnow())
+            return summary_to_proto(summary)
+
+        if request.dry_run:  # reads only, but under the same locks and checks as the real thing
+            with UsersUnitOfWork(self._db) as uow:
+                return run(uow, resolve_actor(uow, current_principal()))
+        return self._write("ReassignUserResources", request, users_pb2.ReassignmentSummary, run)
 
     def ActivateUser(self, request: users_pb2.ActivateUserRequest, context: grpc.ServicerContext) -> users_pb2.User:
         return self._status_change("ActivateUser", request, Action.ACTIVATE)

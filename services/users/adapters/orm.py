@@ -168,7 +168,8 @@ class TaskRecord(UsersBase):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(255), index=True)
     title: Mapped[str] = mapped_column(String(300))
-    assignee_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    # Empty after a bulk disable or delete took the task away from its assignee.
+    assignee_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     status: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(String(100))
     due_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

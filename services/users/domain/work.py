@@ -21,7 +21,7 @@ class Task:
     id: str
     account_id: str
     title: str
-    assignee_id: str
+    assignee_id: str | None
     status: TaskStatus
     created_by: str  # "users/{uid}" or "plays/{uid}"
     create_time: dt.datetime

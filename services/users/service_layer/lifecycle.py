@@ -15,8 +15,10 @@ from services.users.domain.lifecycle import Action, gains_seat, next_status
 from services.users.domain.model import License, User, UserStatus, ensure_visible, user_not_found
 from services.users.domain.notifications import access_disabled_email, access_enabled_email
 from services.users.domain.permissions import Actor, ensure_can_manage_users
+from services.users.domain.reassignment import Plan
 from services.users.domain.teams import Membership, team_not_found
 from services.users.service_layer.notify import queue, send_invitation
+from services.users.service_layer.reassignment import ensure_nothing_left, reassign, release_everything
 from services.users.service_layer.seats import SeatLedger
 from services.users.unit_of_work import UsersUnitOfWork
 
@@ -69,12 +71,18 @@ def change_status(
     etag: str,
     action: Action,
     now: dt.datetime,
+    plan: Plan | None = None,
 ) -> User:
     ensure_can_manage_users(actor, f"{action.value.lower().replace('_', ' ')} users")
     user = ensure_visible(uow.users.get(user_id, for_update=True), user_id)
     check_etag(etag, user.etag)
-    # Seam for reassignment: disabling or deleting someone who owns accounts, tasks or resources
-    # will require a reassignment plan executed here, in this same transaction.
+    if action in (Action.DISABLE, Action.DELETE):
+        next_status(user, action)  # an illegal transition is refused before anything moves
+        # One user at a time, nothing may be orphaned: what they own moves in this transaction.
+        ensure_nothing_left(uow, user, plan)
+        if plan is not None and not plan.empty:
+            reassign(uow, config, actor, user.id, plan, dry_run=False, now=now)
+            user = ensure_visible(uow.users.get(user_id), user_id)
     return apply_action(uow, config, SeatLedger(uow, config.licenses), user, action, now, actor.subject)
 
 
@@ -154,7 +162,11 @@ def _bulk_one(
     actor: str,
 ) -> None:
     if action in _LIFECYCLE:
-        apply_action(uow, config, seats, user, _LIFECYCLE[action], now, actor)
+        lifecycle_action = _LIFECYCLE[action]
+        if lifecycle_action in (Action.DISABLE, Action.DELETE):
+            next_status(user, lifecycle_action)  # skipped users keep what they own
+            release_everything(uow, user, actor, now)
+        apply_action(uow, config, seats, user, lifecycle_action, now, actor)
         return
     if user.status is UserStatus.DELETED:
         raise FailedPrecondition("USER_DELETED", "the user is deleted")

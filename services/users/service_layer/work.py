@@ -79,7 +79,7 @@ def complete_task(uow: UsersUnitOfWork, actor: Actor, task_id: str, now: dt.date
     task = uow.tasks.get(task_id, for_update=True)
     if task is None:
         raise task_not_found(task_id)
-    ensure_can_complete(actor, task.assignee_id)
+    ensure_can_complete(actor, task.assignee_id or "")
     task.complete(now)
     uow.tasks.save(task)
     uow.events.append(
