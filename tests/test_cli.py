@@ -79,7 +79,8 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
         holder = json.loads("\n".join(assigned.stdout))["user"]
         code, team = _run("team", "ACC-1", "--json", env=dev_env)
         assert [(a["role"], a["user"]) for a in json.loads("\n".join(team.stdout))] == [
-            ("roles/success_manager", holder)]
+            ("roles/success_manager", holder)
+        ]
         code, mine = _run("assignments", "--user", holder, "--json", env=dev_env)
         assert [a["account_id"] for a in json.loads("\n".join(mine.stdout))] == ["ACC-1"]
         code, events = _run("events", "watch", "--type", "assignment.set", "--limit", "1", "--json", env=dev_env)

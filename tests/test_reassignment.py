@@ -21,24 +21,34 @@ def name(user) -> str:
 
 
 def assign(api, md, account, role, user, source=MANUAL):
-    api.assignments.SetAssignment(apb.SetAssignmentRequest(account_id=account, role=role,
-                                                           user=apb.UserRef(user=name(user)), source=source),
-                                  metadata=md)
+    api.assignments.SetAssignment(
+        apb.SetAssignmentRequest(account_id=account, role=role, user=apb.UserRef(user=name(user)), source=source),
+        metadata=md,
+    )
 
 
 def task(api, md, account, user, title="Follow up"):
-    return api.tasks.CreateTask(wpb.CreateTaskRequest(task=wpb.Task(account_id=account, title=title,
-                                                                    assignee=name(user))), metadata=md)
+    return api.tasks.CreateTask(
+        wpb.CreateTaskRequest(task=wpb.Task(account_id=account, title=title, assignee=name(user))), metadata=md
+    )
 
 
 def resource(api, md, kind, rid, owner, visibility=wpb.VISIBILITY_SHARED, **kw):
-    return api.resources.RegisterResource(wpb.RegisterResourceRequest(resource=wpb.Resource(
-        kind=kind, id=rid, display_name=rid, owner=name(owner), visibility=visibility, **kw)), metadata=md)
+    return api.resources.RegisterResource(
+        wpb.RegisterResourceRequest(
+            resource=wpb.Resource(kind=kind, id=rid, display_name=rid, owner=name(owner), visibility=visibility, **kw)
+        ),
+        metadata=md,
+    )
 
 
 def owned(api, md, user):
-    return sorted(r.name for r in api.resources.ListResources(wpb.ListResourcesRequest(
-        owner=name(user), page_size=1000), metadata=md).resources)
+    return sorted(
+        r.name
+        for r in api.resources.ListResources(
+            wpb.ListResourcesRequest(owner=name(user), page_size=1000), metadata=md
+        ).resources
+    )
 
 
 def holder(api, md, account, role="roles/success_manager"):
@@ -53,8 +63,12 @@ def _leaver_with_everything(api, admin):
     accounts_heir = add_user(db, "accounts@example.com")
     report = add_user(db, "report@example.com", manager_id=leaver.id)
     other = add_user(db, "other@example.com")
-    api.assignments.CreateRole(apb.CreateRoleRequest(role=apb.Role(
-        key="territory_owner", display_name="Territory", source=apb.ROLE_SOURCE_INTEGRATION_ONLY)), metadata=admin)
+    api.assignments.CreateRole(
+        apb.CreateRoleRequest(
+            role=apb.Role(key="territory_owner", display_name="Territory", source=apb.ROLE_SOURCE_INTEGRATION_ONLY)
+        ),
+        metadata=admin,
+    )
     for account in ("A1", "A2", "A3"):
         assign(api, admin, account, "roles/success_manager", leaver)
     assign(api, admin, "A1", "roles/territory_owner", leaver, INTEGRATION)
@@ -63,31 +77,56 @@ def _leaver_with_everything(api, admin):
     api.tasks.CompleteTask(wpb.CompleteTaskRequest(name=done_task.name), metadata=admin)
     resource(api, admin, wpb.RESOURCE_KIND_SEGMENT, "shared-seg", leaver)
     resource(api, admin, wpb.RESOURCE_KIND_PLAY, "private-play", leaver, wpb.VISIBILITY_PRIVATE)
-    resource(api, admin, wpb.RESOURCE_KIND_CAMPAIGN, "live", other, campaign_status=wpb.CAMPAIGN_STATUS_ACTIVE,
-             senders=[name(leaver)], bcc=[name(other)])
-    resource(api, admin, wpb.RESOURCE_KIND_CAMPAIGN, "finished", other,
-             campaign_status=wpb.CAMPAIGN_STATUS_COMPLETED, senders=[name(leaver)])
-    team = api.teams.CreateTeam(pb.CreateTeamRequest(team=pb.Team(display_name="EMEA", manager=name(leaver))),
-                                metadata=admin)
-    api.teams.AddTeamMember(pb.AddTeamMemberRequest(team=team.name, user=name(leaver), role=pb.TEAM_ROLE_ADMIN),
-                            metadata=admin)
+    resource(
+        api,
+        admin,
+        wpb.RESOURCE_KIND_CAMPAIGN,
+        "live",
+        other,
+        campaign_status=wpb.CAMPAIGN_STATUS_ACTIVE,
+        senders=[name(leaver)],
+        bcc=[name(other)],
+    )
+    resource(
+        api,
+        admin,
+        wpb.RESOURCE_KIND_CAMPAIGN,
+        "finished",
+        other,
+        campaign_status=wpb.CAMPAIGN_STATUS_COMPLETED,
+        senders=[name(leaver)],
+    )
+    team = api.teams.CreateTeam(
+        pb.CreateTeamRequest(team=pb.Team(display_name="EMEA", manager=name(leaver))), metadata=admin
+    )
+    api.teams.AddTeamMember(
+        pb.AddTeamMemberRequest(team=team.name, user=name(leaver), role=pb.TEAM_ROLE_ADMIN), metadata=admin
+    )
     return locals()
 
 
 def _plan(w) -> pb.ReassignmentPlan:
-    return pb.ReassignmentPlan(shared_resources_to=name(w["heir"]), private_resources_to=name(w["heir"]),
-                               accounts_and_tasks_to=name(w["accounts_heir"]),
-                               team_management_to=name(w["heir"]), team_memberships_to=name(w["heir"]))
+    return pb.ReassignmentPlan(
+        shared_resources_to=name(w["heir"]),
+        private_resources_to=name(w["heir"]),
+        accounts_and_tasks_to=name(w["accounts_heir"]),
+        team_management_to=name(w["heir"]),
+        team_memberships_to=name(w["heir"]),
+    )
 
 
 def test_dry_run_says_exactly_what_would_move_and_changes_nothing(users_api, admin):
     api = users_api()
     w = _leaver_with_everything(api, admin)
-    summary = api.users.ReassignUserResources(pb.ReassignUserResourcesRequest(
-        name=name(w["leaver"]), plan=_plan(w), dry_run=True), metadata=admin)
+    summary = api.users.ReassignUserResources(
+        pb.ReassignUserResourcesRequest(name=name(w["leaver"]), plan=_plan(w), dry_run=True), metadata=admin
+    )
     assert summary.dry_run
-    assert sorted(summary.assignments.ids) == ["A1/roles/success_manager", "A2/roles/success_manager",
-                                               "A3/roles/success_manager"]
+    assert sorted(summary.assignments.ids) == [
+        "A1/roles/success_manager",
+        "A2/roles/success_manager",
+        "A3/roles/success_manager",
+    ]
     assert list(summary.kept_integration_only.ids) == ["A1/roles/territory_owner"]
     assert list(summary.open_tasks.ids) == [w["open_task"].name]
     assert list(summary.shared_resources.ids) == ["resources/segment/shared-seg"]
@@ -104,25 +143,30 @@ def test_dry_run_says_exactly_what_would_move_and_changes_nothing(users_api, adm
 def test_reassignment_moves_every_part_in_one_go(users_api, smtp, admin):
     api = users_api()
     w = _leaver_with_everything(api, admin)
-    summary = api.users.ReassignUserResources(pb.ReassignUserResourcesRequest(
-        name=name(w["leaver"]), plan=_plan(w)), metadata=admin)
+    summary = api.users.ReassignUserResources(
+        pb.ReassignUserResourcesRequest(name=name(w["leaver"]), plan=_plan(w)), metadata=admin
+    )
     assert not summary.dry_run and summary.assignments.count == 3
     heir, accounts_heir = w["heir"], w["accounts_heir"]
     for account in ("A1", "A2", "A3"):
         moved = holder(api, admin, account)
         assert (moved.user, moved.source) == (name(accounts_heir), apb.ASSIGNMENT_SOURCE_REASSIGNMENT)
     assert holder(api, admin, "A1", "roles/territory_owner").user == name(w["leaver"])  # follows its source
-    history = api.assignments.ListAssignmentHistory(apb.ListAssignmentHistoryRequest(
-        user=name(accounts_heir)), metadata=admin).changes
+    history = api.assignments.ListAssignmentHistory(
+        apb.ListAssignmentHistoryRequest(user=name(accounts_heir)), metadata=admin
+    ).changes
     assert sorted((c.account_id, c.previous_user, c.source) for c in history) == [
-        (a, name(w["leaver"]), apb.ASSIGNMENT_SOURCE_REASSIGNMENT) for a in ("A1", "A2", "A3")]
+        (a, name(w["leaver"]), apb.ASSIGNMENT_SOURCE_REASSIGNMENT) for a in ("A1", "A2", "A3")
+    ]
     tasks = {t.title: t for t in api.tasks.ListTasks(wpb.ListTasksRequest(), metadata=admin).tasks}
     assert tasks["Follow up"].assignee == name(accounts_heir)
     assert tasks["Done already"].assignee == name(w["leaver"])  # completed tasks stay
     assert owned(api, admin, w["leaver"]) == []
     assert owned(api, admin, heir) == ["resources/play/private-play", "resources/segment/shared-seg"]
-    campaigns = {r.id: r for r in api.resources.ListResources(wpb.ListResourcesRequest(
-        owner=name(w["other"])), metadata=admin).resources}
+    campaigns = {
+        r.id: r
+        for r in api.resources.ListResources(wpb.ListResourcesRequest(owner=name(w["other"])), metadata=admin).resources
+    }
     assert list(campaigns["live"].senders) == [name(heir)]
     assert list(campaigns["finished"].senders) == [name(w["leaver"])]
     report = api.users.GetUser(pb.GetUserRequest(name=name(w["report"])), metadata=admin)
@@ -149,14 +193,20 @@ def test_conditions_refuse_before_anything_moves(users_api, admin):
         (contributor, pb.ReassignmentPlan(team_management_to=name(ok)), "TEAM_MANAGEMENT_NEEDS_PRACTITIONER"),
         (practitioner, pb.ReassignmentPlan(team_management_to=name(ok)), "HIERARCHY_DISABLED"),
         (practitioner, pb.ReassignmentPlan(shared_resources_to=name(viewer)), "TARGET_CANNOT_OWN_SHARED"),
-        (practitioner, pb.ReassignmentPlan(accounts_and_tasks_to=name(ok), private_resources_to=name(disabled)),
-         "TARGET_NOT_ELIGIBLE"),
+        (
+            practitioner,
+            pb.ReassignmentPlan(accounts_and_tasks_to=name(ok), private_resources_to=name(disabled)),
+            "TARGET_NOT_ELIGIBLE",
+        ),
         (practitioner, pb.ReassignmentPlan(accounts_and_tasks_to=name(practitioner)), "TARGET_IS_SOURCE"),
         (practitioner, pb.ReassignmentPlan(), "PLAN_EMPTY"),
     ]
     for source, plan, reason in cases:
-        failure = call_fails(api.users.ReassignUserResources, pb.ReassignUserResourcesRequest(
-            name=name(source), plan=plan), metadata=admin)
+        failure = call_fails(
+            api.users.ReassignUserResources,
+            pb.ReassignUserResourcesRequest(name=name(source), plan=plan),
+            metadata=admin,
+        )
         assert (failure.code, failure.reason) == (grpc.StatusCode.FAILED_PRECONDITION, reason), (plan, failure)
     assert holder(api, admin, "A9").user == name(practitioner)  # the refused plans moved nothing
 
@@ -169,12 +219,16 @@ def test_disabling_an_owner_needs_a_plan_and_runs_it_atomically(users_api, admin
     assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "USER_OWNS_RESOURCES")
     owned_kinds = {v.subject for v in refused.precondition_violations}
     assert owned_kinds == {"assignments", "open_tasks", "shared_resources", "private_resources", "direct_reports"}
-    partial = call_fails(api.users.DisableUser, pb.DisableUserRequest(
-        name=name(leaver), reassignment=pb.ReassignmentPlan(accounts_and_tasks_to=name(w["heir"]))), metadata=admin)
+    partial = call_fails(
+        api.users.DisableUser,
+        pb.DisableUserRequest(
+            name=name(leaver), reassignment=pb.ReassignmentPlan(accounts_and_tasks_to=name(w["heir"]))
+        ),
+        metadata=admin,
+    )
     assert partial.reason == "USER_OWNS_RESOURCES"
     assert holder(api, admin, "A1").user == name(leaver)  # the partial plan did not half-run
-    disabled = api.users.DisableUser(pb.DisableUserRequest(name=name(leaver), reassignment=_plan(w)),
-                                     metadata=admin)
+    disabled = api.users.DisableUser(pb.DisableUserRequest(name=name(leaver), reassignment=_plan(w)), metadata=admin)
     assert disabled.status == pb.USER_STATUS_DISABLED
     assert holder(api, admin, "A2").user == name(w["accounts_heir"])
 
@@ -183,12 +237,14 @@ def test_bulk_disable_without_a_plan_releases_what_the_user_holds(users_api, adm
     api = users_api()
     w = _leaver_with_everything(api, admin)
     leaver = w["leaver"]
-    reply = api.users.BulkUserAction(pb.BulkUserActionRequest(action=pb.BULK_ACTION_DELETE, users=[name(leaver)]),
-                                     metadata=admin)
+    reply = api.users.BulkUserAction(
+        pb.BulkUserActionRequest(action=pb.BULK_ACTION_DELETE, users=[name(leaver)]), metadata=admin
+    )
     assert reply.done_count == 1
     assert holder(api, admin, "A1") is None and holder(api, admin, "A1", "roles/territory_owner") is None
-    cleared = api.assignments.ListAssignmentHistory(apb.ListAssignmentHistoryRequest(account_id="A2"),
-                                                    metadata=admin).changes[0]
+    cleared = api.assignments.ListAssignmentHistory(
+        apb.ListAssignmentHistoryRequest(account_id="A2"), metadata=admin
+    ).changes[0]
     assert (cleared.user, cleared.previous_user) == ("", name(leaver))
     tasks = {t.title: t for t in api.tasks.ListTasks(wpb.ListTasksRequest(), metadata=admin).tasks}
     assert tasks["Follow up"].assignee == ""

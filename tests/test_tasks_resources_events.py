@@ -183,3 +183,19 @@ def test_watching_needs_the_events_scope_and_a_valid_cursor(users_api, admin):
         metadata=admin,
     )
     assert bad.violation_reasons == {"after_cursor": "CURSOR_INVALID"}
+
+
+def test_reports_and_campaigns_cannot_be_private(users_api, admin):
+    api = users_api()
+    ada = add_user(api.db, "ada@example.com")
+    for kind in (pb.RESOURCE_KIND_REPORT, pb.RESOURCE_KIND_CAMPAIGN):
+        failure = call_fails(
+            api.resources.RegisterResource,
+            pb.RegisterResourceRequest(
+                resource=pb.Resource(
+                    kind=kind, id="x", display_name="x", owner=f"users/{ada.id}", visibility=pb.VISIBILITY_PRIVATE
+                )
+            ),
+            metadata=admin,
+        )
+        assert failure.violation_reasons == {"resource.visibility": "VISIBILITY_NOT_ALLOWED"}

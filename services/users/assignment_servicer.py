@@ -15,7 +15,7 @@ from services.users import convert
 from services.users.adapters.work_repository import resource_key, task_key
 from services.users.domain.assignments import EmptyValue, Role, RoleSource, Source, WriteSource
 from services.users.domain.permissions import Actor
-from services.users.domain.work import Resource, ResourceKind, Visibility
+from services.users.domain.work import PRIVATE_KINDS, Resource, ResourceKind, Visibility
 from services.users.service_layer import assignments as use
 from services.users.service_layer import work
 from services.users.servicer import _Base
@@ -349,7 +349,9 @@ class ResourceServicer(_Base, work_pb2_grpc.ResourceServiceServicer):
             id=given.id,
             display_name=given.display_name,
             owner_id=parse_name("users", given.owner, "resource.owner"),
-            visibility=convert.VISIBILITY_FROM_PROTO.get(given.visibility, Visibility.PRIVATE),
+            visibility=convert.VISIBILITY_FROM_PROTO.get(
+                given.visibility, Visibility.PRIVATE if kind in PRIVATE_KINDS else Visibility.SHARED
+            ),
             update_time=utcnow(),
             campaign_status=convert.CAMPAIGN_FROM_PROTO.get(given.campaign_status),
             senders=[parse_name("users", s, f"resource.senders[{i}]") for i, s in enumerate(given.senders)],

@@ -92,5 +92,16 @@ class Resource:
         return f"resources/{self.kind.value.lower()}/{self.id}"
 
 
+PRIVATE_KINDS = frozenset({ResourceKind.SEGMENT, ResourceKind.PLAY, ResourceKind.SUCCESS_BLOC})
+
+
+def check_visibility(kind: ResourceKind, visibility: Visibility) -> None:
+    """Campaigns and reports are always shared; only segments, plays and SuccessBLOCs can be private."""
+    if visibility is Visibility.PRIVATE and kind not in PRIVATE_KINDS:
+        problems = Violations()
+        problems.add("resource.visibility", f"a {kind.value} is always SHARED", "VISIBILITY_NOT_ALLOWED")
+        problems.raise_if_any()
+
+
 def resource_not_found(kind: ResourceKind, resource_id: str) -> NotFound:
     return NotFound("RESOURCE_NOT_FOUND", f"no resource resources/{kind.value.lower()}/{resource_id}")

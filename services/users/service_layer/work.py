@@ -20,6 +20,7 @@ from services.users.domain.work import (
     Task,
     TaskStatus,
     check_task,
+    check_visibility,
     resource_not_found,
     task_not_found,
 )
@@ -102,6 +103,7 @@ def get_task(uow: UsersUnitOfWork, task_id: str) -> Task:
 
 
 def register_resource(uow: UsersUnitOfWork, actor: Actor, resource: Resource, now: dt.datetime) -> Resource:
+    check_visibility(resource.kind, resource.visibility)
     ensure_can_own_resource(actor, resource.owner_id)
     _holder(uow, resource.owner_id, "own resources")
     resource.update_time = now
