@@ -50,3 +50,4 @@ clean:
 bench: setup
 	@$(PY) -m bench.grpc_calls
 	@$(PY) -m bench.assignments
+	@$(PY) -m bench.reassignment

@@ -83,6 +83,11 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
         ]
         code, mine = _run("assignments", "--user", holder, "--json", env=dev_env)
         assert [a["account_id"] for a in json.loads("\n".join(mine.stdout))] == ["ACC-1"]
+        cli_user = json.loads("\n".join(invited.stdout))[0]["name"]
+        code, plan = _run("users", "reassign", holder, "--accounts-to", cli_user, "--dry-run", "--json", env=dev_env)
+        assert code == 0, plan.output()
+        summary = json.loads("\n".join(plan.stdout))
+        assert summary["dry_run"] and summary["assignments"]["ids"] == ["ACC-1/roles/success_manager"]
         code, events = _run("events", "watch", "--type", "assignment.set", "--limit", "1", "--json", env=dev_env)
         assert code == 0 and json.loads(events.stdout[0])["data"]["account_id"] == "ACC-1"
         dev.popen.send_signal(signal.SIGINT)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import typer
+from rich.table import Table
 
-from services.cli.client import all_pages, call, emit, resource
+from services.cli.client import all_pages, as_dict, call, console, emit, resource
 from steward.users.v1 import users_pb2 as pb
 from steward.users.v1 import users_pb2_grpc
 
@@ -205,3 +207,58 @@ def remove_member(team: str, user: str) -> None:
         )
     )
     typer.echo("removed")
+
+
+@users_app.command("reassign")
+def reassign(
+    user: str = typer.Argument(..., help="Id of the user whose things move."),
+    to: str = typer.Option("", "--to", help="Receives every part not given its own target."),
+    accounts_to: str = typer.Option("", "--accounts-to", help="Assignments and open tasks."),
+    shared_to: str = typer.Option("", "--shared-to", help="Shared resources and campaign places."),
+    private_to: str = typer.Option("", "--private-to", help="Private resources."),
+    team_management_to: str = typer.Option("", "--team-management-to", help="Direct reports, managed teams."),
+    teams_to: str = typer.Option("", "--teams-to", help="Joins the user's teams."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would move; change nothing."),
+    as_json: bool = JSON,
+) -> None:
+    """Hand everything a user owns to others, in one transaction."""
+    source = _users(lambda s, md: s.GetUser(pb.GetUserRequest(name=resource("users", user)), metadata=md))
+    practitioner = source.license == pb.LICENSE_PRACTITIONER  # shared resources and team management need it
+
+    def target(explicit: str, default_ok: bool = True) -> str:
+        chosen = explicit or (to if default_ok else "")
+        return resource("users", chosen) if chosen else ""
+
+    plan = pb.ReassignmentPlan(
+        accounts_and_tasks_to=target(accounts_to),
+        private_resources_to=target(private_to),
+        shared_resources_to=target(shared_to, practitioner),
+        team_management_to=target(team_management_to, practitioner),
+        team_memberships_to=target(teams_to),
+    )
+    summary = _users(
+        lambda s, md: s.ReassignUserResources(
+            pb.ReassignUserResourcesRequest(name=source.name, plan=plan, dry_run=dry_run), metadata=md
+        )
+    )
+    parts = [
+        (label, getattr(summary, field))
+        for label, field in (
+            ("assignments", "assignments"),
+            ("open tasks", "open_tasks"),
+            ("shared resources", "shared_resources"),
+            ("campaign sender/BCC places", "campaign_places"),
+            ("private resources", "private_resources"),
+            ("direct reports", "direct_reports"),
+            ("managed teams", "managed_teams"),
+            ("team memberships", "team_memberships"),
+            ("kept (integration-only roles)", "kept_integration_only"),
+        )
+    ]
+    if as_json:
+        print(json.dumps(as_dict(summary), indent=2))
+        return
+    table = Table("part", "to", "count", title="would move" if dry_run else "moved")
+    for label, part in parts:
+        table.add_row(label, part.target or "-", str(part.count))
+    console.print(table)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
-from sqlalchemy import DateTime, Engine, Select, create_engine, event, text, tuple_
+from sqlalchemy import DateTime, Engine, Select, Table, create_engine, event, text, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -151,3 +151,8 @@ def keyset(
         bound = tuple_(*after)
         query = query.where(tuple_(*columns) < bound if descending else tuple_(*columns) > bound)
     return query.order_by(*(c.desc() if descending else c for c in columns)).limit(limit)
+
+
+def table_of(model: type[Base] | Any) -> Table:
+    """A model's Core table: bulk statements on it skip the ORM's per-row bookkeeping (~10 us a row)."""
+    return cast(Table, model.__table__)

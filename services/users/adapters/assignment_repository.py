@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.runtime.db import flush, keyset
+from services.runtime.db import flush, keyset, table_of
 from services.runtime.pagination import Key
 from services.users.adapters.orm import AssignmentHistoryRecord, AssignmentRecord, RoleRecord
 from services.users.domain.assignments import (
@@ -56,7 +56,7 @@ def _change(row: AssignmentHistoryRecord) -> AssignmentChange:
     )
 
 
-_TABLE = cast(Table, AssignmentRecord.__table__)
+_TABLE = table_of(AssignmentRecord)
 
 
 @functools.cache
@@ -218,7 +218,7 @@ class AssignmentRepository:
 
     def flush_history(self) -> None:
         if self._history:
-            self._session.execute(insert(AssignmentHistoryRecord), self._history)
+            self._session.execute(insert(table_of(AssignmentHistoryRecord)), self._history)
             self._history = []
 
     def history_until(self, account_id: str, as_of: dt.datetime) -> list[AssignmentChange]:

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from services.runtime.db import table_of
 from services.users.adapters.orm import EventRecord
 from services.users.domain.events import DomainEvent
 
@@ -43,13 +44,15 @@ class EventLog:
         )
 
     def append_all(self, events: Sequence[DomainEvent], now: dt.datetime) -> None:
+        """One executemany: a reassignment may append 100,000 events."""
         if events:
             self._serialise_appends()
-            self._session.add_all(
+            self._session.execute(
+                insert(table_of(EventRecord)),
                 [
-                    EventRecord(type=e.type, subject=e.subject, actor=e.actor, data=e.data, create_time=now)
+                    {"type": e.type, "subject": e.subject, "actor": e.actor, "data": e.data, "create_time": now}
                     for e in events
-                ]
+                ],
             )
 
     def _serialise_appends(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from services.runtime.db import table_of
 from services.users.adapters.orm import (
     AssignmentHistoryRecord,
     AssignmentRecord,
@@ -80,7 +81,7 @@ class ReassignmentRepository:
         source_ref: str,
     ) -> None:
         self._session.execute(
-            insert(AssignmentHistoryRecord),
+            insert(table_of(AssignmentHistoryRecord)),
             [
                 {
                     "account_id": a,
