@@ -175,6 +175,17 @@ def test_reassignment_moves_every_part_in_one_go(users_api, smtp, admin):
     assert team.manager == name(heir)
     heir_now = api.users.GetUser(pb.GetUserRequest(name=name(heir)), metadata=admin)
     assert [(m.team, m.role) for m in heir_now.team_memberships] == [(w["team"].name, pb.TEAM_ROLE_ADMIN)]
+    from steward.users.v1 import events_pb2 as epb
+
+    stream = api.events.WatchEvents(epb.WatchEventsRequest(types=["assignment.set"]), metadata=admin, timeout=10)
+    events = [next(stream) for _ in range(7)]  # 3 manual sets, the integration-only set, 3 reassignments
+    stream.cancel()
+    moved_events = [e for e in events if e.data["source"] == "REASSIGNMENT"]
+    assert sorted(e.data["account_id"] for e in moved_events) == ["A1", "A2", "A3"]
+    assert {(e.data["user"], e.data["previous_user"], e.data["attribute"]) for e in moved_events} == {
+        (name(accounts_heir), name(w["leaver"]), "success_manager___tid")
+    }
+    assert moved_events[0].subject == "accounts/A1/roles/success_manager"
     (mail,) = smtp.wait_for("accounts@example.com")
     assert "3 accounts and 1 tasks" in mail["Subject"]
 

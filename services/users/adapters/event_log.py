@@ -55,6 +55,13 @@ class EventLog:
                 ],
             )
 
+    def append_select(self, rows: Any) -> None:
+        """Append the events a SELECT yields (type, subject, actor, data, create_time), in its order."""
+        self._serialise_appends()
+        self._session.execute(
+            insert(table_of(EventRecord)).from_select(["type", "subject", "actor", "data", "create_time"], rows)
+        )
+
     def _serialise_appends(self) -> None:
         if self._session.info.get(_LOCKED):
             return

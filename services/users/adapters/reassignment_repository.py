@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import DateTime, Text, and_, delete, func, insert, literal, select, update
+from sqlalchemy import cast as cast_
 from sqlalchemy.orm import Session
 
-from services.runtime.db import table_of
+from services.runtime.db import UTCDateTime, table_of
+from services.users.adapters.event_log import EventLog
 from services.users.adapters.orm import (
     AssignmentHistoryRecord,
     AssignmentRecord,
@@ -24,9 +26,22 @@ MOVABLE_CAMPAIGNS = ("ACTIVE", "DRAFT")
 PRIVATE_KINDS = ("SEGMENT", "PLAY", "SUCCESS_BLOC")
 
 
+def _text(value: str) -> Any:
+    # Typed parameters: PostgreSQL cannot infer the type of a bare parameter in a SELECT list.
+    return cast_(literal(value), Text)
+
+
+def _time(value: dt.datetime, dialect: str) -> Any:
+    stamp = literal(value, UTCDateTime())
+    # SQLite would CAST to a number (NUMERIC affinity); it keeps the bound string as it is.
+    return cast_(stamp, DateTime(timezone=True)) if dialect == "postgresql" else stamp
+
+
 class ReassignmentRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventLog) -> None:
         self._session = session
+        self._events = events
+        self._dialect = session.get_bind().dialect.name
 
     def _integration_only(self) -> Any:
         return select(RoleRecord.key).where(RoleRecord.source == "INTEGRATION_ONLY").scalar_subquery()
@@ -39,18 +54,66 @@ class ReassignmentRepository:
         )
         return [(a, r) for a, r in self._session.execute(query.order_by(AssignmentRecord.account_id))]
 
-    def move_assignments(
-        self, user_id: str, target_id: str, keys: list[tuple[str, str]], actor: str, now: dt.datetime
-    ) -> None:
-        if not keys:
-            return
+    def move_assignments(self, user_id: str, target_id: str, actor: str, now: dt.datetime) -> None:
+        """History rows, outbox events and the move itself as three set-based statements: a leaving
+        user may hold 100,000 assignments, which must not travel through Python one by one."""
+        a = AssignmentRecord
+        movable = and_(a.user_id == user_id, a.role_key.not_in(self._integration_only()))
+        ref = f"users/{user_id}"
+        history = table_of(AssignmentHistoryRecord)
         self._session.execute(
-            update(AssignmentRecord)
-            .where(AssignmentRecord.user_id == user_id, AssignmentRecord.role_key.not_in(self._integration_only()))
-            .values(user_id=target_id, source="REASSIGNMENT", source_ref=f"users/{user_id}", update_time=now)
+            insert(history).from_select(
+                [
+                    "account_id",
+                    "role_key",
+                    "user_id",
+                    "previous_user_id",
+                    "source",
+                    "source_ref",
+                    "actor",
+                    "change_time",
+                ],
+                select(
+                    a.account_id,
+                    a.role_key,
+                    _text(target_id),
+                    _text(user_id),
+                    _text("REASSIGNMENT"),
+                    _text(ref),
+                    _text(actor),
+                    _time(now, self._dialect),
+                ).where(movable),
+            )
+        )
+        json_object = func.json_build_object if self._dialect == "postgresql" else func.json_object
+        data = json_object(
+            _text("account_id"),
+            a.account_id,
+            _text("role"),
+            _text("roles/") + a.role_key,
+            _text("user"),
+            _text(f"users/{target_id}"),
+            _text("previous_user"),
+            _text(ref),
+            _text("source"),
+            _text("REASSIGNMENT"),
+            _text("source_ref"),
+            _text(ref),
+            _text("attribute"),
+            a.role_key + _text("___tid"),
+        )
+        subject = _text("accounts/") + a.account_id + _text("/roles/") + a.role_key
+        self._events.append_select(
+            select(_text("assignment.set"), subject, _text(actor), data, _time(now, self._dialect))
+            .where(movable)
+            .order_by(a.account_id, a.role_key)
+        )
+        self._session.execute(
+            update(a)
+            .where(movable)
+            .values(user_id=target_id, source="REASSIGNMENT", source_ref=ref, update_time=now)
             .execution_options(synchronize_session=False)
         )
-        self._history(keys, target_id, user_id, actor, now, "REASSIGNMENT", f"users/{user_id}")
 
     def clear_assignments(self, user_id: str, actor: str, now: dt.datetime) -> list[tuple[str, str]]:
         keys = [

@@ -39,7 +39,7 @@ class Summary:
 
 
 def holdings(uow: UsersUnitOfWork, user_id: str) -> Holdings:
-    repo = ReassignmentRepository(uow.session)
+    repo = ReassignmentRepository(uow.session, uow.events)
     return Holdings(
         assignments=len(repo.assignments(user_id, movable=True)),
         open_tasks=len(repo.open_tasks(user_id)),
@@ -78,7 +78,7 @@ def reassign(
 
 
 def _survey(uow: UsersUnitOfWork, user_id: str, plan: Plan, dry_run: bool) -> Summary:
-    repo = ReassignmentRepository(uow.session)
+    repo = ReassignmentRepository(uow.session, uow.events)
     summary = Summary(dry_run=dry_run)
     summary.kept_integration_only.ids = [f"{a}/roles/{r}" for a, r in repo.assignments(user_id, movable=False)]
     if plan.accounts_and_tasks_to:
@@ -111,26 +111,12 @@ def _survey(uow: UsersUnitOfWork, user_id: str, plan: Plan, dry_run: bool) -> Su
 def _move(
     uow: UsersUnitOfWork, config: UsersConfig, actor: Actor, user: User, plan: Plan, summary: Summary, now: dt.datetime
 ) -> None:
-    repo = ReassignmentRepository(uow.session)
+    repo = ReassignmentRepository(uow.session, uow.events)
     events: list[DomainEvent] = []
     if plan.accounts_and_tasks_to:
         target = plan.accounts_and_tasks_to
-        keys = repo.assignments(user.id, movable=True)
-        repo.move_assignments(user.id, target, keys, actor.subject, now)
-        events += [
-            assignment_event(
-                "set",
-                a,
-                r,
-                actor.subject,
-                user=f"users/{target}",
-                previous_user=f"users/{user.id}",
-                source="REASSIGNMENT",
-                source_ref=f"users/{user.id}",
-                attribute=f"{r}___tid",
-            )
-            for a, r in keys
-        ]
+        moved = len(summary.assignments.ids)
+        repo.move_assignments(user.id, target, actor.subject, now)  # history and events included
         tasks = repo.open_tasks(user.id)
         repo.move_open_tasks(user.id, target)
         events += [
@@ -147,7 +133,7 @@ def _move(
             )
             for t, a in tasks
         ]
-        _summary_email(uow, config, target, user, len(keys), len(tasks), now)
+        _summary_email(uow, config, target, user, moved, len(tasks), now)
     for part, visibility in (("shared_resources_to", "SHARED"), ("private_resources_to", "PRIVATE")):
         target = getattr(plan, part)
         if target:
@@ -219,7 +205,7 @@ def ensure_nothing_left(uow: UsersUnitOfWork, user: User, plan: Plan | None) -> 
 def release_everything(uow: UsersUnitOfWork, user: User, actor: str, now: dt.datetime) -> None:
     """Bulk disable or delete without a plan: private resources go, open tasks and assignments are
     cleared (with history and events); shared resources keep the user as owner."""
-    repo = ReassignmentRepository(uow.session)
+    repo = ReassignmentRepository(uow.session, uow.events)
     events: list[DomainEvent] = []
     for kind, resource_id in repo.delete_private_resources(user.id):
         name = f"resources/{kind.lower()}/{resource_id}"
