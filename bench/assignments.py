@@ -11,22 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-import tempfile
 import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import insert
 
-from bench.grpc_calls import SECRET, measure, seed_users, summarize
+from bench.grpc_calls import measure, seed_users, summarize
+from bench.harness import SECRET, backend, scratch_databases, users_service
 from services.runtime.auth import mint_token
 from services.runtime.db import Database
 from services.users.adapters.orm import AssignmentRecord
 from services.users.app import MIGRATIONS
 from steward.users.v1 import assignments_pb2 as pb
 from steward.users.v1 import assignments_pb2_grpc
-from tests.processes import users_process
-from tests.scratch_db import create_schema, drop_schemas
 
 BATCH = 10_000
 
@@ -50,75 +48,63 @@ def plain_bulk_insert(url: str, rows: list[dict[str, object]]) -> float:
 def main() -> int:
     row_count = int(os.environ.get("BENCH_ROWS", "100000"))
     calls = int(os.environ.get("BENCH_CALLS", "2000"))
-    postgres = os.environ.get("STEWARD_BENCH_DATABASE_URL", "")
-    schemas: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        urls = [f"sqlite:///{tmp}/service.db", f"sqlite:///{tmp}/plain.db"]
-        if postgres:
-            urls = []
-            for label in ("service", "plain"):
-                schema, url = create_schema(postgres, f"bench_{label}")
-                schemas.append(schema)
-                urls.append(url)
-        service_url, plain_url = urls
-        server, address = users_process(service_url, SECRET, STEWARD_LOG_LEVEL="warning")
-        try:
-            db = Database(service_url)
-            user_ids = seed_users(db, 1000)
-            db.dispose()
-            now = dt.datetime.now(dt.UTC)
-            plain_rows: list[dict[str, object]] = [
-                {
-                    "account_id": f"001ACC{i:07d}",
-                    "role_key": "success_manager",
-                    "user_id": user_ids[i % 1000],
-                    "source": "INTEGRATION",
-                    "source_ref": "bench",
-                    "update_time": now,
-                }
-                for i in range(row_count)
-            ]
-            plain_seconds = plain_bulk_insert(plain_url, plain_rows)
-            token = mint_token(SECRET, "bench", roles=["admin"], ttl_seconds=3600)
-            metadata = [("authorization", f"Bearer {token}")]
-            channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)])
-            stub = assignments_pb2_grpc.AssignmentServiceStub(channel)
-            source = pb.WriteSource(source=pb.ASSIGNMENT_SOURCE_INTEGRATION, source_ref="bench")
-            started = time.perf_counter()
-            changed = 0
-            for start in range(0, row_count, BATCH):
-                rows = [
-                    pb.AssignmentRow(
-                        account_id=str(r["account_id"]),
-                        role="roles/success_manager",
-                        user=pb.UserRef(email=f"user{i % 1000:06d}@example.com"),
-                    )
-                    for i, r in enumerate(plain_rows[start : start + BATCH], start=start)
-                ]
-                reply = stub.BatchSetAssignments(
-                    pb.BatchSetAssignmentsRequest(rows=rows, source=source), metadata=metadata, timeout=900
+    with (
+        scratch_databases("service", "plain") as (service_url, plain_url),
+        users_service(service_url) as (
+            _server,
+            address,
+        ),
+    ):
+        db = Database(service_url)
+        user_ids = seed_users(db, 1000)
+        db.dispose()
+        now = dt.datetime.now(dt.UTC)
+        plain_rows: list[dict[str, object]] = [
+            {
+                "account_id": f"001ACC{i:07d}",
+                "role_key": "success_manager",
+                "user_id": user_ids[i % 1000],
+                "source": "INTEGRATION",
+                "source_ref": "bench",
+                "update_time": now,
+            }
+            for i in range(row_count)
+        ]
+        plain_seconds = plain_bulk_insert(plain_url, plain_rows)
+        token = mint_token(SECRET, "bench", roles=["admin"], ttl_seconds=3600)
+        metadata = [("authorization", f"Bearer {token}")]
+        channel = grpc.insecure_channel(address, options=[("grpc.max_send_message_length", 64 << 20)])
+        stub = assignments_pb2_grpc.AssignmentServiceStub(channel)
+        source = pb.WriteSource(source=pb.ASSIGNMENT_SOURCE_INTEGRATION, source_ref="bench")
+        started = time.perf_counter()
+        changed = 0
+        for start in range(0, row_count, BATCH):
+            rows = [
+                pb.AssignmentRow(
+                    account_id=str(r["account_id"]),
+                    role="roles/success_manager",
+                    user=pb.UserRef(email=f"user{i % 1000:06d}@example.com"),
                 )
-                changed += reply.changed_count
-            service_seconds = time.perf_counter() - started
-            assert changed == row_count, changed
-            health = health_pb2_grpc.HealthStub(channel)
-            baseline = measure(lambda i: health.Check(health_pb2.HealthCheckRequest()), calls)
-            teams = measure(
-                lambda i: stub.GetAccountTeam(
-                    pb.GetAccountTeamRequest(account_id=f"001ACC{(i * 7919) % row_count:07d}"), metadata=metadata
-                ),
-                calls,
+                for i, r in enumerate(plain_rows[start : start + BATCH], start=start)
+            ]
+            reply = stub.BatchSetAssignments(
+                pb.BatchSetAssignmentsRequest(rows=rows, source=source), metadata=metadata, timeout=900
             )
-            channel.close()
-        finally:
-            server.popen.terminate()
-            server.finish(timeout=60)
-            server.close()
-            drop_schemas(postgres, schemas)
-    backend = "PostgreSQL" if postgres else "SQLite"
+            changed += reply.changed_count
+        service_seconds = time.perf_counter() - started
+        assert changed == row_count, changed
+        health = health_pb2_grpc.HealthStub(channel)
+        baseline = measure(lambda i: health.Check(health_pb2.HealthCheckRequest()), calls)
+        teams = measure(
+            lambda i: stub.GetAccountTeam(
+                pb.GetAccountTeamRequest(account_id=f"001ACC{(i * 7919) % row_count:07d}"), metadata=metadata
+            ),
+            calls,
+        )
+        channel.close()
     base_rate, base_p50, base_p99 = summarize(baseline)
     rate, p50, p99 = summarize(teams)
-    print(f"\n### account assignment, {row_count:,} rows, {backend} — {dt.date.today().isoformat()}\n")
+    print(f"\n### account assignment, {row_count:,} rows, {backend()} — {dt.date.today().isoformat()}\n")
     print("| operation | rows/s | total s | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| plain SQLAlchemy bulk insert (floor) | {row_count / plain_seconds:,.0f} | {plain_seconds:.2f} | 1.0x |")

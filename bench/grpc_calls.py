@@ -15,7 +15,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -24,14 +23,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import insert
 
+from bench.harness import SECRET, backend, scratch_databases, users_service
 from services.runtime.auth import mint_token
 from services.runtime.db import Database
 from services.users.adapters.orm import UserRecord
 from steward.users.v1 import users_pb2, users_pb2_grpc
-from tests.processes import users_process
-from tests.scratch_db import create_schema, drop_schemas
-
-SECRET = "bench-secret-" + "b" * 32
 
 
 def pb_bulk(ids: list[str]) -> users_pb2.BulkUserActionRequest:
@@ -86,57 +82,42 @@ def summarize(samples: list[float]) -> tuple[float, float, float]:
 def main() -> int:
     user_count = int(os.environ.get("BENCH_USERS", "10000"))
     calls = int(os.environ.get("BENCH_CALLS", "2000"))
-    postgres = os.environ.get("STEWARD_BENCH_DATABASE_URL", "")
-    schemas: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/users.db"
-        if postgres:
-            schema, url = create_schema(postgres, "bench")
-            schemas.append(schema)
-        server, address = users_process(url, SECRET, STEWARD_LOG_LEVEL="warning")
-        try:
-            db = Database(url)
-            ids = seed_users(db, user_count)
-            db.dispose()
-            metadata = [("authorization", f"Bearer {mint_token(SECRET, 'bench', roles=['admin'], ttl_seconds=3600)}")]
-            channel = grpc.insecure_channel(address)
-            health = health_pb2_grpc.HealthStub(channel)
-            users = users_pb2_grpc.UserServiceStub(channel)
-            first_page = users.ListUsers(users_pb2.ListUsersRequest(page_size=100), metadata=metadata)
-            results = {
-                "Health.Check (baseline)": measure(lambda i: health.Check(health_pb2.HealthCheckRequest()), calls),
-                "UserService.GetUser": measure(
-                    lambda i: users.GetUser(
-                        users_pb2.GetUserRequest(name=f"users/{ids[(i * 7919) % len(ids)]}"), metadata=metadata
-                    ),
-                    calls,
+    with scratch_databases("users") as (url,), users_service(url) as (_server, address):
+        db = Database(url)
+        ids = seed_users(db, user_count)
+        db.dispose()
+        metadata = [("authorization", f"Bearer {mint_token(SECRET, 'bench', roles=['admin'], ttl_seconds=3600)}")]
+        channel = grpc.insecure_channel(address)
+        health = health_pb2_grpc.HealthStub(channel)
+        users = users_pb2_grpc.UserServiceStub(channel)
+        first_page = users.ListUsers(users_pb2.ListUsersRequest(page_size=100), metadata=metadata)
+        results = {
+            "Health.Check (baseline)": measure(lambda i: health.Check(health_pb2.HealthCheckRequest()), calls),
+            "UserService.GetUser": measure(
+                lambda i: users.GetUser(
+                    users_pb2.GetUserRequest(name=f"users/{ids[(i * 7919) % len(ids)]}"), metadata=metadata
                 ),
-                "UserService.ListUsers (page of 100, first page)": measure(
-                    lambda i: users.ListUsers(users_pb2.ListUsersRequest(page_size=100), metadata=metadata), calls
+                calls,
+            ),
+            "UserService.ListUsers (page of 100, first page)": measure(
+                lambda i: users.ListUsers(users_pb2.ListUsersRequest(page_size=100), metadata=metadata), calls
+            ),
+            "UserService.ListUsers (page of 100, second page)": measure(
+                lambda i: users.ListUsers(
+                    users_pb2.ListUsersRequest(page_size=100, page_token=first_page.next_page_token),
+                    metadata=metadata,
                 ),
-                "UserService.ListUsers (page of 100, second page)": measure(
-                    lambda i: users.ListUsers(
-                        users_pb2.ListUsersRequest(page_size=100, page_token=first_page.next_page_token),
-                        metadata=metadata,
-                    ),
-                    calls,
-                ),
-            }
-            bulk_size = min(int(os.environ.get("BENCH_BULK", "5000")), len(ids))
-            bulk = pb_bulk(ids[:bulk_size])
-            started = time.perf_counter()
-            reply = users.BulkUserAction(bulk, metadata=metadata, timeout=600)
-            bulk_seconds = time.perf_counter() - started
-            assert reply.done_count == bulk_size, reply.skipped_count
-            channel.close()
-        finally:
-            server.popen.terminate()
-            server.popen.wait(timeout=30)
-            server.close()
-            drop_schemas(postgres, schemas)
+                calls,
+            ),
+        }
+        bulk_size = min(int(os.environ.get("BENCH_BULK", "5000")), len(ids))
+        started = time.perf_counter()
+        reply = users.BulkUserAction(pb_bulk(ids[:bulk_size]), metadata=metadata, timeout=600)
+        bulk_seconds = time.perf_counter() - started
+        assert reply.done_count == bulk_size, reply.skipped_count
+        channel.close()
     _, base_p50, _ = summarize(results["Health.Check (baseline)"])
-    backend = "PostgreSQL" if postgres else "SQLite"
-    print(f"\n### users service, {user_count:,} users, {backend} — {dt.date.today().isoformat()}\n")
+    print(f"\n### users service, {user_count:,} users, {backend()} — {dt.date.today().isoformat()}\n")
     print(
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"{calls:,} sequential calls per row over loopback after 50 warm-up calls.\n"

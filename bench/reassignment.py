@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -18,14 +17,13 @@ from pathlib import Path
 import grpc
 from sqlalchemy import insert
 
-from bench.grpc_calls import SECRET, seed_users
+from bench.grpc_calls import seed_users
+from bench.harness import SECRET, backend, scratch_databases, users_service
 from services.runtime.auth import mint_token
 from services.runtime.db import Database
 from services.users.adapters.orm import AssignmentRecord, ResourceRecord, TaskRecord
 from steward.users.v1 import users_pb2 as pb
 from steward.users.v1 import users_pb2_grpc
-from tests.processes import users_process
-from tests.scratch_db import create_schema, drop_schemas
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -93,49 +91,35 @@ def main() -> int:
         "tasks": int(os.environ.get("BENCH_REASSIGN_TASKS", "10000")),
         "resources": int(os.environ.get("BENCH_REASSIGN_RESOURCES", "1000")),
     }
-    postgres = os.environ.get("STEWARD_BENCH_DATABASE_URL", "")
-    schemas: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/users.db"
-        if postgres:
-            schema, url = create_schema(postgres, "bench_reassign")
-            schemas.append(schema)
-        server, address = users_process(url, SECRET, STEWARD_LOG_LEVEL="warning")
-        try:
-            db = Database(url)
-            leaver, heir = seed_users(db, 2)
-            seed_holdings(db, leaver, sizes["assignments"], sizes["tasks"], sizes["resources"])
-            db.dispose()
-            rss_before = peak_rss_mib(server.popen.pid)
-            token = mint_token(SECRET, "bench", roles=["admin"], ttl_seconds=3600)
-            with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
-                stub = users_pb2_grpc.UserServiceStub(channel)
-                started = time.perf_counter()
-                summary = stub.ReassignUserResources(
-                    pb.ReassignUserResourcesRequest(
-                        name=f"users/{leaver}",
-                        plan=pb.ReassignmentPlan(
-                            accounts_and_tasks_to=f"users/{heir}",
-                            shared_resources_to=f"users/{heir}",
-                            private_resources_to=f"users/{heir}",
-                        ),
+    with scratch_databases("reassign") as (url,), users_service(url) as (server, address):
+        db = Database(url)
+        leaver, heir = seed_users(db, 2)
+        seed_holdings(db, leaver, sizes["assignments"], sizes["tasks"], sizes["resources"])
+        db.dispose()
+        rss_before = peak_rss_mib(server.popen.pid)
+        token = mint_token(SECRET, "bench", roles=["admin"], ttl_seconds=3600)
+        with grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
+            stub = users_pb2_grpc.UserServiceStub(channel)
+            started = time.perf_counter()
+            summary = stub.ReassignUserResources(
+                pb.ReassignUserResourcesRequest(
+                    name=f"users/{leaver}",
+                    plan=pb.ReassignmentPlan(
+                        accounts_and_tasks_to=f"users/{heir}",
+                        shared_resources_to=f"users/{heir}",
+                        private_resources_to=f"users/{heir}",
                     ),
-                    metadata=[("authorization", f"Bearer {token}")],
-                    timeout=600,
-                )
-                seconds = time.perf_counter() - started
-            rss_after = peak_rss_mib(server.popen.pid)
-            assert summary.assignments.count == sizes["assignments"], summary.assignments.count
-            assert summary.open_tasks.count == sizes["tasks"]
-            moved_resources = summary.shared_resources.count + summary.private_resources.count
-            assert moved_resources == sizes["resources"]
-        finally:
-            server.popen.terminate()
-            server.finish(timeout=60)
-            server.close()
-            drop_schemas(postgres, schemas)
-    backend = "PostgreSQL" if postgres else "SQLite"
-    print(f"\n### reassignment, {backend} — {dt.date.today().isoformat()}\n")
+                ),
+                metadata=[("authorization", f"Bearer {token}")],
+                timeout=600,
+            )
+            seconds = time.perf_counter() - started
+        rss_after = peak_rss_mib(server.popen.pid)
+        assert summary.assignments.count == sizes["assignments"], summary.assignments.count
+        assert summary.open_tasks.count == sizes["tasks"]
+        moved_resources = summary.shared_resources.count + summary.private_resources.count
+        assert moved_resources == sizes["resources"]
+    print(f"\n### reassignment, {backend()} — {dt.date.today().isoformat()}\n")
     print("| owned | total s | users service peak RSS before → after |")
     print("|---|---:|---:|")
     print(

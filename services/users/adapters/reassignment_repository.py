@@ -209,6 +209,22 @@ class ReassignmentRepository:
         )
         return keys
 
+    def owners_among(self, user_ids: list[str]) -> set[str]:
+        """Which of these users hold assignments, open tasks or private resources (a few queries for
+        a whole bulk action, so that users who own nothing cost nothing more)."""
+        found: set[str] = set()
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start : start + 500]
+            for query in (
+                select(AssignmentRecord.user_id).where(AssignmentRecord.user_id.in_(chunk)),
+                select(TaskRecord.assignee_id).where(TaskRecord.assignee_id.in_(chunk), TaskRecord.status == "OPEN"),
+                select(ResourceRecord.owner_id).where(
+                    ResourceRecord.owner_id.in_(chunk), ResourceRecord.visibility == "PRIVATE"
+                ),
+            ):
+                found |= {str(owner) for owner in self._session.scalars(query.distinct())}
+        return found
+
     def campaigns_with(self, user_id: str) -> list[ResourceRecord]:
         """ACTIVE and DRAFT campaigns naming the user as sender or BCC (filtered here: JSON lists)."""
         query = select(ResourceRecord).where(

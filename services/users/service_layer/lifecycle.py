@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from services.runtime.errors import DomainError, FailedPrecondition
 from services.runtime.etag import check_etag
+from services.users.adapters.reassignment_repository import ReassignmentRepository
 from services.users.config import UsersConfig
 from services.users.domain.events import user_event
 from services.users.domain.lifecycle import Action, gains_seat, next_status
@@ -132,6 +133,8 @@ def bulk_action(
         raise team_not_found(membership.team_id)
     seats = SeatLedger(uow, config.licenses)
     users = uow.users.get_many(user_ids, for_update=True)
+    releasing = action in (BulkKind.DISABLE, BulkKind.DELETE)
+    owners = ReassignmentRepository(uow.session, uow.events).owners_among(list(users)) if releasing else set()
     outcomes: list[BulkOutcome] = []
     seen: set[str] = set()
     for user_id in user_ids:
@@ -143,7 +146,7 @@ def bulk_action(
         try:
             if user is None:
                 raise user_not_found(user_id)
-            _bulk_one(uow, config, seats, user, action, now, license, membership, actor.subject)
+            _bulk_one(uow, config, seats, user, action, now, license, membership, actor.subject, user.id in owners)
             outcomes.append(BulkOutcome(user_id, True))
         except DomainError as skipped:
             outcomes.append(BulkOutcome(user_id, False, skipped.reason, skipped.message))
@@ -160,10 +163,11 @@ def _bulk_one(
     license: License | None,
     membership: Membership | None,
     actor: str,
+    owns_something: bool = False,
 ) -> None:
     if action in _LIFECYCLE:
         lifecycle_action = _LIFECYCLE[action]
-        if lifecycle_action in (Action.DISABLE, Action.DELETE):
+        if owns_something:
             next_status(user, lifecycle_action)  # skipped users keep what they own
             release_everything(uow, user, actor, now)
         apply_action(uow, config, seats, user, lifecycle_action, now, actor)

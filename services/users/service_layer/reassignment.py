@@ -119,20 +119,7 @@ def _move(
         repo.move_assignments(user.id, target, actor.subject, now)  # history and events included
         tasks = repo.open_tasks(user.id)
         repo.move_open_tasks(user.id, target)
-        events += [
-            DomainEvent(
-                "task.assigned",
-                f"tasks/{t}",
-                actor.subject,
-                {
-                    "task": f"tasks/{t}",
-                    "account_id": a,
-                    "assignee": f"users/{target}",
-                    "previous_assignee": f"users/{user.id}",
-                },
-            )
-            for t, a in tasks
-        ]
+        events += _tasks_moved(tasks, target, user.id, actor.subject)
         _summary_email(uow, config, target, user, moved, len(tasks), now)
     for part, visibility in (("shared_resources_to", "SHARED"), ("private_resources_to", "PRIVATE")):
         target = getattr(plan, part)
@@ -212,15 +199,7 @@ def release_everything(uow: UsersUnitOfWork, user: User, actor: str, now: dt.dat
         events.append(DomainEvent("resource.removed", name, actor, {"resource": name}))
     tasks = repo.open_tasks(user.id)
     repo.move_open_tasks(user.id, None)
-    events += [
-        DomainEvent(
-            "task.assigned",
-            f"tasks/{t}",
-            actor,
-            {"task": f"tasks/{t}", "account_id": a, "assignee": "", "previous_assignee": f"users/{user.id}"},
-        )
-        for t, a in tasks
-    ]
+    events += _tasks_moved(tasks, None, user.id, actor)
     for account, role in repo.clear_assignments(user.id, actor, now):
         events.append(
             assignment_event(
@@ -236,3 +215,20 @@ def release_everything(uow: UsersUnitOfWork, user: User, actor: str, now: dt.dat
             )
         )
     uow.events.append_all(events, now)
+
+
+def _tasks_moved(tasks: list[tuple[str, str]], target: str | None, previous: str, actor: str) -> list[DomainEvent]:
+    return [
+        DomainEvent(
+            "task.assigned",
+            f"tasks/{task}",
+            actor,
+            {
+                "task": f"tasks/{task}",
+                "account_id": account,
+                "assignee": f"users/{target}" if target else "",
+                "previous_assignee": f"users/{previous}",
+            },
+        )
+        for task, account in tasks
+    ]
