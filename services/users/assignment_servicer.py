@@ -18,7 +18,7 @@ from services.users.domain.permissions import Actor
 from services.users.domain.work import PRIVATE_KINDS, Resource, ResourceKind, Visibility
 from services.users.service_layer import assignments as use
 from services.users.service_layer import work
-from services.users.servicer import _Base
+from services.users.servicer import UsersServicerBase
 from services.users.unit_of_work import UsersUnitOfWork
 from steward.users.v1 import assignments_pb2 as pb
 from steward.users.v1 import assignments_pb2_grpc, work_pb2, work_pb2_grpc
@@ -54,7 +54,7 @@ def _user_ref(message: pb.UserRef, field: str) -> use.UserRef:
     )
 
 
-class AssignmentServicer(_Base, assignments_pb2_grpc.AssignmentServiceServicer):
+class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServiceServicer):
     def CreateRole(self, request: pb.CreateRoleRequest, context: grpc.ServicerContext) -> pb.Role:
         now = utcnow()
         role = Role(
@@ -76,7 +76,7 @@ class AssignmentServicer(_Base, assignments_pb2_grpc.AssignmentServiceServicer):
 
     def GetRole(self, request: pb.GetRoleRequest, context: grpc.ServicerContext) -> pb.Role:
         key = convert.role_key(request.name, "name")
-        return self._read(lambda uow, _: convert.role_to_proto(use._role(uow, key)))
+        return self._read(lambda uow, _: convert.role_to_proto(use.get_role(uow, key)))
 
     def ListRoles(self, request: pb.ListRolesRequest, context: grpc.ServicerContext) -> pb.ListRolesResponse:
         def run(uow: UsersUnitOfWork, _: Actor) -> pb.ListRolesResponse:
@@ -262,7 +262,7 @@ class AssignmentServicer(_Base, assignments_pb2_grpc.AssignmentServiceServicer):
         return self._read(run)
 
 
-class TaskServicer(_Base, work_pb2_grpc.TaskServiceServicer):
+class TaskServicer(UsersServicerBase, work_pb2_grpc.TaskServiceServicer):
     def CreateTask(self, request: work_pb2.CreateTaskRequest, context: grpc.ServicerContext) -> work_pb2.Task:
         assignee = parse_name("users", request.task.assignee, "task.assignee")
         due = request.task.due_time.ToDatetime(tzinfo=convert.dt.UTC) if request.task.HasField("due_time") else None
@@ -332,7 +332,7 @@ def _resource_name(name: str, field: str = "name") -> tuple[ResourceKind, str]:
     return kind, parts[2]
 
 
-class ResourceServicer(_Base, work_pb2_grpc.ResourceServiceServicer):
+class ResourceServicer(UsersServicerBase, work_pb2_grpc.ResourceServiceServicer):
     def RegisterResource(
         self, request: work_pb2.RegisterResourceRequest, context: grpc.ServicerContext
     ) -> work_pb2.Resource:

@@ -40,7 +40,9 @@ _BULK = {users_pb2.BulkAction.Value(f"BULK_ACTION_{k.value}"): k for k in lifecy
 _ROW_RESULT = {r: f"RESULT_{r.value}" for r in upsert.RowResult}
 
 
-class _Base:
+class UsersServicerBase:
+    """What every users-service servicer shares: the database, the config, and how calls run."""
+
     def __init__(self, db: Database, config: UsersConfig) -> None:
         self._db = db
         self._config = config
@@ -106,7 +108,7 @@ def summary_to_proto(summary: reassignment.Summary) -> users_pb2.ReassignmentSum
     return users_pb2.ReassignmentSummary(dry_run=summary.dry_run, **parts)
 
 
-class UserServicer(_Base, users_pb2_grpc.UserServiceServicer):
+class UserServicer(UsersServicerBase, users_pb2_grpc.UserServiceServicer):
     def GetUser(self, request: users_pb2.GetUserRequest, context: grpc.ServicerContext) -> users_pb2.User:
         user_id = parse_name("users", request.name)
         return self._read(lambda uow, _: _user_reply(uow, ensure_visible(uow.users.get(user_id), user_id)))
@@ -339,7 +341,7 @@ class UserServicer(_Base, users_pb2_grpc.UserServiceServicer):
         return self._read(work)
 
 
-class TeamServicer(_Base, users_pb2_grpc.TeamServiceServicer):
+class TeamServicer(UsersServicerBase, users_pb2_grpc.TeamServiceServicer):
     def CreateTeam(self, request: users_pb2.CreateTeamRequest, context: grpc.ServicerContext) -> users_pb2.Team:
         manager = convert.optional_user_name(request.team.manager, "team.manager")
         return self._write(

@@ -57,7 +57,7 @@ def resolve_user(uow: UsersUnitOfWork, ref: UserRef) -> User:
     return candidates[0]
 
 
-def _role(uow: UsersUnitOfWork, key: str) -> Role:
+def get_role(uow: UsersUnitOfWork, key: str) -> Role:
     role = uow.roles.get(key)
     if role is None:
         raise role_not_found(key)
@@ -166,7 +166,7 @@ def set_assignment(
     now: dt.datetime,
 ) -> Assignment:
     _check_write(actor, write)
-    role = _role(uow, role_key)
+    role = get_role(uow, role_key)
     user = resolve_user(uow, ref)
     events: list[DomainEvent] = []
     _set(uow, actor, _account(account_id), role, user, write, now, events)
@@ -181,7 +181,7 @@ def clear_assignment(
 ) -> str | None:
     _check_write(actor, write)
     events: list[DomainEvent] = []
-    previous = _clear(uow, actor, _account(account_id), _role(uow, role_key), write, now, events)
+    previous = _clear(uow, actor, _account(account_id), get_role(uow, role_key), write, now, events)
     uow.events.append_all(events, now)
     return previous
 
@@ -299,7 +299,7 @@ def update_role(
     uow: UsersUnitOfWork, actor: Actor, key: str, etag: str, changes: dict[str, object], now: dt.datetime
 ) -> Role:
     ensure_can_manage_roles(actor)
-    role = _role(uow, key)
+    role = get_role(uow, key)
     check_etag(etag, role.etag)
     if "display_name" in changes:
         _check_display_name(str(changes["display_name"]))
@@ -316,7 +316,7 @@ def update_role(
 
 def delete_role(uow: UsersUnitOfWork, actor: Actor, key: str, force: bool, now: dt.datetime) -> int:
     ensure_can_manage_roles(actor)
-    role = _role(uow, key)
+    role = get_role(uow, key)
     if role.builtin:
         raise FailedPrecondition("ROLE_BUILTIN", f"{role.display_name} comes with Steward and cannot be deleted")
     held = uow.assignments.of_role(key)
