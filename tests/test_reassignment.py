@@ -262,3 +262,17 @@ def test_bulk_disable_without_a_plan_releases_what_the_user_holds(users_api, adm
     # Shared resources keep the deleted owner (who still resolves by id); private ones are gone.
     assert owned(api, admin, leaver) == ["resources/segment/shared-seg"]
     assert api.users.GetUser(pb.GetUserRequest(name=name(leaver)), metadata=admin).status == pb.USER_STATUS_DELETED
+
+
+def test_moving_shared_resources_leaves_a_private_one_with_a_colliding_id(users_api, admin):
+    api = users_api()
+    leaver, heir = add_user(api.db, "leaver@example.com"), add_user(api.db, "heir@example.com")
+    resource(api, admin, wpb.RESOURCE_KIND_SEGMENT, "x", leaver)
+    resource(api, admin, wpb.RESOURCE_KIND_REPORT, "y", leaver)
+    resource(api, admin, wpb.RESOURCE_KIND_SEGMENT, "y", leaver, wpb.VISIBILITY_PRIVATE)
+    api.users.ReassignUserResources(
+        pb.ReassignUserResourcesRequest(name=name(leaver), plan=pb.ReassignmentPlan(shared_resources_to=name(heir))),
+        metadata=admin,
+    )
+    assert owned(api, admin, heir) == ["resources/report/y", "resources/segment/x"]
+    assert owned(api, admin, leaver) == ["resources/segment/y"]

@@ -23,7 +23,6 @@ from services.users.adapters.orm import (
 )
 
 MOVABLE_CAMPAIGNS = ("ACTIVE", "DRAFT")
-PRIVATE_KINDS = ("SEGMENT", "PLAY", "SUCCESS_BLOC")
 
 
 def _text(value: str) -> Any:
@@ -178,36 +177,41 @@ class ReassignmentRepository:
         query = select(ResourceRecord.kind, ResourceRecord.id).where(
             ResourceRecord.owner_id == user_id, ResourceRecord.visibility == visibility
         )
-        if visibility == "PRIVATE":
-            query = query.where(ResourceRecord.kind.in_(PRIVATE_KINDS))
         return [(k, i) for k, i in self._session.execute(query.order_by(ResourceRecord.kind, ResourceRecord.id))]
 
-    def move_resources(self, user_id: str, target_id: str, keys: list[tuple[str, str]], now: dt.datetime) -> None:
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            self._session.execute(
-                update(ResourceRecord)
-                .where(
-                    ResourceRecord.owner_id == user_id,
-                    ResourceRecord.id.in_([i for _, i in chunk]),
-                    ResourceRecord.kind.in_({k for k, _ in chunk}),
-                )
-                .values(owner_id=target_id, update_time=now)
-                .execution_options(synchronize_session=False)
-            )
+    def move_resources(self, user_id: str, target_id: str, visibility: str, now: dt.datetime) -> None:
+        # By visibility, not by listed keys: a key list matched as "kind IN (...) AND id IN (...)"
+        # could also catch a resource of the other visibility that happens to share an id.
+        self._session.execute(
+            update(ResourceRecord)
+            .where(ResourceRecord.owner_id == user_id, ResourceRecord.visibility == visibility)
+            .values(owner_id=target_id, update_time=now)
+            .execution_options(synchronize_session=False)
+        )
 
     def delete_private_resources(self, user_id: str) -> list[tuple[str, str]]:
+        """Only segments, plays and SuccessBLOCs can be private (enforced when they are registered)."""
         keys = self.resources(user_id, "PRIVATE")
         self._session.execute(
             delete(ResourceRecord)
-            .where(
-                ResourceRecord.owner_id == user_id,
-                ResourceRecord.visibility == "PRIVATE",
-                ResourceRecord.kind.in_(PRIVATE_KINDS),
-            )
+            .where(ResourceRecord.owner_id == user_id, ResourceRecord.visibility == "PRIVATE")
             .execution_options(synchronize_session=False)
         )
         return keys
+
+    def counts(self, user_id: str) -> dict[str, int]:
+        """How much of each part the user owns, counted by the database (not fetched to be counted)."""
+        a, t, r = AssignmentRecord, TaskRecord, ResourceRecord
+        queries = {
+            "assignments": select(func.count()).where(
+                a.user_id == user_id, a.role_key.not_in(self._integration_only())
+            ),
+            "open_tasks": select(func.count()).where(t.assignee_id == user_id, t.status == "OPEN"),
+            "shared_resources": select(func.count()).where(r.owner_id == user_id, r.visibility == "SHARED"),
+            "private_resources": select(func.count()).where(r.owner_id == user_id, r.visibility == "PRIVATE"),
+            "direct_reports": select(func.count()).where(UserRecord.manager_id == user_id),
+        }
+        return {part: int(self._session.scalar(query) or 0) for part, query in queries.items()}
 
     def owners_among(self, user_ids: list[str]) -> set[str]:
         """Which of these users hold assignments, open tasks or private resources (a few queries for

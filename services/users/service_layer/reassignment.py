@@ -39,14 +39,7 @@ class Summary:
 
 
 def holdings(uow: UsersUnitOfWork, user_id: str) -> Holdings:
-    repo = ReassignmentRepository(uow.session, uow.events)
-    return Holdings(
-        assignments=len(repo.assignments(user_id, movable=True)),
-        open_tasks=len(repo.open_tasks(user_id)),
-        shared_resources=len(repo.resources(user_id, "SHARED")),
-        private_resources=len(repo.resources(user_id, "PRIVATE")),
-        direct_reports=len(repo.direct_reports(user_id)),
-    )
+    return Holdings(**ReassignmentRepository(uow.session, uow.events).counts(user_id))
 
 
 def _targets(uow: UsersUnitOfWork, plan: Plan, *, lock: bool) -> dict[str, User]:
@@ -125,7 +118,7 @@ def _move(
         target = getattr(plan, part)
         if target:
             keys = repo.resources(user.id, visibility)
-            repo.move_resources(user.id, target, keys, now)
+            repo.move_resources(user.id, target, visibility, now)
             events += [
                 DomainEvent(
                     "resource.owner_changed",
