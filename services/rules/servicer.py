@@ -10,12 +10,11 @@ from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.db import Database
 from services.runtime.names import format_name, parse_name
 from services.runtime.pagination import PageRequest, list_response_page
-from services.runtime.protobuf import enum_filter, timestamp
+from services.runtime.protobuf import enum_filter, enum_maps, timestamp
 from steward.rules.v1 import plays_pb2, plays_pb2_grpc
 
-_STATUS = {s: f"PLAY_STATUS_{s.value}" for s in PlayStatus}
-_STATUS_FROM_PROTO = {plays_pb2.PlayStatus.Value(v): k for k, v in _STATUS.items()}
-_EVENT = {e: f"EVENT_TYPE_{e.value}" for e in EventType}
+_STATUS, _STATUS_FROM_PROTO = enum_maps(PlayStatus, "PLAY_STATUS_", plays_pb2.PlayStatus)
+_EVENT = enum_maps(EventType, "EVENT_TYPE_", plays_pb2.EventType)[0]
 
 
 def play_to_proto(play: Play) -> plays_pb2.Play:

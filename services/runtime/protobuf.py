@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import TypeVar
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import Any, TypeVar
 
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -12,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.runtime.errors import FieldViolation, InvalidArgument
 
 E = TypeVar("E")
+D = TypeVar("D", bound=Enum)
 
 
 def timestamp(value: dt.datetime | None) -> Timestamp | None:
@@ -62,3 +64,11 @@ def enum_filter(value: int, from_proto: Mapping[int, E], field: str) -> E | None
             field_violations=[FieldViolation(field, f"unknown value {value}", "ENUM_VALUE_INVALID")],
         )
     return from_proto[value]
+
+
+def enum_maps(values: Iterable[D], prefix: str, proto_enum: Any) -> tuple[dict[D, str], dict[int, D]]:
+    """Domain enum <-> proto enum by the naming convention PREFIX_VALUE: value names (which message
+    constructors accept) and numbers back to domain values. A domain value missing from the
+    contract fails at import, not on the first call that meets it."""
+    names = {value: f"{prefix}{value.value}" for value in values}
+    return names, {proto_enum.Value(name): value for value, name in names.items()}

@@ -7,15 +7,14 @@ import grpc
 from services.runtime.db import Database
 from services.runtime.names import format_name, parse_name
 from services.runtime.pagination import PageRequest, list_response_page
-from services.runtime.protobuf import enum_filter, timestamp
+from services.runtime.protobuf import enum_filter, enum_maps, timestamp
 from services.sync.adapters.repository import list_key
 from services.sync.domain.model import Job, JobState, JobType, job_not_found
 from services.sync.unit_of_work import SyncUnitOfWork
 from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 
-_TYPE = {t: f"JOB_TYPE_{t.value}" for t in JobType}
-_TYPE_FROM_PROTO = {jobs_pb2.JobType.Value(v): k for k, v in _TYPE.items()}
-_STATE = {s: f"JOB_STATE_{s.value}" for s in JobState}
+_TYPE, _TYPE_FROM_PROTO = enum_maps(JobType, "JOB_TYPE_", jobs_pb2.JobType)
+_STATE = enum_maps(JobState, "JOB_STATE_", jobs_pb2.JobState)[0]
 
 
 def job_to_proto(job: Job) -> jobs_pb2.Job:

@@ -8,20 +8,17 @@ from typing import Any
 
 from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.names import format_name, parse_name
-from services.runtime.protobuf import timestamp
+from services.runtime.protobuf import enum_maps, timestamp
 from services.users.domain import assignments as assign
 from services.users.domain import work
 from services.users.domain.model import License, User, UserStatus
 from services.users.domain.teams import Membership, Team, TeamRole
 from steward.users.v1 import assignments_pb2, users_pb2, work_pb2
 
-# Message constructors take enum value names, which keeps these maps readable and typed.
-STATUS_NAME = {s: f"USER_STATUS_{s.value}" for s in UserStatus}
-LICENSE_NAME = {lic: f"LICENSE_{lic.value}" for lic in License}
-ROLE_NAME = {r: f"TEAM_ROLE_{r.value}" for r in TeamRole}
-LICENSE_FROM_PROTO = {users_pb2.License.Value(v): k for k, v in LICENSE_NAME.items()}
-STATUS_FROM_PROTO = {users_pb2.UserStatus.Value(v): k for k, v in STATUS_NAME.items()}
-ROLE_FROM_PROTO = {users_pb2.TeamRole.Value(v): k for k, v in ROLE_NAME.items()}
+# Message constructors take enum value names; numbers come back from requests.
+STATUS_NAME, STATUS_FROM_PROTO = enum_maps(UserStatus, "USER_STATUS_", users_pb2.UserStatus)
+LICENSE_NAME, LICENSE_FROM_PROTO = enum_maps(License, "LICENSE_", users_pb2.License)
+ROLE_NAME, ROLE_FROM_PROTO = enum_maps(TeamRole, "TEAM_ROLE_", users_pb2.TeamRole)
 
 
 def user_to_proto(user: User, invitation_expiry: dt.datetime | None = None) -> users_pb2.User:
@@ -109,20 +106,13 @@ def optional_user_name(name: str, field: str) -> str | None:
 
 
 # --- account assignment, tasks, resources -------------------------------------------------------
-ROLE_SOURCE_NAME = {s: f"ROLE_SOURCE_{s.value}" for s in assign.RoleSource}
-ROLE_SOURCE_FROM_PROTO = {assignments_pb2.RoleSource.Value(v): k for k, v in ROLE_SOURCE_NAME.items()}
-EMPTY_NAME = {e: f"EMPTY_VALUE_{e.value}" for e in assign.EmptyValue}
-EMPTY_FROM_PROTO = {assignments_pb2.EmptyValue.Value(v): k for k, v in EMPTY_NAME.items()}
-SOURCE_NAME = {s: f"ASSIGNMENT_SOURCE_{s.value}" for s in assign.Source}
-SOURCE_FROM_PROTO = {assignments_pb2.AssignmentSource.Value(v): k for k, v in SOURCE_NAME.items()}
-TASK_STATUS_NAME = {s: f"TASK_STATUS_{s.value}" for s in work.TaskStatus}
-TASK_STATUS_FROM_PROTO = {work_pb2.TaskStatus.Value(v): k for k, v in TASK_STATUS_NAME.items()}
-KIND_NAME = {k: f"RESOURCE_KIND_{k.value}" for k in work.ResourceKind}
-KIND_FROM_PROTO = {work_pb2.ResourceKind.Value(v): k for k, v in KIND_NAME.items()}
-VISIBILITY_NAME = {v: f"VISIBILITY_{v.value}" for v in work.Visibility}
-VISIBILITY_FROM_PROTO = {work_pb2.Visibility.Value(v): k for k, v in VISIBILITY_NAME.items()}
-CAMPAIGN_NAME = {c: f"CAMPAIGN_STATUS_{c.value}" for c in work.CampaignStatus}
-CAMPAIGN_FROM_PROTO = {work_pb2.CampaignStatus.Value(v): k for k, v in CAMPAIGN_NAME.items()}
+ROLE_SOURCE_NAME, ROLE_SOURCE_FROM_PROTO = enum_maps(assign.RoleSource, "ROLE_SOURCE_", assignments_pb2.RoleSource)
+EMPTY_NAME, EMPTY_FROM_PROTO = enum_maps(assign.EmptyValue, "EMPTY_VALUE_", assignments_pb2.EmptyValue)
+SOURCE_NAME, SOURCE_FROM_PROTO = enum_maps(assign.Source, "ASSIGNMENT_SOURCE_", assignments_pb2.AssignmentSource)
+TASK_STATUS_NAME, TASK_STATUS_FROM_PROTO = enum_maps(work.TaskStatus, "TASK_STATUS_", work_pb2.TaskStatus)
+KIND_NAME, KIND_FROM_PROTO = enum_maps(work.ResourceKind, "RESOURCE_KIND_", work_pb2.ResourceKind)
+VISIBILITY_NAME, VISIBILITY_FROM_PROTO = enum_maps(work.Visibility, "VISIBILITY_", work_pb2.Visibility)
+CAMPAIGN_NAME, CAMPAIGN_FROM_PROTO = enum_maps(work.CampaignStatus, "CAMPAIGN_STATUS_", work_pb2.CampaignStatus)
 
 
 def required_enum(value: int, from_proto: dict[int, Any], field: str) -> Any:

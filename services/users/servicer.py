@@ -14,7 +14,7 @@ from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.idempotency import run_once
 from services.runtime.names import format_name, parse_name
 from services.runtime.pagination import PageRequest, list_response_page
-from services.runtime.protobuf import enum_filter, update_paths
+from services.runtime.protobuf import enum_filter, enum_maps, update_paths
 from services.users import convert
 from services.users.adapters.orm import IdempotencyRecord
 from services.users.adapters.repository import list_key, team_key
@@ -34,10 +34,9 @@ R = TypeVar("R", bound=Message)
 Work = Callable[[UsersUnitOfWork, Actor], R]
 
 # UpdateUser paths -> domain attribute names.
-_USER_PATHS = {p: p for p in profiles.UPDATABLE} | {"manager": "manager_id"}
-_USER_PATHS.pop("manager_id")
-_BULK = {users_pb2.BulkAction.Value(f"BULK_ACTION_{k.value}"): k for k in lifecycle.BulkKind}
-_ROW_RESULT = {r: f"RESULT_{r.value}" for r in upsert.RowResult}
+_USER_PATHS = {("manager" if p == "manager_id" else p): p for p in profiles.UPDATABLE}
+_BULK = enum_maps(lifecycle.BulkKind, "BULK_ACTION_", users_pb2.BulkAction)[1]
+_ROW_RESULT = enum_maps(upsert.RowResult, "RESULT_", users_pb2.UpsertUserOutcome.Result)[0]
 
 
 class UsersServicerBase:
