@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from services.runtime.db import utcnow
-from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.errors import FieldViolation, InvalidArgument, Violations
 from services.runtime.names import parse_name
 from services.runtime.pagination import PageRequest, list_response_page
 from services.runtime.protobuf import enum_filter, update_paths
@@ -52,6 +53,27 @@ def _user_ref(message: pb.UserRef, field: str) -> use.UserRef:
         f"{field} must name a user by id, email or full name",
         field_violations=[FieldViolation(field, "name a user", "REQUIRED")],
     )
+
+
+def _count_request(request: pb.CountAssignmentsRequest) -> tuple[str, list[str]]:
+    """The role key and user ids of a CountAssignmentsRequest; every problem reported at once."""
+    problems = Violations()
+
+    def checked(parse: Callable[..., str], *args: str) -> str:
+        try:
+            return parse(*args)
+        except InvalidArgument as bad:
+            problems.items.extend(bad.field_violations)
+            return ""
+
+    key = checked(convert.role_key, request.role, "role")
+    if not request.users:
+        problems.add("users", "name at least one user", "REQUIRED")
+    elif len(request.users) > use.MAX_COUNT_USERS:
+        problems.add("users", f"at most {use.MAX_COUNT_USERS} users; got {len(request.users)}", "TOO_MANY")
+    user_ids = [checked(parse_name, "users", name, f"users[{i}]") for i, name in enumerate(request.users)]
+    problems.raise_if_any("invalid count request")
+    return key, user_ids
 
 
 class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServiceServicer):
@@ -257,6 +279,19 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
             )
             return pb.ListAssignmentHistoryResponse(
                 changes=[convert.change_to_proto(c) for _, c in found], next_page_token=token
+            )
+
+        return self._read(run)
+
+    def CountAssignments(
+        self, request: pb.CountAssignmentsRequest, context: grpc.ServicerContext
+    ) -> pb.CountAssignmentsResponse:
+        key, user_ids = _count_request(request)
+
+        def run(uow: UsersUnitOfWork, _: Actor) -> pb.CountAssignmentsResponse:
+            counts = use.count_assignments(uow, key, user_ids)
+            return pb.CountAssignmentsResponse(
+                counts=[pb.UserAssignmentCount(user=f"users/{uid}", accounts=n) for uid, n in counts]
             )
 
         return self._read(run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 
 from services.runtime.auth import current_principal
 from services.runtime.db import Database, utcnow
-from services.runtime.errors import FieldViolation, InvalidArgument
+from services.runtime.errors import FieldViolation, InvalidArgument, Violations
 from services.runtime.idempotency import run_once
 from services.runtime.names import format_name, parse_name
 from services.runtime.pagination import PageRequest, list_response_page
@@ -20,7 +20,7 @@ from services.users.adapters.orm import IdempotencyRecord
 from services.users.adapters.repository import list_key, team_key
 from services.users.config import UsersConfig
 from services.users.domain.lifecycle import Action
-from services.users.domain.model import User, UserStatus, ensure_visible
+from services.users.domain.model import User, UserStatus, ensure_visible, normalize_email
 from services.users.domain.permissions import Actor, ensure_can_read
 from services.users.domain.reassignment import Plan
 from services.users.domain.teams import Membership, Team
@@ -32,6 +32,9 @@ from steward.users.v1 import users_pb2, users_pb2_grpc
 
 R = TypeVar("R", bound=Message)
 Work = Callable[[UsersUnitOfWork, Actor], R]
+
+# ListUsersRequest.emails: at most this many addresses per call.
+MAX_EMAIL_FILTER = 1000
 
 # UpdateUser paths -> domain attribute names.
 _USER_PATHS = {("manager" if p == "manager_id" else p): p for p in profiles.UPDATABLE}
@@ -69,6 +72,18 @@ def _expiries(uow: UsersUnitOfWork, users: list[User]) -> dict[str, Any]:
 
 def _user_reply(uow: UsersUnitOfWork, user: User) -> users_pb2.User:
     return convert.user_to_proto(user, _expiries(uow, [user]).get(user.id))
+
+
+def _email_filter(emails: Sequence[str]) -> list[str]:
+    """ListUsersRequest.emails, checked and normalised (lower-cased, sorted, each once)."""
+    problems = Violations()
+    if len(emails) > MAX_EMAIL_FILTER:
+        problems.add("emails", f"at most {MAX_EMAIL_FILTER} addresses; got {len(emails)}", "TOO_MANY")
+    for i, email in enumerate(emails):
+        if not email.strip():
+            problems.add(f"emails[{i}]", "must not be empty", "REQUIRED")
+    problems.raise_if_any("invalid email filter")
+    return sorted({normalize_email(e) for e in emails})
 
 
 def plan_from_proto(plan: users_pb2.ReassignmentPlan) -> Plan:
@@ -115,13 +130,19 @@ class UserServicer(UsersServicerBase, users_pb2_grpc.UserServiceServicer):
     def ListUsers(
         self, request: users_pb2.ListUsersRequest, context: grpc.ServicerContext
     ) -> users_pb2.ListUsersResponse:
+        emails = _email_filter(request.emails)
+        # Tokens stay bound to their filters; a request without emails keeps the fingerprint it always had.
+        filters: dict[str, object] = {"show_deleted": request.show_deleted}
+        if emails:
+            filters["emails"] = emails
+
         def work(uow: UsersUnitOfWork, _: Actor) -> users_pb2.ListUsersResponse:
             def fetch(page: PageRequest) -> list[User]:
-                return uow.users.list_page(limit=page.limit, after=page.after, show_deleted=request.show_deleted)
+                return uow.users.list_page(
+                    limit=page.limit, after=page.after, show_deleted=request.show_deleted, emails=emails
+                )
 
-            users, token = list_response_page(
-                request.page_size, request.page_token, {"show_deleted": request.show_deleted}, 2, fetch, list_key
-            )
+            users, token = list_response_page(request.page_size, request.page_token, filters, 2, fetch, list_key)
             expiries = _expiries(uow, users)
             return users_pb2.ListUsersResponse(users=convert.users_to_proto(users, expiries), next_page_token=token)
 

@@ -201,6 +201,19 @@ class AssignmentRepository:
         query = keyset(query, (AssignmentRecord.account_id, AssignmentRecord.role_key), after, limit)
         return [_assignment(r) for r in self._session.scalars(query)]
 
+    def count_by_user(self, role_key: str, user_ids: Iterable[str]) -> dict[str, int]:
+        """Accounts on which each of these users holds the role now: one GROUP BY query. Users who
+        hold it nowhere are absent from the result."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        query = (
+            select(AssignmentRecord.user_id, func.count())
+            .where(AssignmentRecord.role_key == role_key, AssignmentRecord.user_id.in_(ids))
+            .group_by(AssignmentRecord.user_id)
+        )
+        return {user_id: int(n) for user_id, n in self._session.execute(query)}
+
     def record(self, change: AssignmentChange) -> None:
         """Buffered, and written in one statement by flush_history (the unit of work calls it on commit)."""
         self._history.append(

@@ -142,10 +142,15 @@ class UserRepository:
         flush(self._session)
         user.version = row.version
 
-    def list_page(self, *, limit: int, after: Key | None, show_deleted: bool) -> list[User]:
+    def list_page(self, *, limit: int, after: Key | None, show_deleted: bool, emails: Iterable[str] = ()) -> list[User]:
+        """emails, when given, keeps only users whose primary email is one of them, case-insensitively."""
         query = select(UserRecord)
         if not show_deleted:
             query = query.where(UserRecord.status != UserStatus.DELETED.value)
+        wanted = sorted({normalize_email(e) for e in emails})
+        if wanted:
+            # email_normalized is lower(email), indexed (ix_users_list); one IN list, so keyset paging still works.
+            query = query.where(UserRecord.email_normalized.in_(wanted))
         query = keyset(query, (UserRecord.email_normalized, UserRecord.id), after, limit)
         return self._load(list(self._session.scalars(query)))
 

@@ -80,6 +80,11 @@ class User:
     def team_ids(self) -> frozenset[str]:
         return frozenset(m.team_id for m in self.memberships)
 
+    def record_activity(self, now: dt.datetime) -> None:
+        """Something was done by or for this user (e.g. a play they own created a task). Recorded
+        whatever their status: it is a fact about the past, not a permission. Nothing else changes."""
+        self.last_activity_time = now
+
     def ensure_editable(self) -> None:
         if self.status is UserStatus.DELETED:
             raise FailedPrecondition(

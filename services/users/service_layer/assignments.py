@@ -29,6 +29,8 @@ from services.users.domain.work import check_account_id
 from services.users.unit_of_work import UsersUnitOfWork
 
 MAX_BATCH = 10_000
+# CountAssignments: users per call.
+MAX_COUNT_USERS = 1000
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,14 @@ def team_as_of(uow: UsersUnitOfWork, account_id: str, as_of: dt.datetime | None)
         for key, c in sorted(holders.items())
         if c.user_id
     ]
+
+
+def count_assignments(uow: UsersUnitOfWork, role_key: str, user_ids: Sequence[str]) -> list[tuple[str, int]]:
+    """(user id, accounts on which they hold the role now) for every requested user, in request
+    order; 0 for users who hold it nowhere. Unknown role: NOT_FOUND."""
+    get_role(uow, role_key)
+    counts = uow.assignments.count_by_user(role_key, user_ids)
+    return [(user_id, counts.get(user_id, 0)) for user_id in user_ids]
 
 
 def create_role(uow: UsersUnitOfWork, actor: Actor, role: Role, now: dt.datetime) -> Role:

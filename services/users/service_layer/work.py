@@ -64,6 +64,8 @@ def create_task(
         due_time=due_time,
     )
     uow.tasks.add(task)
+    if created_by_play:
+        _record_play_owner_activity(uow, created_by_play, now)
     uow.events.append(
         DomainEvent(
             "task.created",
@@ -74,6 +76,20 @@ def create_task(
         now,
     )
     return task
+
+
+def _record_play_owner_activity(uow: UsersUnitOfWork, play: str, now: dt.datetime) -> None:
+    """A play acts for its owner (the owner of its registered PLAY resource): their last activity is
+    now, even when they are disabled or deleted. An unregistered play changes nothing. No event: activity
+    is not a change anyone watches (accepting an invitation records it the same way)."""
+    resource = uow.resources.get(ResourceKind.PLAY, play.removeprefix("plays/"))
+    if resource is None:
+        return
+    owner = uow.users.get(resource.owner_id, for_update=True)
+    if owner is None:
+        return
+    owner.record_activity(now)
+    uow.users.save(owner)
 
 
 def complete_task(uow: UsersUnitOfWork, actor: Actor, task_id: str, now: dt.datetime) -> Task:
