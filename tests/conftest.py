@@ -184,3 +184,60 @@ class UsersApi:
         from steward.users.v1 import events_pb2_grpc
 
         return events_pb2_grpc.EventServiceStub(self.running.channel)
+
+
+@dataclass
+class RulesApi:
+    """A rules service wired to a real users service (both on loopback, each on its own database)."""
+
+    running: RunningService
+    users: UsersApi
+
+    @property
+    def address(self) -> str:
+        return self.running.address
+
+    @property
+    def users_address(self) -> str:
+        return self.users.running.address
+
+    @property
+    def db(self):
+        return self.running.db
+
+    @property
+    def plays(self):
+        from steward.rules.v1 import plays_pb2_grpc
+
+        return plays_pb2_grpc.PlayServiceStub(self.running.channel)
+
+    @property
+    def events(self):
+        from steward.rules.v1 import events_pb2_grpc
+
+        return events_pb2_grpc.AccountEventServiceStub(self.running.channel)
+
+
+def rules_config(users_address: str, **overrides: object):
+    from services.rules.config import RulesConfig
+
+    # Short backoffs: tests wait for runs that retry while the users service is away.
+    base = RulesConfig(users_address=users_address, run_retry_base_seconds=0.05, run_retry_max_seconds=0.5)
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def rules_stack(serve, users_api):
+    """rules_stack(users=None, **config) -> RulesApi; starts a users service unless given one."""
+    from services.rules.app import build_spec
+
+    def _start(users: UsersApi | None = None, **config: object) -> RulesApi:
+        users = users or users_api()
+        return RulesApi(serve(build_spec(rules_config(users.running.address, **config))), users)
+
+    return _start
+
+
+@pytest.fixture
+def rules_api(rules_stack) -> RulesApi:
+    return rules_stack()

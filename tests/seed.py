@@ -48,9 +48,10 @@ def add_play(
         display_name=display_name,
         description="",
         owner_id=str(uuid.uuid4()),
-        origin_team="cs",
+        origin_team="",
         status=status,
         trigger=Trigger(event_type),
+        actions=[{"create_task": {"title": "Follow up", "user": "owner@example.com"}}],
         create_time=T0,
         update_time=T0,
     )

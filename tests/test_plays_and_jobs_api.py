@@ -10,7 +10,7 @@ from services.rules.app import SPEC as RULES
 from services.rules.domain.model import EventType, PlayStatus
 from services.sync.app import SPEC as SYNC
 from services.sync.domain.model import JobType
-from steward.rules.v1 import plays_pb2, plays_pb2_grpc
+from steward.rules.v1 import events_pb2, plays_pb2, plays_pb2_grpc
 from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 from tests.errors import call_fails
 from tests.seed import add_job, add_play
@@ -52,7 +52,7 @@ def test_get_play_round_trips_the_trigger(serve, admin):
     stub = plays_pb2_grpc.PlayServiceStub(running.channel)
     play = add_play(running.db, "Onboarding handoff", event_type=EventType.LIFECYCLE_STAGE_CHANGED)
     got = stub.GetPlay(plays_pb2.GetPlayRequest(name=f"plays/{play.id}"), metadata=admin)
-    assert got.trigger.event_type == plays_pb2.EVENT_TYPE_LIFECYCLE_STAGE_CHANGED
+    assert got.trigger.event_type == events_pb2.EVENT_TYPE_LIFECYCLE_STAGE_CHANGED
     assert got.owner == f"users/{play.owner_id}" and got.version == 1
 
 

@@ -7,24 +7,66 @@ from pathlib import Path
 
 import grpc
 
+from services.rules.adapters.users_client import RetryPolicy, UsersClient
+from services.rules.config import RulesConfig
+from services.rules.event_servicer import AccountEventServicer
+from services.rules.service_layer.consumer import UsersEventConsumer
+from services.rules.service_layer.executor import RunExecutor
+from services.rules.service_layer.ingest import PlayCatalog
 from services.rules.servicer import PlayServicer
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
 from services.runtime.server import BackgroundWorker, ServiceSpec
-from steward.rules.v1 import plays_pb2, plays_pb2_grpc
+from steward.rules.v1 import events_pb2, events_pb2_grpc, plays_pb2, plays_pb2_grpc
 
 MIGRATIONS = MigrationSet("rules", Path(__file__).parent / "migrations")
 
 
-def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
-    plays_pb2_grpc.add_PlayServiceServicer_to_server(PlayServicer(db), server)
-    return ()
+class _Closing:
+    """Closes the users channel after the workers that use it have stopped."""
+
+    def __init__(self, client: UsersClient) -> None:
+        self._client = client
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout: float) -> None:
+        self._client.close()
 
 
-SPEC = ServiceSpec(
-    name="rules",
-    grpc_services=(plays_pb2.DESCRIPTOR.services_by_name["PlayService"].full_name,),
-    migrations=MIGRATIONS,
-    register=register,
-)
+def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
+    def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
+        current = config if config is not None else RulesConfig.from_env()
+        directory = UsersClient(
+            current.users_address, settings.jwt_secret, RetryPolicy(deadline_seconds=current.users_deadline_seconds)
+        )
+        catalog = PlayCatalog()
+        executor = RunExecutor(
+            db,
+            directory,
+            base_backoff_seconds=current.run_retry_base_seconds,
+            max_backoff_seconds=current.run_retry_max_seconds,
+        )
+        plays_pb2_grpc.add_PlayServiceServicer_to_server(PlayServicer(db, directory), server)
+        events_pb2_grpc.add_AccountEventServiceServicer_to_server(
+            AccountEventServicer(db, catalog, executor.wake), server
+        )
+        workers: list[BackgroundWorker] = [executor]
+        if current.consume_users_events:
+            workers.append(UsersEventConsumer(db, directory, catalog, executor.wake))
+        return [*workers, _Closing(directory)]
+
+    return ServiceSpec(
+        name="rules",
+        grpc_services=(
+            plays_pb2.DESCRIPTOR.services_by_name["PlayService"].full_name,
+            events_pb2.DESCRIPTOR.services_by_name["AccountEventService"].full_name,
+        ),
+        migrations=MIGRATIONS,
+        register=register,
+    )
+
+
+SPEC = build_spec()

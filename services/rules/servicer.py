@@ -2,62 +2,170 @@
 
 from __future__ import annotations
 
-import grpc
+import uuid
 
-from services.rules.adapters.repository import list_key
-from services.rules.domain.model import EventType, Play, PlayStatus, play_not_found
+import grpc
+from google.protobuf.empty_pb2 import Empty
+
+from services.rules import convert
+from services.rules.adapters.repository import RunFilter, list_key, run_key
+from services.rules.adapters.users_client import UsersClient
+from services.rules.domain.model import Play, play_not_found
+from services.rules.domain.runs import PlayRun
+from services.rules.service_layer import plays as play_cases
+from services.rules.service_layer.directory import caller_of
+from services.rules.service_layer.dry_run import dry_run
+from services.rules.service_layer.plays import UPDATABLE, validate
 from services.rules.unit_of_work import RulesUnitOfWork
-from services.runtime.db import Database
-from services.runtime.names import format_name, parse_name
+from services.runtime.auth import current_principal
+from services.runtime.db import Database, utcnow
+from services.runtime.errors import Violations
+from services.runtime.names import format_name, parse_name, validate_request_id
 from services.runtime.pagination import PageRequest, list_response_page
-from services.runtime.protobuf import enum_filter, enum_maps, timestamp
+from services.runtime.protobuf import enum_filter, update_paths
 from steward.rules.v1 import plays_pb2, plays_pb2_grpc
 
-_STATUS, _STATUS_FROM_PROTO = enum_maps(PlayStatus, "PLAY_STATUS_", plays_pb2.PlayStatus)
-_EVENT = enum_maps(EventType, "EVENT_TYPE_", plays_pb2.EventType)[0]
-
-
-def play_to_proto(play: Play) -> plays_pb2.Play:
-    return plays_pb2.Play(
-        name=format_name("plays", play.id),
-        uid=play.id,
-        display_name=play.display_name,
-        description=play.description,
-        owner=format_name("users", play.owner_id),
-        origin_team=play.origin_team,
-        status=_STATUS[play.status],
-        trigger=plays_pb2.Trigger(
-            event_type=_EVENT[play.trigger.event_type], custom_event_type=play.trigger.custom_event_type
-        ),
-        version=play.version,
-        create_time=timestamp(play.create_time),
-        update_time=timestamp(play.update_time),
-        etag=play.etag,
-    )
+MAX_TEST_EVENTS = 1000
 
 
 class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, directory: UsersClient) -> None:
         self._db = db
+        self._directory = directory
+
+    def _uow(self, write: bool = True) -> RulesUnitOfWork:
+        return RulesUnitOfWork(self._db, write=write)
+
+    def _reply(self, play: Play) -> plays_pb2.Play:
+        with self._uow(write=False) as uow:
+            stats = uow.plays.stats([play.id])[play.id]
+        return convert.play_to_proto(play, stats)
+
+    def CreatePlay(self, request: plays_pb2.CreatePlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
+        validate_request_id(request.request_id)
+        now = utcnow()
+        play = convert.play_from_proto(request.play, str(uuid.uuid4()), now)
+        caller = caller_of(current_principal())
+        saved = play_cases.create_play(
+            self._uow, self._directory, caller, play, request.validate_only, request.request_id
+        )
+        return self._reply(saved) if not request.validate_only else convert.play_to_proto(saved)
 
     def GetPlay(self, request: plays_pb2.GetPlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
         play_id = parse_name("plays", request.name)
-        with RulesUnitOfWork(self._db, write=False) as uow:
+        with self._uow(write=False) as uow:
             play = uow.plays.get(play_id)
         if play is None:
             raise play_not_found(play_id)
-        return play_to_proto(play)
+        return self._reply(play)
 
     def ListPlays(
         self, request: plays_pb2.ListPlaysRequest, context: grpc.ServicerContext
     ) -> plays_pb2.ListPlaysResponse:
-        status = enum_filter(request.status, _STATUS_FROM_PROTO, "status")
+        status = enum_filter(request.status, convert.STATUS_FROM_PROTO, "status")
 
         def fetch(page: PageRequest) -> list[Play]:
-            with RulesUnitOfWork(self._db, write=False) as uow:
-                return uow.plays.list_page(limit=page.limit, after=page.after, status=status)
+            with self._uow(write=False) as uow:
+                return uow.plays.list_page(
+                    limit=page.limit, after=page.after, status=status, display_name=request.display_name
+                )
 
-        plays, next_token = list_response_page(
-            request.page_size, request.page_token, {"status": request.status}, 2, fetch, list_key
+        filters = {"status": request.status, "display_name": request.display_name}
+        plays, next_token = list_response_page(request.page_size, request.page_token, filters, 2, fetch, list_key)
+        with self._uow(write=False) as uow:
+            stats = uow.plays.stats([p.id for p in plays])
+        return plays_pb2.ListPlaysResponse(
+            plays=[convert.play_to_proto(p, stats[p.id]) for p in plays], next_page_token=next_token
         )
-        return plays_pb2.ListPlaysResponse(plays=[play_to_proto(p) for p in plays], next_page_token=next_token)
+
+    def UpdatePlay(self, request: plays_pb2.UpdatePlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
+        validate_request_id(request.request_id)
+        play_id = parse_name("plays", request.play.name, "play.name")
+        paths = update_paths(request.update_mask, UPDATABLE)
+        changes = convert.play_from_proto(request.play, play_id, utcnow())
+        caller = caller_of(current_principal())
+        updated = play_cases.update_play(
+            self._uow,
+            self._directory,
+            caller,
+            changes,
+            paths,
+            request.play.etag,
+            request.validate_only,
+            utcnow(),
+        )
+        return self._reply(updated) if not request.validate_only else convert.play_to_proto(updated)
+
+    def DeletePlay(self, request: plays_pb2.DeletePlayRequest, context: grpc.ServicerContext) -> Empty:
+        validate_request_id(request.request_id)
+        play_id = parse_name("plays", request.name)
+        play_cases.delete_play(self._uow, self._directory, caller_of(current_principal()), play_id, request.etag)
+        return Empty()
+
+    def TestPlay(self, request: plays_pb2.TestPlayRequest, context: grpc.ServicerContext) -> plays_pb2.TestPlayResponse:
+        problems = Violations()
+        if not 1 <= len(request.events) <= MAX_TEST_EVENTS:
+            problems.add("events", f"1 to {MAX_TEST_EVENTS} events", "EVENTS_INVALID")
+        events = [convert.event_from_proto(e, utcnow(), f"events[{i}]", problems) for i, e in enumerate(request.events)]
+        problems.raise_if_any("the test events are invalid")
+        subject = request.WhichOneof("subject")
+        if subject == "play":
+            play = convert.play_from_proto(request.play, request.play.uid or str(uuid.uuid4()), utcnow())
+            validate(self._directory, play)
+            plays = [play]
+        else:
+            with self._uow(write=False) as uow:
+                if subject == "name":
+                    play_id = parse_name("plays", request.name)
+                    found = uow.plays.get(play_id)
+                    if found is None:
+                        raise play_not_found(play_id)
+                    plays = [found]
+                else:
+                    plays = uow.plays.active()
+        matches = dry_run(lambda: self._uow(write=False), plays, events)
+        return plays_pb2.TestPlayResponse(
+            results=[
+                plays_pb2.EventMatches(
+                    index=i,
+                    event_id=event.event_id,
+                    matches=[
+                        plays_pb2.PlayMatch(
+                            play=m.play.name,
+                            display_name=m.play.display_name,
+                            actions=[plays_pb2.PlannedAction(index=j, description=d) for j, d in enumerate(m.actions)],
+                        )
+                        for m in found_matches
+                    ],
+                )
+                for i, (event, found_matches) in enumerate(zip(events, matches, strict=True))
+            ]
+        )
+
+    def ListPlayRuns(
+        self, request: plays_pb2.ListPlayRunsRequest, context: grpc.ServicerContext
+    ) -> plays_pb2.ListPlayRunsResponse:
+        where = RunFilter(
+            play_id=parse_name("plays", request.play, "play") if request.play else "",
+            account_id=request.account_id,
+            outcome=enum_filter(request.outcome, convert.OUTCOME_FROM_PROTO, "outcome"),
+            start_time=request.start_time.ToDatetime(tzinfo=convert.dt.UTC) if request.HasField("start_time") else None,
+            end_time=request.end_time.ToDatetime(tzinfo=convert.dt.UTC) if request.HasField("end_time") else None,
+        )
+
+        def fetch(page: PageRequest) -> list[PlayRun]:
+            with self._uow(write=False) as uow:
+                return uow.runs.list_page(limit=page.limit, after=page.after, where=where)
+
+        filters = {
+            "play": request.play,
+            "account_id": request.account_id,
+            "outcome": request.outcome,
+            "start": request.start_time.ToJsonString() if request.HasField("start_time") else "",
+            "end": request.end_time.ToJsonString() if request.HasField("end_time") else "",
+        }
+        runs, next_token = list_response_page(request.page_size, request.page_token, filters, 2, fetch, run_key)
+        return plays_pb2.ListPlayRunsResponse(runs=[convert.run_to_proto(r) for r in runs], next_page_token=next_token)
+
+
+__all__ = ["PlayServicer", "format_name"]

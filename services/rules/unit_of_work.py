@@ -4,14 +4,28 @@ from __future__ import annotations
 
 from typing import Self
 
-from services.rules.adapters.repository import PlayRepository
+from services.rules.adapters.repository import (
+    AccountRepository,
+    CursorRepository,
+    EventRepository,
+    PlayRepository,
+    RunRepository,
+)
 from services.runtime.db import UnitOfWork
 
 
 class RulesUnitOfWork(UnitOfWork):
     plays: PlayRepository
+    events: EventRepository
+    accounts: AccountRepository
+    runs: RunRepository
+    cursors: CursorRepository
 
     def __enter__(self) -> Self:
         super().__enter__()
         self.plays = PlayRepository(self.session)
+        self.events = EventRepository(self.session)
+        self.accounts = AccountRepository(self.session)
+        self.runs = RunRepository(self.session)
+        self.cursors = CursorRepository(self.session)
         return self

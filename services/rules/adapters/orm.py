@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import UTCDateTime
 from services.runtime.idempotency import IdempotencyRecordMixin
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+SEQ = BigInteger().with_variant(Integer, "sqlite")
 
 
 class RulesBase(DeclarativeBase):
@@ -27,11 +31,89 @@ class PlayRecord(RulesBase):
     status: Mapped[str] = mapped_column(String(20), index=True)
     trigger_event_type: Mapped[str] = mapped_column(String(40))
     trigger_custom_event_type: Mapped[str] = mapped_column(String(200), default="")
+    criteria: Mapped[Any] = mapped_column(JSON, nullable=True)
+    actions: Mapped[Any] = mapped_column(JSON, default=list)
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class PlayCatalogRecord(RulesBase):
+    """One row whose version moves with every play change: each replica's engine compares it
+    with what it compiled, so a change reaches every replica by the next event."""
+
+    __tablename__ = "play_catalog"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class AccountEventRecord(RulesBase):
+    __tablename__ = "account_events"
+
+    seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    account_id: Mapped[str] = mapped_column(String(100), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    custom_type: Mapped[str] = mapped_column(String(100), default="")
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    receive_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    attributes: Mapped[Any] = mapped_column(JSON)
+    previous: Mapped[Any] = mapped_column(JSON)
+    matched_plays: Mapped[Any] = mapped_column(JSON)
+
+
+class AccountRecord(RulesBase):
+    """The last known attributes of every account the service has seen."""
+
+    __tablename__ = "accounts"
+
+    account_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    attributes: Mapped[Any] = mapped_column(JSON)
+    update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PlayRunRecord(RulesBase):
+    __tablename__ = "play_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    play_id: Mapped[str] = mapped_column(String(36))
+    play_version: Mapped[int] = mapped_column(Integer)
+    event_seq: Mapped[int] = mapped_column(BigInteger)
+    # Order of the play among those the event matched.
+    position: Mapped[int] = mapped_column(Integer)
+    event_id: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[str] = mapped_column(String(100), index=True)
+    plan: Mapped[Any] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(100), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    results: Mapped[Any] = mapped_column(JSON)
+    choices: Mapped[Any] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    finish_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        # The executor's queue: pending runs in event order.
+        Index("ix_play_runs_queue", "outcome", "event_seq", "position"),
+        Index("ix_play_runs_play_outcome", "play_id", "outcome"),
+        Index("ix_play_runs_event", "event_seq"),
+        Index("ix_play_runs_create_time", "create_time", "id"),
+    )
+
+
+class ConsumerCursorRecord(RulesBase):
+    """Where a consumer of another service's event stream got to, stored with its effects."""
+
+    __tablename__ = "consumer_cursors"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    cursor: Mapped[str] = mapped_column(String(100))
+    update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, RulesBase):

@@ -1,17 +1,35 @@
-"""Loads and stores plays."""
+"""Loads and stores plays, account events and state, play runs and stream cursors."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from services.rules.adapters.orm import PlayRecord
+from services.rules.adapters.orm import (
+    AccountEventRecord,
+    AccountRecord,
+    ConsumerCursorRecord,
+    PlayCatalogRecord,
+    PlayRecord,
+    PlayRunRecord,
+)
+from services.rules.domain.events import AccountEvent
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
-from services.runtime.db import flush, keyset
+from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome
+from services.runtime.db import flush, keyset, table_of
 from services.runtime.pagination import Key
 
+# Every writer of events and account state takes it (PostgreSQL): the engine compares and
+# updates account state, which must not interleave between two transactions.
+_INGEST_LOCK = 0x52554C4553  # "RULES"
 
-def _to_domain(row: PlayRecord) -> Play:
+
+def _play(row: PlayRecord) -> Play:
     return Play(
         id=row.id,
         display_name=row.display_name,
@@ -19,45 +37,347 @@ def _to_domain(row: PlayRecord) -> Play:
         owner_id=row.owner_id,
         origin_team=row.origin_team,
         status=PlayStatus(row.status),
-        trigger=Trigger(EventType(row.trigger_event_type), row.trigger_custom_event_type),
+        trigger=Trigger(EventType(row.trigger_event_type), row.trigger_custom_event_type, row.criteria),
+        actions=list(row.actions or []),
         create_time=row.create_time,
         update_time=row.update_time,
         version=row.version,
     )
 
 
+def _copy_into(row: PlayRecord, play: Play) -> None:
+    row.display_name = play.display_name
+    row.description = play.description
+    row.owner_id = play.owner_id
+    row.origin_team = play.origin_team
+    row.status = play.status.value
+    row.trigger_event_type = play.trigger.event_type.value
+    row.trigger_custom_event_type = play.trigger.custom_event_type
+    row.criteria = play.trigger.criteria
+    row.actions = play.actions
+    row.update_time = play.update_time
+
+
 class PlayRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def get(self, play_id: str) -> Play | None:
-        row = self._session.get(PlayRecord, play_id)
-        return None if row is None else _to_domain(row)
+    def get(self, play_id: str, *, for_update: bool = False) -> Play | None:
+        row = self._session.get(PlayRecord, play_id, with_for_update=for_update)
+        return None if row is None else _play(row)
+
+    def get_by_display_name(self, display_name: str) -> Play | None:
+        row = self._session.scalars(select(PlayRecord).where(PlayRecord.display_name == display_name)).first()
+        return None if row is None else _play(row)
 
     def add(self, play: Play) -> None:
-        row = PlayRecord(
-            id=play.id,
-            display_name=play.display_name,
-            description=play.description,
-            owner_id=play.owner_id,
-            origin_team=play.origin_team,
-            status=play.status.value,
-            trigger_event_type=play.trigger.event_type.value,
-            trigger_custom_event_type=play.trigger.custom_event_type,
-            create_time=play.create_time,
-            update_time=play.update_time,
-        )
+        row = PlayRecord(id=play.id, create_time=play.create_time)
+        _copy_into(row, play)
         self._session.add(row)
         flush(self._session)
         play.version = row.version
+        self._catalog_changed()
 
-    def list_page(self, *, limit: int, after: Key | None, status: PlayStatus | None) -> list[Play]:
+    def save(self, play: Play) -> None:
+        row = self._session.get(PlayRecord, play.id)
+        assert row is not None, "save() follows get()"
+        _copy_into(row, play)
+        flush(self._session)
+        play.version = row.version
+        self._catalog_changed()
+
+    def delete(self, play_id: str) -> None:
+        row = self._session.get(PlayRecord, play_id)
+        if row is not None:
+            self._session.delete(row)
+            flush(self._session)
+            self._catalog_changed()
+
+    def _catalog_changed(self) -> None:
+        self._session.execute(update(PlayCatalogRecord).values(version=PlayCatalogRecord.version + 1))
+
+    def catalog_version(self) -> int:
+        return int(self._session.scalar(select(PlayCatalogRecord.version)) or 0)
+
+    def active(self) -> list[Play]:
+        query = select(PlayRecord).where(PlayRecord.status == PlayStatus.ACTIVE.value)
+        return [_play(row) for row in self._session.scalars(query.order_by(PlayRecord.display_name))]
+
+    def list_page(
+        self, *, limit: int, after: Key | None, status: PlayStatus | None, display_name: str = ""
+    ) -> list[Play]:
         query = select(PlayRecord)
         if status is not None:
             query = query.where(PlayRecord.status == status.value)
+        if display_name:
+            query = query.where(PlayRecord.display_name == display_name)
         query = keyset(query, (PlayRecord.display_name, PlayRecord.id), after, limit)
-        return [_to_domain(row) for row in self._session.scalars(query)]
+        return [_play(row) for row in self._session.scalars(query)]
+
+    def stats(self, play_ids: Sequence[str]) -> dict[str, dict[RunOutcome, int]]:
+        counts: dict[str, dict[RunOutcome, int]] = {pid: {} for pid in play_ids}
+        if not play_ids:
+            return counts
+        query = (
+            select(PlayRunRecord.play_id, PlayRunRecord.outcome, func.count())
+            .where(PlayRunRecord.play_id.in_(list(play_ids)))
+            .group_by(PlayRunRecord.play_id, PlayRunRecord.outcome)
+        )
+        for play_id, outcome, count in self._session.execute(query):
+            counts[play_id][RunOutcome(outcome)] = int(count)
+        return counts
+
+    def set_owner(self, play_id: str, owner_id: str, now: dt.datetime) -> bool:
+        row = self._session.get(PlayRecord, play_id)
+        if row is None or row.owner_id == owner_id:
+            return False
+        row.owner_id, row.update_time = owner_id, now
+        flush(self._session)
+        self._catalog_changed()
+        return True
 
 
 def list_key(play: Play) -> Key:
     return (play.display_name, play.id)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    event: AccountEvent
+    receive_time: dt.datetime
+    matched_plays: list[str]
+
+
+def _stored_event(row: AccountEventRecord) -> StoredEvent:
+    event = AccountEvent(
+        row.event_id,
+        row.account_id,
+        EventType(row.type),
+        row.custom_type,
+        row.occurred_at,
+        dict(row.attributes),
+        dict(row.previous),
+    )
+    return StoredEvent(row.seq, event, row.receive_time, list(row.matched_plays))
+
+
+class EventRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def lock_for_ingest(self) -> None:
+        if self._session.get_bind().dialect.name == "postgresql":
+            self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
+
+    def known_ids(self, event_ids: Iterable[str]) -> set[str]:
+        ids = list(event_ids)
+        query = select(AccountEventRecord.event_id).where(AccountEventRecord.event_id.in_(ids))
+        return set(self._session.scalars(query))
+
+    def add_all(self, events: Sequence[AccountEvent], matched: Sequence[list[str]], now: dt.datetime) -> list[int]:
+        """Stores events in order and returns their sequence numbers."""
+        if not events:
+            return []
+        self._session.execute(
+            insert(table_of(AccountEventRecord)),
+            [
+                {
+                    "event_id": e.event_id,
+                    "account_id": e.account_id,
+                    "type": e.type.value,
+                    "custom_type": e.custom_type,
+                    "occurred_at": e.occurred_at,
+                    "receive_time": now,
+                    "attributes": e.attributes,
+                    "previous": e.previous,
+                    "matched_plays": plays,
+                }
+                for e, plays in zip(events, matched, strict=True)
+            ],
+        )
+        query = select(AccountEventRecord.event_id, AccountEventRecord.seq).where(
+            AccountEventRecord.event_id.in_([e.event_id for e in events])
+        )
+        seqs = {event_id: seq for event_id, seq in self._session.execute(query)}
+        return [seqs[e.event_id] for e in events]
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        row = self._session.scalars(select(AccountEventRecord).where(AccountEventRecord.event_id == event_id)).first()
+        return None if row is None else _stored_event(row)
+
+
+class AccountRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def states(self, account_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        query = select(AccountRecord.account_id, AccountRecord.attributes).where(
+            AccountRecord.account_id.in_(list(set(account_ids)))
+        )
+        return {account_id: dict(attributes) for account_id, attributes in self._session.execute(query)}
+
+    def save(self, states: dict[str, dict[str, Any]], existing: set[str], now: dt.datetime) -> None:
+        table = table_of(AccountRecord)
+        new = [{"account_id": a, "attributes": s, "update_time": now} for a, s in states.items() if a not in existing]
+        if new:
+            self._session.execute(insert(table), new)
+        for account_id in existing & states.keys():
+            self._session.execute(
+                update(table)
+                .where(table.c.account_id == account_id)
+                .values(attributes=states[account_id], update_time=now)
+            )
+
+
+def _run(row: PlayRunRecord) -> PlayRun:
+    return PlayRun(
+        id=row.id,
+        play_id=row.play_id,
+        play_version=row.play_version,
+        event_seq=row.event_seq,
+        event_id=row.event_id,
+        account_id=row.account_id,
+        plan=dict(row.plan),
+        create_time=row.create_time,
+        outcome=RunOutcome(row.outcome),
+        reason=row.reason,
+        description=row.description,
+        results=[
+            ActionResult(r["index"], RunOutcome(r["outcome"]), r["reason"], r["description"], r["target"])
+            for r in row.results
+        ],
+        choices=dict(row.choices),
+        attempts=row.attempts,
+        next_attempt_time=row.next_attempt_time,
+        finish_time=row.finish_time,
+    )
+
+
+def _results(run: PlayRun) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": r.index,
+            "outcome": r.outcome.value,
+            "reason": r.reason,
+            "description": r.description,
+            "target": r.target,
+        }
+        for r in run.results
+    ]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    play_id: str = ""
+    account_id: str = ""
+    outcome: RunOutcome | None = None
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+
+
+class RunRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_all(self, runs: Sequence[tuple[PlayRun, int]]) -> None:
+        """(run, position among the event's matches)."""
+        if not runs:
+            return
+        self._session.execute(
+            insert(table_of(PlayRunRecord)),
+            [
+                {
+                    "id": run.id,
+                    "play_id": run.play_id,
+                    "play_version": run.play_version,
+                    "event_seq": run.event_seq,
+                    "position": position,
+                    "event_id": run.event_id,
+                    "account_id": run.account_id,
+                    "plan": run.plan,
+                    "outcome": run.outcome.value,
+                    "reason": "",
+                    "description": "",
+                    "results": [],
+                    "choices": {},
+                    "attempts": 0,
+                    "next_attempt_time": None,
+                    "create_time": run.create_time,
+                    "finish_time": None,
+                }
+                for run, position in runs
+            ],
+        )
+
+    def next_pending(self, limit: int) -> list[PlayRun]:
+        query = (
+            select(PlayRunRecord)
+            .where(PlayRunRecord.outcome == RunOutcome.PENDING.value)
+            .order_by(PlayRunRecord.event_seq, PlayRunRecord.position)
+            .limit(limit)
+        )
+        return [_run(row) for row in self._session.scalars(query)]
+
+    def get(self, run_id: str) -> PlayRun | None:
+        row = self._session.get(PlayRunRecord, run_id)
+        return None if row is None else _run(row)
+
+    def save(self, run: PlayRun) -> None:
+        self._session.execute(
+            update(table_of(PlayRunRecord))
+            .where(table_of(PlayRunRecord).c.id == run.id)
+            .values(
+                outcome=run.outcome.value,
+                reason=run.reason,
+                description=run.description,
+                results=_results(run),
+                choices=run.choices,
+                attempts=run.attempts,
+                next_attempt_time=run.next_attempt_time,
+                finish_time=run.finish_time,
+            )
+        )
+
+    def pending_for_event(self, event_seq: int) -> int:
+        query = select(func.count()).where(
+            PlayRunRecord.event_seq == event_seq, PlayRunRecord.outcome == RunOutcome.PENDING.value
+        )
+        return int(self._session.scalar(query) or 0)
+
+    def list_page(self, *, limit: int, after: Key | None, where: RunFilter) -> list[PlayRun]:
+        query = select(PlayRunRecord)
+        if where.play_id:
+            query = query.where(PlayRunRecord.play_id == where.play_id)
+        if where.account_id:
+            query = query.where(PlayRunRecord.account_id == where.account_id)
+        if where.outcome is not None:
+            query = query.where(PlayRunRecord.outcome == where.outcome.value)
+        if where.start_time is not None:
+            query = query.where(PlayRunRecord.create_time >= where.start_time)
+        if where.end_time is not None:
+            query = query.where(PlayRunRecord.create_time < where.end_time)
+        bound = None if after is None else (dt.datetime.fromisoformat(str(after[0])), after[1])
+        query = keyset(query, (PlayRunRecord.create_time, PlayRunRecord.id), bound, limit, descending=True)
+        return [_run(row) for row in self._session.scalars(query)]
+
+
+def run_key(run: PlayRun) -> Key:
+    return (run.create_time.isoformat(), run.id)
+
+
+class CursorRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, name: str) -> str:
+        row = self._session.get(ConsumerCursorRecord, name)
+        return "" if row is None else row.cursor
+
+    def set(self, name: str, cursor: str, now: dt.datetime) -> None:
+        row = self._session.get(ConsumerCursorRecord, name)
+        if row is None:
+            self._session.add(ConsumerCursorRecord(name=name, cursor=cursor, update_time=now))
+        else:
+            row.cursor, row.update_time = cursor, now
+        self._session.flush()

@@ -1,13 +1,26 @@
-"""A SuccessPlay: an event-triggered rule owned by a user and run by the engine."""
+"""A SuccessPlay: an event-triggered rule owned by a user and run by the engine.
+
+    DRAFT    saved and validated, never evaluated
+    ACTIVE   evaluated against every event recorded after the change committed
+    PAUSED   not evaluated; runs it already matched still finish
+
+Any status may change to any other; a change takes effect from the next recorded event.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-from services.runtime.errors import NotFound
+from services.rules.domain import actions as play_actions
+from services.rules.domain import criteria as play_criteria
+from services.runtime.errors import NotFound, Violations
 from services.runtime.etag import make_etag
+
+CUSTOM_TYPE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 
 
 class PlayStatus(StrEnum):
@@ -25,10 +38,18 @@ class EventType(StrEnum):
     CUSTOM = "CUSTOM"
 
 
+def engine_type(event_type: EventType, custom_type: str) -> str:
+    """The one string the engine matches a trigger and an event on; custom types cannot
+    collide with built-in ones."""
+    return f"custom:{custom_type}" if event_type is EventType.CUSTOM else event_type.value
+
+
 @dataclass(frozen=True)
 class Trigger:
     event_type: EventType
     custom_event_type: str = ""
+    # The authors' form (see criteria.parse); None matches every event of the type.
+    criteria: dict[str, Any] | None = None
 
 
 @dataclass
@@ -37,16 +58,56 @@ class Play:
     display_name: str
     description: str
     owner_id: str
-    origin_team: str
+    origin_team: str  # "teams/{uid}" or ""
     status: PlayStatus
     trigger: Trigger
     create_time: dt.datetime
     update_time: dt.datetime
+    actions: list[dict[str, Any]] = field(default_factory=list)
     version: int = 1
 
     @property
     def etag(self) -> str:
         return make_etag(self.id, self.version)
+
+    @property
+    def name(self) -> str:
+        return f"plays/{self.id}"
+
+    @property
+    def trigger_key(self) -> str:
+        return engine_type(self.trigger.event_type, self.trigger.custom_event_type)
+
+    def parsed_criteria(self) -> play_criteria.Criterion | None:
+        return None if self.trigger.criteria is None else play_criteria.parse(self.trigger.criteria)
+
+    def parsed_actions(self) -> list[play_actions.Action]:
+        return play_actions.from_dicts(self.actions)
+
+
+def check_definition(play: Play, path: str = "play") -> Violations:
+    """Every problem of the play's own definition; references to users, roles and teams are
+    checked against the users service by the service layer."""
+    problems = Violations()
+    if not play.display_name.strip() or len(play.display_name) > 200:
+        problems.add(f"{path}.display_name", "1 to 200 characters", "DISPLAY_NAME_INVALID")
+    if len(play.description) > 5000:
+        problems.add(f"{path}.description", "at most 5000 characters", "DESCRIPTION_INVALID")
+    trigger = play.trigger
+    if trigger.event_type is EventType.CUSTOM and not CUSTOM_TYPE.match(trigger.custom_event_type):
+        problems.add(
+            f"{path}.trigger.custom_event_type", "1 to 100 letters, digits, '_', '.' or '-'", "EVENT_TYPE_INVALID"
+        )
+    elif trigger.event_type is not EventType.CUSTOM and trigger.custom_event_type:
+        problems.add(f"{path}.trigger.custom_event_type", "only with EVENT_TYPE_CUSTOM", "EVENT_TYPE_INVALID")
+    if trigger.criteria is not None:
+        play_criteria.parse(trigger.criteria, f"{path}.trigger.criteria", problems)
+    parsed = play_actions.parse_actions(play.actions, f"{path}.actions", problems)
+    if any(isinstance(a, play_actions.UpdateValue) for a in parsed.values()) and not play.origin_team:
+        problems.add(f"{path}.origin_team", "a play that sets roles needs its origin team", "ORIGIN_TEAM_REQUIRED")
+    if play.origin_team and not play.origin_team.startswith("teams/"):
+        problems.add(f"{path}.origin_team", "a team name, teams/{uid}", "TEAM_INVALID")
+    return problems
 
 
 def play_not_found(play_id: str) -> NotFound:

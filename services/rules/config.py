@@ -1,0 +1,39 @@
+"""Settings of the rules service beyond the shared ones, from environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from services.runtime.config import ConfigError, service_address
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name) or str(default)
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    # Where the users service listens (STEWARD_USERS_ADDRESS).
+    users_address: str = "127.0.0.1:50051"
+    # Per call to the users service; transient failures are retried within a run attempt.
+    users_deadline_seconds: float = 5.0
+    # A run waiting for the users service is retried after this, doubling up to the cap.
+    run_retry_base_seconds: float = 0.5
+    run_retry_max_seconds: float = 30.0
+    # Consume the users service's event stream (assignment changes, play owner changes).
+    consume_users_events: bool = True
+
+    @classmethod
+    def from_env(cls) -> RulesConfig:
+        return cls(
+            users_address=service_address("users"),
+            users_deadline_seconds=_float("STEWARD_RULES_USERS_DEADLINE_SECONDS", 5.0),
+            run_retry_base_seconds=_float("STEWARD_RULES_RUN_RETRY_BASE_SECONDS", 0.5),
+            run_retry_max_seconds=_float("STEWARD_RULES_RUN_RETRY_MAX_SECONDS", 30.0),
+            consume_users_events=(os.environ.get("STEWARD_RULES_CONSUME_USERS_EVENTS") or "true").lower() != "false",
+        )

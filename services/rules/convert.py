@@ -1,0 +1,181 @@
+"""Protobuf <-> rules domain. Criteria and actions travel as the authors' dict form."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+
+from services.rules.adapters.repository import StoredEvent
+from services.rules.domain.events import AccountEvent
+from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
+from services.rules.domain.runs import PlayRun, RunOutcome
+from services.runtime.errors import FieldViolation, InvalidArgument, Violations
+from services.runtime.names import format_name, parse_name
+from services.runtime.protobuf import enum_maps, timestamp
+from steward.rules.v1 import events_pb2, plays_pb2
+
+STATUS, STATUS_FROM_PROTO = enum_maps(PlayStatus, "PLAY_STATUS_", plays_pb2.PlayStatus)
+EVENT_TYPE, EVENT_TYPE_FROM_PROTO = enum_maps(EventType, "EVENT_TYPE_", events_pb2.EventType)
+OUTCOME, OUTCOME_FROM_PROTO = enum_maps(RunOutcome, "RUN_OUTCOME_", plays_pb2.RunOutcome)
+
+
+def whole_numbers(value: Any) -> Any:
+    """Struct numbers are doubles; 3.0 is the 3 the author wrote (and shows back as 3)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
+
+
+def struct_dict(message: Struct) -> dict[str, Any]:
+    return whole_numbers(json_format.MessageToDict(message))
+
+
+def to_struct(value: dict[str, Any]) -> Struct:
+    out = Struct()
+    out.update(value)
+    return out
+
+
+def play_to_proto(play: Play, stats: dict[RunOutcome, int] | None = None) -> plays_pb2.Play:
+    trigger = plays_pb2.Trigger(
+        event_type=EVENT_TYPE[play.trigger.event_type], custom_event_type=play.trigger.custom_event_type
+    )
+    if play.trigger.criteria is not None:
+        trigger.criteria.CopyFrom(to_struct(play.trigger.criteria))
+    message = plays_pb2.Play(
+        name=play.name,
+        uid=play.id,
+        display_name=play.display_name,
+        description=play.description,
+        owner=format_name("users", play.owner_id) if play.owner_id else "",
+        origin_team=play.origin_team,
+        status=STATUS[play.status],
+        trigger=trigger,
+        version=play.version,
+        create_time=timestamp(play.create_time),
+        update_time=timestamp(play.update_time),
+        etag=play.etag,
+        actions=[json_format.ParseDict(a, plays_pb2.Action()) for a in play.actions],
+    )
+    if stats is not None:
+        pending = stats.get(RunOutcome.PENDING, 0)
+        applied, skipped, failed = (
+            stats.get(o, 0) for o in (RunOutcome.APPLIED, RunOutcome.SKIPPED, RunOutcome.FAILED)
+        )
+        message.stats.CopyFrom(
+            plays_pb2.PlayStats(
+                matched=pending + applied + skipped + failed,
+                applied=applied,
+                skipped=skipped,
+                failed=failed,
+                pending=pending,
+            )
+        )
+    return message
+
+
+def play_from_proto(message: plays_pb2.Play, play_id: str, now: dt.datetime, path: str = "play") -> Play:
+    """Shape only (names, enums); the domain checks the definition, the directory the references."""
+    problems = Violations()
+    owner = ""
+    if message.owner:
+        try:
+            owner = parse_name("users", message.owner, f"{path}.owner")
+        except InvalidArgument as error:
+            problems.items += error.field_violations
+    status = PlayStatus.DRAFT
+    if message.status:
+        if message.status not in STATUS_FROM_PROTO:
+            problems.add(f"{path}.status", f"unknown value {message.status}", "ENUM_VALUE_INVALID")
+        else:
+            status = STATUS_FROM_PROTO[message.status]
+    event_type = EVENT_TYPE_FROM_PROTO.get(message.trigger.event_type)
+    if event_type is None:
+        problems.add(f"{path}.trigger.event_type", "required: one of the EVENT_TYPE_ values", "EVENT_TYPE_REQUIRED")
+    problems.raise_if_any("the play is invalid")
+    criteria = struct_dict(message.trigger.criteria) if message.trigger.HasField("criteria") else None
+    return Play(
+        id=play_id,
+        display_name=message.display_name.strip(),
+        description=message.description,
+        owner_id=owner,
+        origin_team=message.origin_team.strip(),
+        status=status,
+        trigger=Trigger(event_type or EventType.CUSTOM, message.trigger.custom_event_type.strip(), criteria),
+        actions=[json_format.MessageToDict(a, preserving_proto_field_name=True) for a in message.actions],
+        create_time=now,
+        update_time=now,
+    )
+
+
+def run_to_proto(run: PlayRun) -> plays_pb2.PlayRun:
+    return plays_pb2.PlayRun(
+        name=f"plays/{run.play_id}/runs/{run.id}",
+        play=format_name("plays", run.play_id),
+        play_version=run.play_version,
+        event_id=run.event_id,
+        account_id=run.account_id,
+        outcome=OUTCOME[run.outcome],
+        reason=run.reason,
+        description=run.description,
+        actions=[
+            plays_pb2.ActionResult(
+                index=r.index, outcome=OUTCOME[r.outcome], reason=r.reason, description=r.description, target=r.target
+            )
+            for r in run.results
+        ],
+        attempts=run.attempts,
+        create_time=timestamp(run.create_time),
+        finish_time=timestamp(run.finish_time),
+    )
+
+
+def event_from_proto(
+    message: events_pb2.AccountEvent, now: dt.datetime, path: str, problems: Violations
+) -> AccountEvent:
+    event_type = EVENT_TYPE_FROM_PROTO.get(message.type)
+    if event_type is None:
+        problems.add(f"{path}.type", "required: one of the EVENT_TYPE_ values", "EVENT_TYPE_REQUIRED")
+    elif event_type is EventType.ASSIGNMENT_CHANGED:
+        problems.add(f"{path}.type", "assignment changes come from the users service itself", "EVENT_TYPE_RESERVED")
+    occurred = message.occurred_at.ToDatetime(tzinfo=dt.UTC) if message.HasField("occurred_at") else now
+    return AccountEvent(
+        event_id=message.event_id,
+        account_id=message.account_id,
+        type=event_type or EventType.CUSTOM,
+        custom_type=message.custom_type,
+        occurred_at=occurred,
+        attributes=struct_dict(message.attributes),
+        previous=struct_dict(message.previous),
+    )
+
+
+def event_to_proto(stored: StoredEvent, pending_runs: int) -> events_pb2.AccountEvent:
+    event = stored.event
+    message = events_pb2.AccountEvent(
+        name=f"accountEvents/{event.event_id}",
+        event_id=event.event_id,
+        account_id=event.account_id,
+        type=EVENT_TYPE[event.type],
+        custom_type=event.custom_type,
+        occurred_at=timestamp(event.occurred_at),
+        attributes=to_struct(event.attributes),
+        previous=to_struct(event.previous),
+        state=events_pb2.EVENT_STATE_RECORDED if pending_runs else events_pb2.EVENT_STATE_PROCESSED,
+        matched_plays=[format_name("plays", p) for p in stored.matched_plays],
+        receive_time=timestamp(stored.receive_time),
+    )
+    return message
+
+
+def bad_argument(field: str, description: str, reason: str) -> InvalidArgument:
+    return InvalidArgument(
+        reason, f"{field}: {description}", field_violations=[FieldViolation(field, description, reason)]
+    )

@@ -1,0 +1,73 @@
+"""AccountEventService over gRPC: events in, recorded and evaluated before the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+
+from services.rules import convert
+from services.rules.domain.events import check_event
+from services.rules.domain.permissions import ensure_can_publish
+from services.rules.service_layer.directory import caller_of
+from services.rules.service_layer.ingest import PlayCatalog, Published, publish
+from services.rules.unit_of_work import RulesUnitOfWork
+from services.runtime.auth import current_principal
+from services.runtime.db import Database, utcnow
+from services.runtime.errors import NotFound, Violations
+from steward.rules.v1 import events_pb2, events_pb2_grpc
+
+MAX_BATCH = 1000
+
+
+def _result(published: Published) -> events_pb2.PublishResult:
+    return events_pb2.PublishResult(
+        event_id=published.event_id, duplicate=published.duplicate, matched_plays=published.matched_plays
+    )
+
+
+class AccountEventServicer(events_pb2_grpc.AccountEventServiceServicer):
+    def __init__(self, db: Database, catalog: PlayCatalog, on_recorded: Callable[[], None]) -> None:
+        self._db = db
+        self._catalog = catalog
+        self._on_recorded = on_recorded
+
+    def _publish(self, messages: list[events_pb2.AccountEvent], path: str) -> list[Published]:
+        ensure_can_publish(caller_of(current_principal()))
+        now = utcnow()
+        problems = Violations()
+        events = []
+        for index, message in enumerate(messages):
+            where = path.format(index)
+            event = convert.event_from_proto(message, now, where, problems)
+            check_event(event, where, problems)
+            events.append(event)
+        problems.raise_if_any("invalid events; none was recorded")
+        return publish(lambda: RulesUnitOfWork(self._db), self._catalog, events, now, self._on_recorded)
+
+    def PublishEvent(
+        self, request: events_pb2.PublishEventRequest, context: grpc.ServicerContext
+    ) -> events_pb2.PublishEventResponse:
+        [published] = self._publish([request.event], "event")
+        return events_pb2.PublishEventResponse(result=_result(published))
+
+    def PublishEvents(
+        self, request: events_pb2.PublishEventsRequest, context: grpc.ServicerContext
+    ) -> events_pb2.PublishEventsResponse:
+        if not 1 <= len(request.events) <= MAX_BATCH:
+            raise convert.bad_argument("events", f"1 to {MAX_BATCH} events", "BATCH_SIZE_INVALID")
+        published = self._publish(list(request.events), "events[{}]")
+        return events_pb2.PublishEventsResponse(results=[_result(p) for p in published])
+
+    def GetAccountEvent(
+        self, request: events_pb2.GetAccountEventRequest, context: grpc.ServicerContext
+    ) -> events_pb2.AccountEvent:
+        event_id = request.name.removeprefix("accountEvents/")
+        if not request.name.startswith("accountEvents/") or not event_id:
+            raise convert.bad_argument("name", "must look like 'accountEvents/<event_id>'", "RESOURCE_NAME_INVALID")
+        with RulesUnitOfWork(self._db, write=False) as uow:
+            stored = uow.events.get(event_id)
+            if stored is None:
+                raise NotFound("EVENT_NOT_FOUND", f"no event {request.name}", metadata={"event": request.name})
+            pending = uow.runs.pending_for_event(stored.seq)
+        return convert.event_to_proto(stored, pending)

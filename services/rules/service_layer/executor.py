@@ -1,0 +1,186 @@
+"""Runs the actions of pending play runs against the users service, in event order.
+
+Each action carries a request_id derived from (run, action), so a retry after a timeout, a
+crash or a restart of either service is applied once by the users service. Progress is saved
+after every action, and a round-robin choice is saved before its call, so a retry repeats
+exactly the same request. While the users service is unreachable the oldest pending run is
+retried with backoff and later ones wait behind it: an account's runs apply in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+
+import grpc
+
+from services.rules.adapters.users_client import UsersCallError, UsersClient
+from services.rules.domain.actions import Action, UpdateValue, UserChoice, describe, from_dicts
+from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome, retry_delay
+from services.rules.unit_of_work import RulesUnitOfWork
+from services.runtime.db import Database, utcnow
+from services.runtime.logging import get_logger
+
+log = get_logger("steward.rules.executor")
+# A business rule said no: the play was right to try, the account just does not qualify.
+REFUSALS = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND})
+# Unexpected errors are retried a few times before the run gives up on the action.
+UNEXPECTED = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
+MAX_UNEXPECTED_ATTEMPTS = 5
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(description)
+        self.reason, self.description = reason, description
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        db: Database,
+        directory: UsersClient,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        batch: int = 100,
+        base_backoff_seconds: float = 0.5,
+        max_backoff_seconds: float = 30.0,
+        idle_seconds: float = 1.0,
+    ) -> None:
+        self._db = db
+        self._directory = directory
+        self._clock = clock
+        self._batch = batch
+        self._base, self._cap = base_backoff_seconds, max_backoff_seconds
+        self._idle = idle_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="rules-executor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.drain()
+            except Exception:  # keep the worker alive; the run stays pending and is retried
+                log.exception("executor_failed")
+                busy = False
+            if not busy:
+                self._wake.wait(self._idle)
+                self._wake.clear()
+
+    def drain(self) -> bool:
+        """Executes pending runs until none is due; True when it did something."""
+        did = False
+        while not self._stop.is_set():
+            with RulesUnitOfWork(self._db, write=False) as uow:
+                runs = uow.runs.next_pending(self._batch)
+            if not runs:
+                return did
+            for run in runs:
+                if run.next_attempt_time is not None and run.next_attempt_time > self._clock():
+                    return did  # the oldest run is backing off; later ones keep their order
+                if not self._execute(run):
+                    return did
+                did = True
+        return did
+
+    def _save(self, run: PlayRun) -> None:
+        with RulesUnitOfWork(self._db) as uow:
+            uow.runs.save(run)
+            uow.commit()
+
+    def _execute(self, run: PlayRun) -> bool:
+        """False when the run must wait (the users service is unreachable)."""
+        actions = from_dicts(run.plan["actions"])
+        done = {r.index for r in run.results}
+        for index, action in enumerate(actions):
+            if index in done:
+                continue
+            try:
+                result = self._apply(run, index, action)
+            except _Refused as refused:
+                result = ActionResult(index, RunOutcome.SKIPPED, refused.reason, refused.description)
+            except UsersCallError as error:
+                if error.transient or (error.code in UNEXPECTED and run.attempts + 1 < MAX_UNEXPECTED_ATTEMPTS):
+                    run.attempts += 1
+                    run.next_attempt_time = self._clock() + retry_delay(run.attempts, self._base, self._cap)
+                    self._save(run)
+                    log.warning("run_waiting", run=run.id, attempts=run.attempts, code=error.code.name)
+                    return False
+                outcome = RunOutcome.SKIPPED if error.code in REFUSALS else RunOutcome.FAILED
+                result = ActionResult(index, outcome, error.reason, error.message)
+            run.results.append(result)
+            if index < len(actions) - 1:
+                self._save(run)
+        run.finish(self._clock())
+        self._save(run)
+        log.info("run_finished", run=run.id, play=run.play_id, account=run.account_id, outcome=run.outcome.value)
+        return True
+
+    def _apply(self, run: PlayRun, index: int, action: Action) -> ActionResult:
+        play = f"plays/{run.play_id}"
+        if isinstance(action, UpdateValue):
+            user = self._choose(run, index, action.role, action.value)
+            assignment = self._directory.set_assignment(
+                run.account_id, action.role, user, play, run.plan["origin_team"], run.request_id(index)
+            )
+            return ActionResult(index, RunOutcome.APPLIED, description=describe(action), target=assignment.user)
+        assignee = self._choose(run, index, "", action.assignee)
+        if "@" in assignee:
+            assignee = self._by_email(assignee)
+        due = None
+        if action.due_in_days:
+            day = run.create_time.astimezone(dt.UTC).date() + dt.timedelta(days=action.due_in_days)
+            due = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        task = self._directory.create_task(run.account_id, action.title, assignee, due, play, run.request_id(index))
+        return ActionResult(index, RunOutcome.APPLIED, description=describe(action), target=task.name)
+
+    def _choose(self, run: PlayRun, index: int, role: str, choice: UserChoice) -> str:
+        if choice.user:
+            return choice.user
+        if choice.holder_of_role:
+            holder = self._directory.account_team(run.account_id).get(choice.holder_of_role)
+            if not holder:
+                raise _Refused("ROLE_HOLDER_MISSING", f"nobody holds {choice.holder_of_role} on {run.account_id}")
+            return holder
+        key = str(index)
+        if key not in run.choices:
+            run.choices[key] = self._next_in_turn(role, choice)
+            self._save(run)  # a retry must send the same user with the same request_id
+        return run.choices[key]
+
+    def _next_in_turn(self, role: str, choice: UserChoice) -> str:
+        if choice.round_robin_team:
+            candidates = self._directory.team_members(choice.round_robin_team)
+        else:
+            emails = [u for u in choice.round_robin_users if "@" in u]
+            found = self._directory.users_by_email(emails) if emails else {}
+            candidates = [
+                u if "@" not in u else found[u.lower()].name
+                for u in choice.round_robin_users
+                if "@" not in u or u.lower() in found
+            ]
+        if not candidates:
+            raise _Refused("NO_CANDIDATES", "the round robin has nobody to choose from")
+        counts = self._directory.assignment_counts(role, candidates)
+        return min(candidates, key=lambda user: (counts.get(user, 0), candidates.index(user)))
+
+    def _by_email(self, email: str) -> str:
+        found = self._directory.users_by_email([email]).get(email.lower())
+        if found is None:
+            raise _Refused("USER_NOT_FOUND", f"no user with email {email}")
+        return found.name

@@ -1,0 +1,137 @@
+"""Creating, changing and deleting plays: validated whole, registered with the users service
+as resources of kind PLAY (so reassignment moves them), saved in one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Callable
+
+from services.rules.adapters.users_client import UsersCallError, UsersClient
+from services.rules.domain.model import Play, check_definition, play_not_found
+from services.rules.domain.permissions import Caller, author_by_token, ensure_can_author
+from services.rules.service_layer.directory import check_references, is_directory_admin, users_unreachable
+from services.rules.unit_of_work import RulesUnitOfWork
+from services.runtime.errors import AlreadyExists
+from services.runtime.etag import check_etag
+
+UPDATABLE = frozenset({"display_name", "description", "owner", "origin_team", "status", "trigger", "actions"})
+REGISTRATION = uuid.UUID("0d6f3c55-1a5e-4d0b-a8f2-6b8d9e1c7a44")
+
+
+def ensure_author(directory: UsersClient, caller: Caller) -> None:
+    if not author_by_token(caller):
+        ensure_can_author(caller, is_directory_admin(directory, caller))
+
+
+def validate(directory: UsersClient, play: Play) -> None:
+    """Raises INVALID_ARGUMENT listing every problem of the play, its definition and references."""
+    problems = check_definition(play)
+    check_references(directory, play, problems)
+    problems.raise_if_any("the play is invalid")
+
+
+def _name_taken(uow: RulesUnitOfWork, play: Play) -> None:
+    other = uow.plays.get_by_display_name(play.display_name)
+    if other is not None and other.id != play.id:
+        raise AlreadyExists(
+            "PLAY_NAME_TAKEN",
+            f"another play is named {play.display_name!r}",
+            metadata={"play": other.name},
+        )
+
+
+def _register(directory: UsersClient, play: Play) -> None:
+    """Idempotent (create or replace, with a request id per version), so a retried or
+    repeated registration is harmless; it runs before the commit so that a saved play is
+    always a registered one."""
+    request_id = str(uuid.uuid5(REGISTRATION, f"{play.id}/{play.owner_id}/{play.display_name}"))
+    try:
+        directory.register_play(play.id, play.display_name, f"users/{play.owner_id}", request_id)
+    except UsersCallError as error:
+        raise users_unreachable(error) from error
+
+
+def create_play(
+    uow_factory: Callable[[], RulesUnitOfWork],
+    directory: UsersClient,
+    caller: Caller,
+    play: Play,
+    validate_only: bool,
+    request_id: str = "",
+) -> Play:
+    """With a request_id the play's id derives from it: a retry finds the play it created."""
+    ensure_author(directory, caller)
+    if not play.owner_id and caller.user_id:
+        play.owner_id = caller.user_id
+    if request_id:
+        play.id = str(uuid.uuid5(REGISTRATION, f"create/{request_id}"))
+        with uow_factory() as uow:
+            earlier = uow.plays.get(play.id)
+        if earlier is not None:
+            return earlier
+    validate(directory, play)
+    with uow_factory() as uow:
+        _name_taken(uow, play)
+    if validate_only:
+        return play
+    _register(directory, play)
+    with uow_factory() as uow:
+        _name_taken(uow, play)
+        uow.plays.add(play)
+        uow.commit()
+    return play
+
+
+def update_play(
+    uow_factory: Callable[[], RulesUnitOfWork],
+    directory: UsersClient,
+    caller: Caller,
+    changes: Play,
+    paths: list[str],
+    etag: str,
+    validate_only: bool,
+    now: dt.datetime,
+) -> Play:
+    ensure_author(directory, caller)
+    with uow_factory() as uow:
+        current = uow.plays.get(changes.id)
+    if current is None:
+        raise play_not_found(changes.id)
+    check_etag(etag, current.etag)
+    fields = {p: getattr(changes, p) for p in paths if p not in ("owner", "trigger")}
+    if "owner" in paths:
+        fields["owner_id"] = changes.owner_id
+    if "trigger" in paths:
+        fields["trigger"] = changes.trigger
+    updated = dataclasses.replace(current, **fields, update_time=now)
+    validate(directory, updated)
+    with uow_factory() as uow:
+        _name_taken(uow, updated)
+    if validate_only:
+        return updated
+    if (updated.owner_id, updated.display_name) != (current.owner_id, current.display_name):
+        _register(directory, updated)
+    with uow_factory() as uow:
+        latest = uow.plays.get(changes.id, for_update=True)
+        if latest is None:
+            raise play_not_found(changes.id)
+        check_etag(current.etag, latest.etag)  # changed while we validated: the caller retries
+        _name_taken(uow, updated)
+        uow.plays.save(updated)
+        uow.commit()
+    return updated
+
+
+def delete_play(
+    uow_factory: Callable[[], RulesUnitOfWork], directory: UsersClient, caller: Caller, play_id: str, etag: str
+) -> None:
+    ensure_author(directory, caller)
+    with uow_factory() as uow:
+        play = uow.plays.get(play_id, for_update=True)
+        if play is None:
+            raise play_not_found(play_id)
+        check_etag(etag, play.etag)
+        uow.plays.delete(play_id)
+        uow.commit()
