@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -154,8 +155,8 @@ def users_api(serve, smtp):
 @dataclass
 class UsersApi:
     running: RunningService
-    users: object
-    teams: object
+    users: Any
+    teams: Any
 
     @property
     def db(self):

@@ -44,8 +44,8 @@ def play_message(
     owner=None,
     team: str = "",
     criteria: dict[str, Any] | None = None,
-    event_type: int = events_pb2.EVENT_TYPE_ACCOUNT_CREATED,
-    status: int = plays_pb2.PLAY_STATUS_ACTIVE,
+    event_type: Any = events_pb2.EVENT_TYPE_ACCOUNT_CREATED,
+    status: Any = plays_pb2.PLAY_STATUS_ACTIVE,
     custom: str = "",
 ) -> plays_pb2.Play:
     from google.protobuf import json_format
@@ -71,7 +71,7 @@ def account_event(
     account_id: str,
     attributes: dict[str, Any] | None = None,
     *,
-    event_type: int = events_pb2.EVENT_TYPE_ACCOUNT_CREATED,
+    event_type: Any = events_pb2.EVENT_TYPE_ACCOUNT_CREATED,
     event_id: str = "",
     previous: dict[str, Any] | None = None,
     custom: str = "",
@@ -107,7 +107,9 @@ def wait_processed(api: RulesApi, md, *event_ids: str, timeout: float = 30.0) ->
 def runs_of(api: RulesApi, md, **filters) -> list[plays_pb2.PlayRun]:
     runs, token = [], ""
     while True:
-        reply = api.plays.ListPlayRuns(plays_pb2.ListPlayRunsRequest(page_token=token, page_size=1000, **filters), metadata=md)
+        reply = api.plays.ListPlayRuns(
+            plays_pb2.ListPlayRunsRequest(page_token=token, page_size=1000, **filters), metadata=md
+        )
         runs += list(reply.runs)
         token = reply.next_page_token
         if not token:

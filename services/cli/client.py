@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -41,31 +42,51 @@ def bearer_token() -> str:
 
 
 def call(
-    service: str, stub_type: Callable[[grpc.Channel], Any], invoke: Callable[[Any, list[tuple[str, str]]], T]
+    service: str,
+    stub_type: Callable[[grpc.Channel], Any],
+    invoke: Callable[[Any, list[tuple[str, str]]], T],
+    failure_exit: int = 1,
 ) -> T:
-    """Run one call; a failure prints its status and details and exits 1 (no stack trace)."""
+    """Run one call; a failure prints its status and details and exits `failure_exit` (no stack trace)."""
     metadata = [("authorization", f"Bearer {bearer_token()}")]
     with grpc.insecure_channel(service_address(service)) as channel:
         try:
             return invoke(stub_type(channel), metadata)
         except grpc.RpcError as error:
             _print_error(error)
-            raise typer.Exit(1) from error
+            raise typer.Exit(failure_exit) from error
 
 
-def _print_error(error: grpc.RpcError) -> None:
-    errors.print(f"[red]{error.code().name}[/red]: {error.details()}")
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+    reason: str
+
+
+def error_details(error: grpc.RpcError) -> tuple[str, list[FieldViolation]]:
+    """The google.rpc details of a failed call: the ErrorInfo reason and the BadRequest field violations."""
+    reason, violations = "", []
     status = rpc_status.from_call(error)
     for detail in status.details if status else []:
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad = error_details_pb2.BadRequest()
             detail.Unpack(bad)
-            for violation in bad.field_violations:
-                errors.print(f"  {violation.field}: {violation.description} [{violation.reason}]")
+            violations += [FieldViolation(v.field, v.description, v.reason) for v in bad.field_violations]
         elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            errors.print(f"  reason: {info.reason}")
+            reason = info.reason
+    return reason, violations
+
+
+def _print_error(error: grpc.RpcError) -> None:
+    errors.print(f"[red]{error.code().name}[/red]: {error.details()}")
+    reason, violations = error_details(error)
+    if reason:
+        errors.print(f"  reason: {reason}")
+    for violation in violations:
+        errors.print(f"  {violation.field}: {violation.description} [{violation.reason}]")
 
 
 def as_dict(message: Message) -> dict[str, Any]:

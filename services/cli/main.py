@@ -13,6 +13,7 @@ from rich.table import Table
 from services.cli.assignments_cmd import assign, assignments, events_app, roles_app, team, unassign
 from services.cli.client import DEV_ADMIN_EMAIL
 from services.cli.health_probe import probe
+from services.cli.plays_cmd import plays_app
 from services.cli.secrets import jwt_secret
 from services.cli.users_cmd import teams_app, users_app
 from services.runtime.auth import mint_token
@@ -25,6 +26,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(teams_app, name="teams")
 app.add_typer(roles_app, name="roles")
 app.add_typer(events_app, name="events")
+app.add_typer(plays_app, name="plays")
 app.command()(assign)
 app.command()(unassign)
 app.command()(team)

@@ -82,7 +82,21 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
         validate_request_id(request.request_id)
         play_id = parse_name("plays", request.play.name, "play.name")
         paths = update_paths(request.update_mask, UPDATABLE)
-        changes = convert.play_from_proto(request.play, play_id, utcnow())
+        with self._uow(write=False) as uow:
+            current = uow.plays.get(play_id)
+        if current is None:
+            raise play_not_found(play_id)
+        # The masked fields from the request over the rest of the play as it is.
+        merged = convert.play_to_proto(current)
+        for path in paths:
+            merged.ClearField(path)
+            if path == "actions":
+                merged.actions.extend(request.play.actions)
+            elif path == "trigger":
+                merged.trigger.CopyFrom(request.play.trigger)
+            else:
+                setattr(merged, path, getattr(request.play, path))
+        changes = convert.play_from_proto(merged, play_id, utcnow())
         caller = caller_of(current_principal())
         updated = play_cases.update_play(
             self._uow,

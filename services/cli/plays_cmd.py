@@ -1,0 +1,309 @@
+"""`steward plays ...`: SuccessPlays kept in files and applied like `kubectl apply`.
+
+    steward plays validate -f plays/     every problem of every play; exit 1 if any
+    steward plays diff -f plays/         unified diff server -> file; exit 1 if anything differs
+    steward plays apply -f plays/        all valid: create or update each play; else change nothing
+
+Files are matched to saved plays by name (Play.display_name); see play_files for the form.
+"""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import typer
+from google.protobuf.field_mask_pb2 import FieldMask
+from rich.text import Text
+
+from services.cli.client import all_pages, call, console, emit, error_details, errors
+from services.cli.play_files import (
+    PlaySource,
+    Problem,
+    convert,
+    duplicate_names,
+    file_path,
+    fill_defaults,
+    load_path,
+    owner_emails,
+    play_to_file,
+    to_yaml,
+)
+from steward.rules.v1 import events_pb2, plays_pb2, plays_pb2_grpc
+from steward.users.v1 import users_pb2, users_pb2_grpc
+
+plays_app = typer.Typer(no_args_is_help=True, help="SuccessPlays as files: validate, diff and apply them.")
+FILES = typer.Option(..., "--filename", "-f", help="A play file, or a directory of *.yaml, *.yml and *.json files.")
+JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+EVERYTHING = FieldMask(paths=["*"])
+# Failures that concern the play sent, reported as its problems; any other failure stops the command.
+PLAY_FAILURES = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
+T = TypeVar("T")
+
+
+@dataclass
+class Entry:
+    """One play of the files: what it asks for, what the server has under its name, what is wrong."""
+
+    source: PlaySource
+    play: plays_pb2.Play
+    current: plays_pb2.Play | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.play.display_name or self.source.label
+
+
+class Session:
+    """The calls a plays command makes, over one channel to rules and one to users."""
+
+    def __init__(self, plays: Any, users: Any, metadata: list[tuple[str, str]]) -> None:
+        self.plays, self.users, self.md = plays, users, metadata
+        self._emails: dict[str, str] = {}  # "users/{uid}" -> email
+
+    def resolve_emails(self, emails: set[str]) -> dict[str, str]:
+        """lower-cased email -> "users/{uid}", for those that belong to a user."""
+        wanted = {e.lower() for e in emails}
+        found: dict[str, str] = {}
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), 1000):
+            request = users_pb2.ListUsersRequest(page_size=1000, emails=ordered[start : start + 1000])
+            for user in all_pages(request, "users", lambda r: self.users.ListUsers(r, metadata=self.md)):
+                self._emails[user.name] = user.email
+                if user.email.lower() in wanted:  # also right against a server without the filter
+                    found[user.email.lower()] = user.name
+        return found
+
+    def user_label(self, name: str) -> str:
+        if name not in self._emails:
+            try:
+                self._emails[name] = self.users.GetUser(users_pb2.GetUserRequest(name=name), metadata=self.md).email
+            except grpc.RpcError as error:
+                if error.code() not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+                    raise
+                self._emails[name] = name
+        return self._emails[name]
+
+    def find(self, display_name: str) -> plays_pb2.Play | None:
+        request = plays_pb2.ListPlaysRequest(page_size=1000, display_name=display_name)
+        found = all_pages(request, "plays", lambda r: self.plays.ListPlays(r, metadata=self.md))
+        return next((p for p in found if p.display_name == display_name), None)
+
+    def canonical(self, play: plays_pb2.Play) -> dict[str, Any]:
+        return play_to_file(play, self.user_label)
+
+    def validate(self, entry: Entry) -> list[Problem]:
+        """The server's verdict on the play, changing nothing."""
+        try:
+            if entry.current is None:
+                request = plays_pb2.CreatePlayRequest(play=entry.play, validate_only=True)
+                self.plays.CreatePlay(request, metadata=self.md)
+            else:
+                self.plays.UpdatePlay(self._update(entry, validate_only=True), metadata=self.md)
+        except grpc.RpcError as error:
+            if error.code() not in PLAY_FAILURES:
+                raise
+            reason, violations = error_details(error)
+            if not violations:
+                return [entry.source.problem("", error.details() or "", reason or error.code().name)]
+            return [entry.source.problem(file_path(v.field), v.description, v.reason) for v in violations]
+        return []
+
+    def create(self, entry: Entry) -> plays_pb2.Play:
+        request = plays_pb2.CreatePlayRequest(play=entry.play, request_id=str(uuid.uuid4()))
+        return self.plays.CreatePlay(request, metadata=self.md)
+
+    def update(self, entry: Entry) -> plays_pb2.Play:
+        return self.plays.UpdatePlay(self._update(entry, validate_only=False), metadata=self.md)
+
+    def _update(self, entry: Entry, *, validate_only: bool) -> plays_pb2.UpdatePlayRequest:
+        assert entry.current is not None
+        play = plays_pb2.Play()
+        play.CopyFrom(entry.play)
+        play.name, play.etag = entry.current.name, entry.current.etag
+        return plays_pb2.UpdatePlayRequest(
+            play=play,
+            update_mask=EVERYTHING,
+            validate_only=validate_only,
+            request_id="" if validate_only else str(uuid.uuid4()),
+        )
+
+
+def _session(work: Callable[[Session], T], failure_exit: int = 1) -> T:
+    return call(
+        "users",
+        users_pb2_grpc.UserServiceStub,
+        lambda users, md: call(
+            "rules",
+            plays_pb2_grpc.PlayServiceStub,
+            lambda plays, _: work(Session(plays, users, md)),
+            failure_exit,
+        ),
+        failure_exit,
+    )
+
+
+def _read(session: Session, path: Path) -> tuple[list[Entry], list[Problem]]:
+    """Every play of the files, converted and paired with the saved play of its name; problems
+    of files that are not plays at all come back on their own."""
+    sources, file_problems = load_path(path)
+    owners = session.resolve_emails(owner_emails(sources))
+    entries = []
+    for source in sources:
+        play, problems = convert(source, lambda email: owners.get(email.lower()))
+        entry = Entry(source, play, problems=problems)
+        if not problems:
+            entry.current = session.find(play.display_name)
+            if entry.current is not None:
+                fill_defaults(entry.play, entry.current)
+        entries.append(entry)
+    return entries, file_problems
+
+
+def _check(session: Session, path: Path) -> tuple[list[Entry], list[Problem]]:
+    """_read, then the server's validation of every play and the names used twice."""
+    entries, problems = _read(session, path)
+    for entry in entries:
+        if not entry.problems:
+            entry.problems += session.validate(entry)
+    _mark_duplicates(entries)
+    return entries, problems + [p for e in entries for p in e.problems]
+
+
+def _mark_duplicates(entries: list[Entry]) -> None:
+    named = [e for e in entries if e.play.display_name]
+    for position, problem in duplicate_names([(e.source, e.play.display_name) for e in named]).items():
+        named[position].problems.append(problem)
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        errors.print(Text(str(problem), style="red"), soft_wrap=True)
+
+
+@plays_app.command("validate")
+def validate(path: Path = FILES) -> None:
+    """Check every play of the files with the server (nothing is saved); exit 1 on any problem."""
+
+    def work(session: Session) -> None:
+        entries, problems = _check(session, path)
+        _print_problems(problems)
+        if problems:
+            errors.print(Text(f"{len(problems)} problem(s) in {len(entries)} play(s)"), soft_wrap=True)
+            raise typer.Exit(1)
+        console.print(Text(f"{len(entries)} play(s) valid"), soft_wrap=True)
+
+    _session(work)
+
+
+@plays_app.command("apply")
+def apply(path: Path = FILES) -> None:
+    """Create or update every play of the files, or, if any of them has a problem, none."""
+
+    def work(session: Session) -> None:
+        entries, problems = _check(session, path)
+        if problems:
+            _print_problems(problems)
+            errors.print(Text(f"{len(problems)} problem(s) in {len(entries)} play(s); nothing applied"), soft_wrap=True)
+            raise typer.Exit(1)
+        if not entries:
+            errors.print(Text(f"no plays in {path}"), soft_wrap=True)
+            raise typer.Exit(1)
+        for entry in entries:
+            if entry.current is None:
+                created = session.create(entry)
+                console.print(Text(f"{entry.name}: created ({created.name}, version {created.version})"))
+            elif session.canonical(entry.current) == session.canonical(entry.play):
+                console.print(Text(f"{entry.name}: unchanged (version {entry.current.version})"))
+            else:
+                updated = session.update(entry)
+                console.print(Text(f"{entry.name}: updated (version {updated.version})"))
+
+    _session(work)
+
+
+@plays_app.command("diff")
+def diff(path: Path = FILES) -> None:
+    """Show how the files differ from the saved plays: exit 0 if not at all, 1 if they do, 2 on errors."""
+
+    def work(session: Session) -> None:
+        entries, problems = _read(session, path)
+        _mark_duplicates(entries)
+        problems += [p for e in entries for p in e.problems]
+        differs = False
+        for entry in entries:
+            if entry.problems:
+                continue
+            mine = to_yaml(session.canonical(entry.play)).splitlines(keepends=True)
+            theirs = to_yaml(session.canonical(entry.current)).splitlines(keepends=True) if entry.current else []
+            before = f"{entry.current.name} (version {entry.current.version})" if entry.current else "(new)"
+            lines = list(difflib.unified_diff(theirs, mine, before, f"{entry.source.file}: {entry.name}"))
+            differs = differs or bool(lines)
+            for line in lines:
+                colour = {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
+                console.print(Text(line.rstrip("\n"), style=colour), soft_wrap=True)
+        _print_problems(problems)
+        if problems:
+            raise typer.Exit(2)
+        if differs:
+            raise typer.Exit(1)
+
+    _session(work, failure_exit=2)
+
+
+def _trigger(play: plays_pb2.Play) -> str:
+    if play.trigger.event_type == events_pb2.EVENT_TYPE_CUSTOM:
+        return f"custom: {play.trigger.custom_event_type}"
+    return events_pb2.EventType.Name(play.trigger.event_type).removeprefix("EVENT_TYPE_").lower()
+
+
+PLAY_COLUMNS = [
+    ("name", lambda p: p.display_name),
+    ("status", lambda p: plays_pb2.PlayStatus.Name(p.status).removeprefix("PLAY_STATUS_").lower()),
+    ("trigger", _trigger),
+    ("version", lambda p: p.version),
+    ("matched", lambda p: p.stats.matched),
+    ("applied", lambda p: p.stats.applied),
+    ("skipped", lambda p: p.stats.skipped),
+    ("failed", lambda p: p.stats.failed),
+]
+
+
+@plays_app.command("list")
+def list_plays(as_json: bool = JSON) -> None:
+    """Every saved play, by name, with its run counts."""
+
+    def work(session: Session) -> list[plays_pb2.Play]:
+        request = plays_pb2.ListPlaysRequest(page_size=1000)
+        return all_pages(request, "plays", lambda r: session.plays.ListPlays(r, metadata=session.md))
+
+    emit(_session(work), PLAY_COLUMNS, as_json)
+
+
+@plays_app.command("get")
+def get(name: str = typer.Argument(..., help="The play's name, or plays/<id>.")) -> None:
+    """One saved play, in the file form (what `apply` takes)."""
+
+    def work(session: Session) -> str:
+        if name.startswith("plays/"):
+            play = session.plays.GetPlay(plays_pb2.GetPlayRequest(name=name), metadata=session.md)
+        else:
+            play = session.find(name)
+            if play is None:
+                errors.print(Text(f"no play is named {name!r}"))
+                raise typer.Exit(1)
+        return to_yaml(session.canonical(play))
+
+    typer.echo(_session(work), nl=False)
