@@ -40,6 +40,17 @@ class PlayRecord(RulesBase):
     __mapper_args__ = {"version_id_col": version}
 
 
+class PlayVersionRecord(RulesBase):
+    """Every version of every play, as runs execute it: a run names (play, version), so an
+    edit or a delete never changes what an already matched run does."""
+
+    __tablename__ = "play_versions"
+
+    play_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan: Mapped[Any] = mapped_column(JSON)
+
+
 class PlayCatalogRecord(RulesBase):
     """One row whose version moves with every play change: each replica's engine compares it
     with what it compiled, so a change reaches every replica by the next event."""
@@ -86,22 +97,20 @@ class PlayRunRecord(RulesBase):
     position: Mapped[int] = mapped_column(Integer)
     event_id: Mapped[str] = mapped_column(String(200))
     account_id: Mapped[str] = mapped_column(String(100), index=True)
-    plan: Mapped[Any] = mapped_column(JSON)
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(100), default="")
     description: Mapped[str] = mapped_column(Text, default="")
-    results: Mapped[Any] = mapped_column(JSON)
-    choices: Mapped[Any] = mapped_column(JSON)
+    results: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    choices: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     finish_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     __table_args__ = (
-        # The executor's queue: pending runs in event order.
+        # The executor's queue (pending runs in event order), and an event's pending runs.
         Index("ix_play_runs_queue", "outcome", "event_seq", "position"),
         Index("ix_play_runs_play_outcome", "play_id", "outcome"),
-        Index("ix_play_runs_event", "event_seq"),
         Index("ix_play_runs_create_time", "create_time", "id"),
     )
 

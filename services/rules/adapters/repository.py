@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.rules.adapters.orm import (
@@ -17,6 +17,7 @@ from services.rules.adapters.orm import (
     PlayCatalogRecord,
     PlayRecord,
     PlayRunRecord,
+    PlayVersionRecord,
 )
 from services.rules.domain.events import AccountEvent
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
@@ -76,7 +77,7 @@ class PlayRepository:
         self._session.add(row)
         flush(self._session)
         play.version = row.version
-        self._catalog_changed()
+        self._changed(play)
 
     def save(self, play: Play) -> None:
         row = self._session.get(PlayRecord, play.id)
@@ -84,7 +85,7 @@ class PlayRepository:
         _copy_into(row, play)
         flush(self._session)
         play.version = row.version
-        self._catalog_changed()
+        self._changed(play)
 
     def delete(self, play_id: str) -> None:
         row = self._session.get(PlayRecord, play_id)
@@ -92,6 +93,19 @@ class PlayRepository:
             self._session.delete(row)
             flush(self._session)
             self._catalog_changed()
+
+    def _changed(self, play: Play) -> None:
+        self._session.add(PlayVersionRecord(play_id=play.id, version=play.version, plan=play.plan()))
+        flush(self._session)
+        self._catalog_changed()
+
+    def plans(self, keys: Iterable[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        query = select(PlayVersionRecord).where(PlayVersionRecord.play_id.in_({k[0] for k in wanted}))
+        rows = self._session.scalars(query)
+        return {(r.play_id, r.version): dict(r.plan) for r in rows if (r.play_id, r.version) in wanted}
 
     def _catalog_changed(self) -> None:
         self._session.execute(update(PlayCatalogRecord).values(version=PlayCatalogRecord.version + 1))
@@ -133,7 +147,7 @@ class PlayRepository:
             return False
         row.owner_id, row.update_time = owner_id, now
         flush(self._session)
-        self._catalog_changed()
+        self._changed(_play(row))
         return True
 
 
@@ -222,15 +236,17 @@ class AccountRepository:
         new = [{"account_id": a, "attributes": s, "update_time": now} for a, s in states.items() if a not in existing]
         if new:
             self._session.execute(insert(table), new)
-        for account_id in existing & states.keys():
-            self._session.execute(
+        changed = [{"key": a, "state": states[a]} for a in existing & states.keys()]
+        if changed:
+            statement = (
                 update(table)
-                .where(table.c.account_id == account_id)
-                .values(attributes=states[account_id], update_time=now)
+                .where(table.c.account_id == bindparam("key"))
+                .values(attributes=bindparam("state"), update_time=now)
             )
+            self._session.connection().execute(statement, changed)
 
 
-def _run(row: PlayRunRecord) -> PlayRun:
+def _run(row: PlayRunRecord, plan: dict[str, Any]) -> PlayRun:
     return PlayRun(
         id=row.id,
         play_id=row.play_id,
@@ -238,16 +254,16 @@ def _run(row: PlayRunRecord) -> PlayRun:
         event_seq=row.event_seq,
         event_id=row.event_id,
         account_id=row.account_id,
-        plan=dict(row.plan),
+        plan=plan,
         create_time=row.create_time,
         outcome=RunOutcome(row.outcome),
         reason=row.reason,
         description=row.description,
         results=[
             ActionResult(r["index"], RunOutcome(r["outcome"]), r["reason"], r["description"], r["target"])
-            for r in row.results
+            for r in row.results or []
         ],
-        choices=dict(row.choices),
+        choices=dict(row.choices or {}),
         attempts=row.attempts,
         next_attempt_time=row.next_attempt_time,
         finish_time=row.finish_time,
@@ -295,12 +311,11 @@ class RunRepository:
                     "position": position,
                     "event_id": run.event_id,
                     "account_id": run.account_id,
-                    "plan": run.plan,
                     "outcome": run.outcome.value,
                     "reason": "",
                     "description": "",
-                    "results": [],
-                    "choices": {},
+                    "results": None,
+                    "choices": None,
                     "attempts": 0,
                     "next_attempt_time": None,
                     "create_time": run.create_time,
@@ -317,11 +332,11 @@ class RunRepository:
             .order_by(PlayRunRecord.event_seq, PlayRunRecord.position)
             .limit(limit)
         )
-        return [_run(row) for row in self._session.scalars(query)]
+        return self._with_plans(list(self._session.scalars(query)))
 
-    def get(self, run_id: str) -> PlayRun | None:
-        row = self._session.get(PlayRunRecord, run_id)
-        return None if row is None else _run(row)
+    def _with_plans(self, rows: list[PlayRunRecord]) -> list[PlayRun]:
+        plans = PlayRepository(self._session).plans((r.play_id, r.play_version) for r in rows)
+        return [_run(row, plans.get((row.play_id, row.play_version), {})) for row in rows]
 
     def save(self, run: PlayRun) -> None:
         self._session.execute(
@@ -359,7 +374,7 @@ class RunRepository:
             query = query.where(PlayRunRecord.create_time < where.end_time)
         bound = None if after is None else (dt.datetime.fromisoformat(str(after[0])), after[1])
         query = keyset(query, (PlayRunRecord.create_time, PlayRunRecord.id), bound, limit, descending=True)
-        return [_run(row) for row in self._session.scalars(query)]
+        return [_run(row, {}) for row in self._session.scalars(query)]
 
 
 def run_key(run: PlayRun) -> Key:

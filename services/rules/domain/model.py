@@ -78,6 +78,15 @@ class Play:
     def trigger_key(self) -> str:
         return engine_type(self.trigger.event_type, self.trigger.custom_event_type)
 
+    def plan(self) -> dict[str, Any]:
+        """What a run needs of this version of the play."""
+        return {
+            "display_name": self.display_name,
+            "actions": self.actions,
+            "origin_team": self.origin_team,
+            "owner_id": self.owner_id,
+        }
+
     def parsed_criteria(self) -> play_criteria.Criterion | None:
         return None if self.trigger.criteria is None else play_criteria.parse(self.trigger.criteria)
 

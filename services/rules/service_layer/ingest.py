@@ -13,11 +13,10 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from services.rules.domain.events import AccountEvent, evaluation_input
 from services.rules.domain.model import EventType, Play
-from services.rules.domain.runs import PlayRun, run_id
+from services.rules.domain.runs import PlayRun, new_run_id
 from services.rules.engine.evaluator import CompiledPlay, PlayEngine
 from services.rules.unit_of_work import RulesUnitOfWork
 
@@ -53,16 +52,6 @@ def compiled(play: Play) -> CompiledPlay:
     return CompiledPlay(play.id, play.trigger_key, play.parsed_criteria())
 
 
-def plan_of(play: Play) -> dict[str, Any]:
-    """What a run needs of its play, frozen when the event matched."""
-    return {
-        "display_name": play.display_name,
-        "actions": play.actions,
-        "origin_team": play.origin_team,
-        "owner_id": play.owner_id,
-    }
-
-
 def _own_change(event: AccountEvent) -> str:
     """The play that made this assignment change, if a play did: it must not fire on it (loop)."""
     if event.type is EventType.ASSIGNMENT_CHANGED and event.attributes.get("source") == "PLAY":
@@ -96,13 +85,13 @@ def ingest(
         for position, play_id in enumerate(matched):
             play = catalog.plays[play_id]
             run = PlayRun(
-                run_id(event.event_id, play_id),
+                new_run_id(),
                 play_id,
                 play.version,
                 seq,
                 event.event_id,
                 event.account_id,
-                plan_of(play),
+                play.plan(),
                 now,
             )
             runs.append((run, position))

@@ -57,6 +57,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "play_versions",
+        sa.Column("play_id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("plan", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("play_id", "version"),
+    )
+    op.create_table(
         "play_runs",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("play_id", sa.String(length=36), nullable=False),
@@ -65,12 +72,11 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.String(length=200), nullable=False),
         sa.Column("account_id", sa.String(length=100), nullable=False),
-        sa.Column("plan", sa.JSON(), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("reason", sa.String(length=100), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("results", sa.JSON(), nullable=False),
-        sa.Column("choices", sa.JSON(), nullable=False),
+        sa.Column("results", sa.JSON(), nullable=True),
+        sa.Column("choices", sa.JSON(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_time", sa.DateTime(timezone=True), nullable=True),
         sa.Column("create_time", sa.DateTime(timezone=True), nullable=False),
@@ -80,7 +86,6 @@ def upgrade() -> None:
     with op.batch_alter_table("play_runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_play_runs_account_id"), ["account_id"], unique=False)
         batch_op.create_index("ix_play_runs_create_time", ["create_time", "id"], unique=False)
-        batch_op.create_index("ix_play_runs_event", ["event_seq"], unique=False)
         batch_op.create_index("ix_play_runs_play_outcome", ["play_id", "outcome"], unique=False)
         batch_op.create_index("ix_play_runs_queue", ["outcome", "event_seq", "position"], unique=False)
 
@@ -102,11 +107,11 @@ def downgrade() -> None:
     with op.batch_alter_table("play_runs", schema=None) as batch_op:
         batch_op.drop_index("ix_play_runs_queue")
         batch_op.drop_index("ix_play_runs_play_outcome")
-        batch_op.drop_index("ix_play_runs_event")
         batch_op.drop_index("ix_play_runs_create_time")
         batch_op.drop_index(batch_op.f("ix_play_runs_account_id"))
 
     op.drop_table("play_runs")
+    op.drop_table("play_versions")
     op.drop_table("play_catalog")
     op.drop_table("consumer_cursors")
     op.drop_table("accounts")
