@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import grpc
 
+from services.rules import metrics
 from services.rules.adapters.users_client import UsersCallError, UsersClient
 from services.rules.domain.actions import Action, UpdateValue, UserChoice, describe, from_dicts
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome, retry_delay
@@ -119,6 +120,7 @@ class RunExecutor:
                     run.attempts += 1
                     run.next_attempt_time = self._clock() + retry_delay(run.attempts, self._base, self._cap)
                     self._save(run)
+                    metrics.RUN_WAITS.inc()
                     log.warning("run_waiting", run=run.id, attempts=run.attempts, code=error.code.name)
                     return False
                 outcome = RunOutcome.SKIPPED if error.code in REFUSALS else RunOutcome.FAILED
@@ -128,6 +130,10 @@ class RunExecutor:
                 self._save(run)
         run.finish(self._clock())
         self._save(run)
+        metrics.RUNS_FINISHED.labels(run.outcome.value).inc()
+        metrics.RUN_LAG.observe(
+            max((run.finish_time or run.create_time) - run.create_time, dt.timedelta()).total_seconds()
+        )
         log.info("run_finished", run=run.id, play=run.play_id, account=run.account_id, outcome=run.outcome.value)
         return True
 

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from services.rules import metrics
 from services.rules.domain.events import AccountEvent, evaluation_input
 from services.rules.domain.model import EventType, Play
 from services.rules.domain.runs import PlayRun, new_run_id
@@ -116,6 +117,10 @@ def publish(
     with uow_factory() as uow:
         results = ingest(uow, catalog, events, now)
         uow.commit()
+    duplicates = sum(r.duplicate for r in results)
+    metrics.EVENTS.labels("duplicate").inc(duplicates)
+    metrics.EVENTS.labels("recorded").inc(len(results) - duplicates)
+    metrics.RUNS_CREATED.inc(sum(r.matched_plays for r in results))
     if any(r.matched_plays for r in results):
         on_recorded()
     return results
