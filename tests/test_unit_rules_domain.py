@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def test_every_action_problem_is_reported_with_its_path():
 
 
 def test_actions_round_trip_through_their_stored_form_and_name_their_references():
-    raw = [
+    raw: list[dict[str, Any]] = [
         {"update_value": {"role": "roles/success_manager", "round_robin": {"team": "teams/t1"}}},
         {"update_value": {"role": "roles/sales_manager", "holder_of_role": "roles/success_manager"}},
         {"create_task": {"title": "Kick-off", "user": "ann@example.com", "due_in_days": 3}},
