@@ -307,3 +307,44 @@ def get(name: str = typer.Argument(..., help="The play's name, or plays/<id>."))
         return to_yaml(session.canonical(play))
 
     typer.echo(_session(work), nl=False)
+
+
+RUN_COLUMNS = (
+    ("created", lambda r: r.create_time.ToJsonString() if r.HasField("create_time") else ""),
+    ("play", lambda r: r.play),
+    ("account", lambda r: r.account_id),
+    ("outcome", lambda r: plays_pb2.RunOutcome.Name(r.outcome).removeprefix("RUN_OUTCOME_").lower()),
+    ("reason", lambda r: r.reason),
+    ("targets", lambda r: ", ".join(a.target for a in r.actions if a.target)),
+)
+
+
+@plays_app.command("runs")
+def runs(
+    play: str = typer.Option("", "--play", help="A play's name, or plays/<id>."),
+    account: str = typer.Option("", "--account", help="Only runs for this account id."),
+    outcome: str = typer.Option("", "--outcome", help="pending, applied, skipped or failed."),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="Newest runs first, at most this many."),
+    as_json: bool = JSON,
+) -> None:
+    """Recent play runs: which events matched which plays, and what came of their actions."""
+    wanted: Any = 0
+    if outcome:
+        try:
+            wanted = plays_pb2.RunOutcome.Value(f"RUN_OUTCOME_{outcome.upper()}")
+        except ValueError:
+            errors.print(Text(f"unknown outcome {outcome!r}: use pending, applied, skipped or failed"))
+            raise typer.Exit(2) from None
+
+    def work(session: Session) -> list[plays_pb2.PlayRun]:
+        name = play
+        if play and not play.startswith("plays/"):
+            found = session.find(play)
+            if found is None:
+                errors.print(Text(f"no play is named {play!r}"))
+                raise typer.Exit(1)
+            name = found.name
+        request = plays_pb2.ListPlayRunsRequest(page_size=limit, play=name, account_id=account, outcome=wanted)
+        return list(session.plays.ListPlayRuns(request, metadata=session.md).runs)
+
+    emit(_session(work), RUN_COLUMNS, as_json)
