@@ -40,7 +40,8 @@ class AccountEventServicer(events_pb2_grpc.AccountEventServiceServicer):
         for index, message in enumerate(messages):
             where = path.format(index)
             event = convert.event_from_proto(message, now, where, problems)
-            check_event(event, where, problems)
+            # An unspecified or unknown type is reported by itself, not also as a custom_type problem.
+            check_event(event, where, problems, known_type=message.type in convert.EVENT_TYPE_FROM_PROTO)
             events.append(event)
         problems.raise_if_any("invalid events; none was recorded")
         return publish(lambda: RulesUnitOfWork(self._db), self._catalog, events, now, self._on_recorded)

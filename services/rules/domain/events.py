@@ -51,16 +51,20 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def check_event(event: AccountEvent, path: str, problems: Violations, *, need_id: bool = True) -> None:
+def check_event(
+    event: AccountEvent, path: str, problems: Violations, *, need_id: bool = True, known_type: bool = True
+) -> None:
+    """known_type=False: the type itself was refused already; custom_type is not judged against it."""
     if need_id and not 1 <= len(event.event_id) <= MAX_EVENT_ID:
         problems.add(f"{path}.event_id", f"1 to {MAX_EVENT_ID} characters", "EVENT_ID_INVALID")
     if not 1 <= len(event.account_id) <= MAX_ACCOUNT_ID or event.account_id.strip() != event.account_id:
         problems.add(
             f"{path}.account_id", f"1 to {MAX_ACCOUNT_ID} characters, no surrounding spaces", "ACCOUNT_ID_INVALID"
         )
-    if event.type is EventType.CUSTOM and not CUSTOM_TYPE.match(event.custom_type):
+    custom = event.type is EventType.CUSTOM
+    if known_type and custom and not CUSTOM_TYPE.match(event.custom_type):
         problems.add(f"{path}.custom_type", "1 to 100 letters, digits, '_', '.' or '-'", "EVENT_TYPE_INVALID")
-    elif event.type is not EventType.CUSTOM and event.custom_type:
+    elif known_type and not custom and event.custom_type:
         problems.add(f"{path}.custom_type", "only with EVENT_TYPE_CUSTOM", "EVENT_TYPE_INVALID")
     if len(event.attributes) > MAX_ATTRIBUTES:
         problems.add(f"{path}.attributes", f"at most {MAX_ATTRIBUTES} attributes", "ATTRIBUTES_TOO_MANY")

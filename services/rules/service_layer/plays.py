@@ -46,7 +46,9 @@ def _register(directory: UsersClient, play: Play) -> None:
     """Idempotent (create or replace, with a request id per version), so a retried or
     repeated registration is harmless; it runs before the commit so that a saved play is
     always a registered one."""
-    request_id = str(uuid.uuid5(REGISTRATION, f"{play.id}/{play.owner_id}/{play.display_name}"))
+    # The version is part of it: handing a play back to an earlier owner (after a reassignment
+    # moved it) is a new registration, not a replay of the first one.
+    request_id = str(uuid.uuid5(REGISTRATION, f"{play.id}/{play.version}/{play.owner_id}/{play.display_name}"))
     try:
         directory.register_play(play.id, play.display_name, f"users/{play.owner_id}", request_id)
     except UsersCallError as error:
