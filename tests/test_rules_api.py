@@ -707,3 +707,48 @@ def test_a_deleted_play_stops_matching_and_keeps_its_runs(rules_api, admin):
     assert [t.created_by for t in tasks_on(api, admin, "acct-after")] == [kept.name]
     again = call_fails(api.plays.DeletePlay, plays_pb2.DeletePlayRequest(name=doomed.name), metadata=admin)
     assert again.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_missing_event_type_is_listed_with_the_plays_other_problems(rules_api, admin):
+    api = rules_api
+    owner = person(api, "owner@example.com")
+    bad = play_message(
+        "No type",
+        [{"update_value": {"role": "roles/nope", "user": "owner@example.com"}}],
+        owner=owner,
+        event_type=events_pb2.EVENT_TYPE_UNSPECIFIED,
+    )
+    refused = call_fails(api.plays.CreatePlay, plays_pb2.CreatePlayRequest(play=bad), metadata=admin)
+    assert refused.violation_reasons == {
+        "play.trigger.event_type": "EVENT_TYPE_REQUIRED",
+        "play.actions[0].update_value.role": "ROLE_UNKNOWN",
+        "play.origin_team": "ORIGIN_TEAM_REQUIRED",
+    }
+
+
+def test_assignment_changed_plays_can_be_dry_run(rules_api, admin):
+    api = rules_api
+    owner = person(api, "owner@example.com")
+    create_play(
+        api,
+        admin,
+        "New CSM follow-up",
+        [{"create_task": {"title": "Meet your account", "holder_of_role": "roles/success_manager"}}],
+        owner=owner,
+        event_type=events_pb2.EVENT_TYPE_ASSIGNMENT_CHANGED,
+        criteria={"field": "role", "op": "equals", "value": "roles/success_manager"},
+    )
+    change = account_event(
+        "acct-dry", {"role": "roles/success_manager"}, event_type=events_pb2.EVENT_TYPE_ASSIGNMENT_CHANGED
+    )
+    reply = api.plays.TestPlay(plays_pb2.TestPlayRequest(events=[change]), metadata=admin)
+    [result] = reply.results
+    assert [m.display_name for m in result.matches] == ["New CSM follow-up"]
+    refused = call_fails(api.events.PublishEvents, events_pb2.PublishEventsRequest(events=[change]), metadata=admin)
+    assert refused.violation_reasons == {"events[0].type": "EVENT_TYPE_RESERVED"}
+    blank = call_fails(
+        api.plays.TestPlay,
+        plays_pb2.TestPlayRequest(events=[account_event("", {})]),
+        metadata=admin,
+    )
+    assert blank.violation_reasons == {"events[0].account_id": "ACCOUNT_ID_INVALID"}

@@ -9,7 +9,7 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 
 from services.rules.adapters.repository import StoredEvent
-from services.rules.domain.events import AccountEvent
+from services.rules.domain.events import AccountEvent, check_event
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
 from services.rules.domain.runs import PlayRun, RunOutcome
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
@@ -81,8 +81,11 @@ def play_to_proto(play: Play, stats: dict[RunOutcome, int] | None = None) -> pla
     return message
 
 
-def play_from_proto(message: plays_pb2.Play, play_id: str, now: dt.datetime, path: str = "play") -> Play:
-    """Shape only (names, enums); the domain checks the definition, the directory the references."""
+def play_from_proto(
+    message: plays_pb2.Play, play_id: str, now: dt.datetime, path: str = "play"
+) -> tuple[Play, Violations]:
+    """The play, and the problems of its shape (names, enums), to be reported together with the
+    definition's (domain) and the references' (users service)."""
     problems = Violations()
     owner = ""
     if message.owner:
@@ -99,20 +102,20 @@ def play_from_proto(message: plays_pb2.Play, play_id: str, now: dt.datetime, pat
     event_type = EVENT_TYPE_FROM_PROTO.get(message.trigger.event_type)
     if event_type is None:
         problems.add(f"{path}.trigger.event_type", "required: one of the EVENT_TYPE_ values", "EVENT_TYPE_REQUIRED")
-    problems.raise_if_any("the play is invalid")
     criteria = struct_dict(message.trigger.criteria) if message.trigger.HasField("criteria") else None
-    return Play(
+    play = Play(
         id=play_id,
         display_name=message.display_name.strip(),
         description=message.description,
         owner_id=owner,
         origin_team=message.origin_team.strip(),
         status=status,
-        trigger=Trigger(event_type or EventType.CUSTOM, message.trigger.custom_event_type.strip(), criteria),
+        trigger=Trigger(event_type or EventType.ACCOUNT_CREATED, message.trigger.custom_event_type.strip(), criteria),
         actions=[json_format.MessageToDict(a, preserving_proto_field_name=True) for a in message.actions],
         create_time=now,
         update_time=now,
     )
+    return play, problems
 
 
 def run_to_proto(run: PlayRun) -> plays_pb2.PlayRun:
@@ -138,15 +141,22 @@ def run_to_proto(run: PlayRun) -> plays_pb2.PlayRun:
 
 
 def event_from_proto(
-    message: events_pb2.AccountEvent, now: dt.datetime, path: str, problems: Violations
+    message: events_pb2.AccountEvent,
+    now: dt.datetime,
+    path: str,
+    problems: Violations,
+    *,
+    published: bool = True,
 ) -> AccountEvent:
+    """A published event needs an id and may not claim to be an assignment change (those come
+    from the users service); a dry run's events may be anything an event can be."""
     event_type = EVENT_TYPE_FROM_PROTO.get(message.type)
     if event_type is None:
         problems.add(f"{path}.type", "required: one of the EVENT_TYPE_ values", "EVENT_TYPE_REQUIRED")
-    elif event_type is EventType.ASSIGNMENT_CHANGED:
+    elif event_type is EventType.ASSIGNMENT_CHANGED and published:
         problems.add(f"{path}.type", "assignment changes come from the users service itself", "EVENT_TYPE_RESERVED")
     occurred = message.occurred_at.ToDatetime(tzinfo=dt.UTC) if message.HasField("occurred_at") else now
-    return AccountEvent(
+    event = AccountEvent(
         event_id=message.event_id,
         account_id=message.account_id,
         type=event_type or EventType.CUSTOM,
@@ -155,6 +165,8 @@ def event_from_proto(
         attributes=struct_dict(message.attributes),
         previous=struct_dict(message.previous),
     )
+    check_event(event, path, problems, need_id=published, known_type=event_type is not None)
+    return event
 
 
 def event_to_proto(stored: StoredEvent, pending_runs: int) -> events_pb2.AccountEvent:

@@ -44,10 +44,10 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
     def CreatePlay(self, request: plays_pb2.CreatePlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
         validate_request_id(request.request_id)
         now = utcnow()
-        play = convert.play_from_proto(request.play, str(uuid.uuid4()), now)
+        play, shape = convert.play_from_proto(request.play, str(uuid.uuid4()), now)
         caller = caller_of(current_principal())
         saved = play_cases.create_play(
-            self._uow, self._directory, caller, play, request.validate_only, request.request_id
+            self._uow, self._directory, caller, play, request.validate_only, request.request_id, shape
         )
         return self._reply(saved) if not request.validate_only else convert.play_to_proto(saved)
 
@@ -96,7 +96,7 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
                 merged.trigger.CopyFrom(request.play.trigger)
             else:
                 setattr(merged, path, getattr(request.play, path))
-        changes = convert.play_from_proto(merged, play_id, utcnow())
+        changes, shape = convert.play_from_proto(merged, play_id, utcnow())
         caller = caller_of(current_principal())
         updated = play_cases.update_play(
             self._uow,
@@ -107,6 +107,7 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
             request.play.etag,
             request.validate_only,
             utcnow(),
+            shape,
         )
         return self._reply(updated) if not request.validate_only else convert.play_to_proto(updated)
 
@@ -120,12 +121,15 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
         problems = Violations()
         if not 1 <= len(request.events) <= MAX_TEST_EVENTS:
             problems.add("events", f"1 to {MAX_TEST_EVENTS} events", "EVENTS_INVALID")
-        events = [convert.event_from_proto(e, utcnow(), f"events[{i}]", problems) for i, e in enumerate(request.events)]
+        events = [
+            convert.event_from_proto(e, utcnow(), f"events[{i}]", problems, published=False)
+            for i, e in enumerate(request.events)
+        ]
         problems.raise_if_any("the test events are invalid")
         subject = request.WhichOneof("subject")
         if subject == "play":
-            play = convert.play_from_proto(request.play, request.play.uid or str(uuid.uuid4()), utcnow())
-            validate(self._directory, play)
+            play, shape = convert.play_from_proto(request.play, request.play.uid or str(uuid.uuid4()), utcnow())
+            validate(self._directory, play, shape)
             plays = [play]
         else:
             with self._uow(write=False) as uow:

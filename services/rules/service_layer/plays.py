@@ -13,7 +13,7 @@ from services.rules.domain.model import Play, check_definition, play_not_found
 from services.rules.domain.permissions import Caller, author_by_token, ensure_can_author
 from services.rules.service_layer.directory import check_references, is_directory_admin, users_unreachable
 from services.rules.unit_of_work import RulesUnitOfWork
-from services.runtime.errors import AlreadyExists
+from services.runtime.errors import AlreadyExists, Violations
 from services.runtime.etag import check_etag
 
 UPDATABLE = frozenset({"display_name", "description", "owner", "origin_team", "status", "trigger", "actions"})
@@ -25,9 +25,11 @@ def ensure_author(directory: UsersClient, caller: Caller) -> None:
         ensure_can_author(caller, is_directory_admin(directory, caller))
 
 
-def validate(directory: UsersClient, play: Play) -> None:
-    """Raises INVALID_ARGUMENT listing every problem of the play, its definition and references."""
+def validate(directory: UsersClient, play: Play, shape: Violations | None = None) -> None:
+    """Raises INVALID_ARGUMENT listing every problem of the play: its shape (from the request),
+    its definition and its references."""
     problems = check_definition(play)
+    problems.items[:0] = shape.items if shape else []
     check_references(directory, play, problems)
     problems.raise_if_any("the play is invalid")
 
@@ -62,6 +64,7 @@ def create_play(
     play: Play,
     validate_only: bool,
     request_id: str = "",
+    shape: Violations | None = None,
 ) -> Play:
     """With a request_id the play's id derives from it: a retry finds the play it created."""
     ensure_author(directory, caller)
@@ -73,7 +76,7 @@ def create_play(
             earlier = uow.plays.get(play.id)
         if earlier is not None:
             return earlier
-    validate(directory, play)
+    validate(directory, play, shape)
     with uow_factory() as uow:
         _name_taken(uow, play)
     if validate_only:
@@ -95,6 +98,7 @@ def update_play(
     etag: str,
     validate_only: bool,
     now: dt.datetime,
+    shape: Violations | None = None,
 ) -> Play:
     ensure_author(directory, caller)
     with uow_factory() as uow:
@@ -108,7 +112,7 @@ def update_play(
     if "trigger" in paths:
         fields["trigger"] = changes.trigger
     updated = dataclasses.replace(current, **fields, update_time=now)
-    validate(directory, updated)
+    validate(directory, updated, shape)
     with uow_factory() as uow:
         _name_taken(uow, updated)
     if validate_only:
