@@ -692,7 +692,9 @@ def test_a_deleted_play_stops_matching_and_keeps_its_runs(rules_api, admin):
     )
     assert (stale.code, stale.reason) == (grpc.StatusCode.ABORTED, "ETAG_MISMATCH")
     assert plays_named(api, admin) == ["Doomed", "Kept"]
+    assert [r.id for r in play_resources(api, admin, owner)] == sorted([doomed.uid, kept.uid])
     api.plays.DeletePlay(plays_pb2.DeletePlayRequest(name=doomed.name, etag=edited.etag), metadata=admin)
+    assert [r.id for r in play_resources(api, admin, owner)] == [kept.uid]  # the owner can be disabled freely
 
     assert plays_named(api, admin) == ["Kept"]
     gone = call_fails(api.plays.GetPlay, plays_pb2.GetPlayRequest(name=doomed.name), metadata=admin)

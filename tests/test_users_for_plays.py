@@ -296,3 +296,25 @@ def test_a_task_from_an_unregistered_play_is_created_and_touches_nobody(users_ap
     _task_by_play(api, registered, assignee)
     assert _user(api, owner).HasField("last_activity_time")
     assert not _user(api, other).HasField("last_activity_time")
+
+
+def test_delete_resource_removes_it_once_and_says_whether_it_was_there(users_api, admin):
+    api = users_api()
+    owner = add_user(api.db, "owner@example.com")
+    play_id = str(uuid.uuid4())
+    _register_play(api, play_id, owner)
+    outsider = bearer("service:other", roles=(), scopes=["users.read"])
+    denied = call_fails(
+        api.resources.DeleteResource, wpb.DeleteResourceRequest(name=f"resources/play/{play_id}"), metadata=outsider
+    )
+    assert denied.code == grpc.StatusCode.PERMISSION_DENIED
+    request = wpb.DeleteResourceRequest(name=f"resources/play/{play_id}", request_id=str(uuid.uuid4()))
+    assert api.resources.DeleteResource(request, metadata=RULES).deleted is True
+    assert api.resources.DeleteResource(request, metadata=RULES).deleted is True  # a retry replays the answer
+    again = wpb.DeleteResourceRequest(name=f"resources/play/{play_id}")
+    assert api.resources.DeleteResource(again, metadata=RULES).deleted is False
+    listed = api.resources.ListResources(wpb.ListResourcesRequest(owner=name(owner)), metadata=admin).resources
+    assert list(listed) == []
+    assert _events_until(api, "resource.deleted")[-2:] == ["resource.registered", "resource.deleted"]
+    bad = call_fails(api.resources.DeleteResource, wpb.DeleteResourceRequest(name="resources/nope/1"), metadata=RULES)
+    assert bad.violation_reasons == {"name": "RESOURCE_NAME_INVALID"}

@@ -431,3 +431,16 @@ class ResourceServicer(UsersServicerBase, work_pb2_grpc.ResourceServiceServicer)
                 work.change_owner(uow, actor, kind, resource_id, owner, utcnow())
             ),
         )
+
+    def DeleteResource(
+        self, request: work_pb2.DeleteResourceRequest, context: grpc.ServicerContext
+    ) -> work_pb2.DeleteResourceResponse:
+        kind, resource_id = _resource_name(request.name)
+        return self._write(
+            "DeleteResource",
+            request,
+            work_pb2.DeleteResourceResponse,
+            lambda uow, actor: work_pb2.DeleteResourceResponse(
+                deleted=work.delete_resource(uow, actor, kind, resource_id, utcnow())
+            ),
+        )

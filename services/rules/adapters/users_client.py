@@ -223,6 +223,10 @@ class UsersClient:
             self.resources.RegisterResource, work_pb2.RegisterResourceRequest(resource=resource, request_id=request_id)
         )
 
+    def unregister_play(self, play_id: str, request_id: str) -> None:
+        request = work_pb2.DeleteResourceRequest(name=f"resources/play/{play_id}", request_id=request_id)
+        self._call(self.resources.DeleteResource, request)
+
     def watch(self, after_cursor: str, types: Sequence[str]) -> Any:
         """The users event stream (no deadline: it tails). The returned call iterates events,
         raises grpc.RpcError when the stream breaks, and cancel() ends it from any thread."""

@@ -117,8 +117,7 @@ def update_play(
         _name_taken(uow, updated)
     if validate_only:
         return updated
-    if (updated.owner_id, updated.display_name) != (current.owner_id, current.display_name):
-        _register(directory, updated)
+    _register(directory, updated)  # also restores a registration a failed delete removed
     with uow_factory() as uow:
         latest = uow.plays.get(changes.id, for_update=True)
         if latest is None:
@@ -133,11 +132,22 @@ def update_play(
 def delete_play(
     uow_factory: Callable[[], RulesUnitOfWork], directory: UsersClient, caller: Caller, play_id: str, etag: str
 ) -> None:
+    """The PLAY resource goes first: a play that outlived it would be re-registered by its next
+    update, while a resource that outlived its play would keep its owner from being disabled."""
     ensure_author(directory, caller)
     with uow_factory() as uow:
-        play = uow.plays.get(play_id, for_update=True)
-        if play is None:
+        play = uow.plays.get(play_id)
+    if play is None:
+        raise play_not_found(play_id)
+    check_etag(etag, play.etag)
+    try:
+        directory.unregister_play(play_id, str(uuid.uuid5(REGISTRATION, f"delete/{play_id}/{play.version}")))
+    except UsersCallError as error:
+        raise users_unreachable(error) from error
+    with uow_factory() as uow:
+        latest = uow.plays.get(play_id, for_update=True)
+        if latest is None:
             raise play_not_found(play_id)
-        check_etag(etag, play.etag)
+        check_etag(play.etag, latest.etag)
         uow.plays.delete(play_id)
         uow.commit()

@@ -126,6 +126,12 @@ class ResourceRepository:
         row.campaign_status = resource.campaign_status.value if resource.campaign_status else None
         row.senders, row.bcc, row.update_time = list(resource.senders), list(resource.bcc), resource.update_time
 
+    def delete(self, kind: ResourceKind, resource_id: str) -> None:
+        row = self._session.get(ResourceRecord, (kind.value, resource_id))
+        if row is not None:
+            self._session.delete(row)
+            self._session.flush()
+
     def list_page(self, *, limit: int, after: Key | None, owner_id: str, kind: ResourceKind | None) -> list[Resource]:
         query = select(ResourceRecord).where(ResourceRecord.owner_id == owner_id)
         if kind:

@@ -136,6 +136,24 @@ def register_resource(uow: UsersUnitOfWork, actor: Actor, resource: Resource, no
     return resource
 
 
+def delete_resource(uow: UsersUnitOfWork, actor: Actor, kind: ResourceKind, resource_id: str, now: dt.datetime) -> bool:
+    resource = uow.resources.get(kind, resource_id, for_update=True)
+    if resource is None:
+        return False
+    ensure_can_own_resource(actor, resource.owner_id)
+    uow.resources.delete(kind, resource_id)
+    uow.events.append(
+        DomainEvent(
+            "resource.deleted",
+            resource.name,
+            actor.subject,
+            {"resource": resource.name, "owner": f"users/{resource.owner_id}"},
+        ),
+        now,
+    )
+    return True
+
+
 def change_owner(
     uow: UsersUnitOfWork, actor: Actor, kind: ResourceKind, resource_id: str, owner_id: str, now: dt.datetime
 ) -> Resource:
