@@ -7,7 +7,7 @@ from pathlib import Path
 
 import grpc
 
-from services.rules.adapters.users_client import RetryPolicy, UsersClient
+from services.rules.adapters.users_client import UsersClient
 from services.rules.config import RulesConfig
 from services.rules.event_servicer import AccountEventServicer
 from services.rules.service_layer.consumer import UsersEventConsumer
@@ -18,6 +18,7 @@ from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
 from services.runtime.server import BackgroundWorker, ServiceSpec
+from services.runtime.service_client import RetryPolicy
 from steward.rules.v1 import events_pb2, events_pb2_grpc, plays_pb2, plays_pb2_grpc
 
 MIGRATIONS = MigrationSet("rules", Path(__file__).parent / "migrations")

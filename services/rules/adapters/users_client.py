@@ -1,23 +1,16 @@
-"""The users service as the rules service uses it: over gRPC, with a service token, deadlines,
-and retries with backoff for transient failures. Failures come back as UsersCallError with
-the status code and the reason code the users service gave."""
+"""The users service as the rules service uses it (see services/runtime/service_client.py for
+tokens, deadlines and retries)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from services.runtime.auth import mint_token
+from services.runtime.service_client import RetryPolicy, ServiceCallError, ServiceClient
 from steward.users.v1 import (
     assignments_pb2,
     assignments_pb2_grpc,
@@ -31,89 +24,19 @@ from steward.users.v1 import (
 
 SUBJECT = "service:rules"
 SCOPES = ("users.read", "assignments.write", "tasks.write", "resources.write", "events.read")
-TRANSIENT = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        grpc.StatusCode.ABORTED,
-    }
-)
-T = TypeVar("T")
+# The rules service's name for the shared error type.
+UsersCallError = ServiceCallError
 
 
-class UsersCallError(Exception):
-    def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
-        super().__init__(f"{code.name}: {message}")
-        self.code, self.reason, self.message = code, reason, message
-
-    @property
-    def transient(self) -> bool:
-        return self.code in TRANSIENT
-
-
-def _translate(error: grpc.RpcError) -> UsersCallError:
-    code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
-    reason = ""
-    status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
-    for detail in status.details if status else []:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            reason = info.reason
-    message = error.details() if callable(getattr(error, "details", None)) else str(error)
-    return UsersCallError(code, reason or code.name, message or code.name)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 3
-    initial_backoff: float = 0.1
-    max_backoff: float = 1.0
-    deadline_seconds: float = 5.0
-
-
-class UsersClient:
+class UsersClient(ServiceClient):
     def __init__(self, address: str, jwt_secret: str, retry: RetryPolicy | None = None) -> None:
-        self.address = address
-        self._secret = jwt_secret
-        self._retry = retry or RetryPolicy()
-        self._channel = grpc.insecure_channel(address)
-        self.users = users_pb2_grpc.UserServiceStub(self._channel)
-        self.teams = users_pb2_grpc.TeamServiceStub(self._channel)
-        self.assignments = assignments_pb2_grpc.AssignmentServiceStub(self._channel)
-        self.tasks = work_pb2_grpc.TaskServiceStub(self._channel)
-        self.resources = work_pb2_grpc.ResourceServiceStub(self._channel)
-        self.events = events_pb2_grpc.EventServiceStub(self._channel)
-        self._token_lock = threading.Lock()
-        self._token, self._token_expiry = "", 0.0
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def _metadata(self) -> list[tuple[str, str]]:
-        with self._token_lock:
-            if time.time() > self._token_expiry - 300:
-                self._token = mint_token(self._secret, SUBJECT, scopes=SCOPES, ttl_seconds=3600)
-                self._token_expiry = time.time() + 3600
-            return [("authorization", f"Bearer {self._token}")]
-
-    def _call(self, method: Callable[..., T], request: Any) -> T:
-        """One unary call; transient failures are retried with exponential backoff."""
-        policy = self._retry
-        retrying = Retrying(
-            stop=stop_after_attempt(policy.attempts),
-            wait=wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff),
-            retry=retry_if_exception(lambda e: isinstance(e, UsersCallError) and e.transient),
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                try:
-                    return method(request, metadata=self._metadata(), timeout=policy.deadline_seconds)
-                except grpc.RpcError as error:
-                    raise _translate(error) from None
-        raise AssertionError("unreachable: tenacity reraises")
+        super().__init__(address, jwt_secret, SUBJECT, SCOPES, retry)
+        self.users = users_pb2_grpc.UserServiceStub(self.channel)
+        self.teams = users_pb2_grpc.TeamServiceStub(self.channel)
+        self.assignments = assignments_pb2_grpc.AssignmentServiceStub(self.channel)
+        self.tasks = work_pb2_grpc.TaskServiceStub(self.channel)
+        self.resources = work_pb2_grpc.ResourceServiceStub(self.channel)
+        self.events = events_pb2_grpc.EventServiceStub(self.channel)
 
     # --- reads ---
 
@@ -121,7 +44,7 @@ class UsersClient:
         keys: set[str] = set()
         token = ""
         while True:
-            reply = self._call(
+            reply = self.call(
                 self.assignments.ListRoles, assignments_pb2.ListRolesRequest(page_size=1000, page_token=token)
             )
             keys.update(role.name for role in reply.roles)
@@ -131,7 +54,7 @@ class UsersClient:
 
     def user(self, name: str) -> users_pb2.User | None:
         try:
-            return self._call(self.users.GetUser, users_pb2.GetUserRequest(name=name))
+            return self.call(self.users.GetUser, users_pb2.GetUserRequest(name=name))
         except UsersCallError as error:
             if error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return None
@@ -147,7 +70,7 @@ class UsersClient:
                 request = users_pb2.ListUsersRequest(
                     page_size=1000, page_token=token, emails=wanted[start : start + 1000]
                 )
-                reply = self._call(self.users.ListUsers, request)
+                reply = self.call(self.users.ListUsers, request)
                 found.update((u.email.lower(), u) for u in reply.users)
                 token = reply.next_page_token
                 if not token:
@@ -156,7 +79,7 @@ class UsersClient:
 
     def team_exists(self, name: str) -> bool:
         try:
-            self._call(self.teams.GetTeam, users_pb2.GetTeamRequest(name=name))
+            self.call(self.teams.GetTeam, users_pb2.GetTeamRequest(name=name))
         except UsersCallError as error:
             if error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return False
@@ -168,7 +91,7 @@ class UsersClient:
         token = ""
         while True:
             request = users_pb2.ListTeamMembersRequest(team=team, page_size=1000, page_token=token)
-            reply = self._call(self.teams.ListTeamMembers, request)
+            reply = self.call(self.teams.ListTeamMembers, request)
             members += [m.user for m in reply.members]
             token = reply.next_page_token
             if not token:
@@ -176,14 +99,12 @@ class UsersClient:
 
     def account_team(self, account_id: str) -> dict[str, str]:
         """roles/{key} -> users/{uid} on the account now."""
-        reply = self._call(
-            self.assignments.GetAccountTeam, assignments_pb2.GetAccountTeamRequest(account_id=account_id)
-        )
+        reply = self.call(self.assignments.GetAccountTeam, assignments_pb2.GetAccountTeamRequest(account_id=account_id))
         return {a.role: a.user for a in reply.assignments}
 
     def assignment_counts(self, role: str, users: Sequence[str]) -> dict[str, int]:
         request = assignments_pb2.CountAssignmentsRequest(role=role, users=list(users))
-        reply = self._call(self.assignments.CountAssignments, request)
+        reply = self.call(self.assignments.CountAssignments, request)
         return {c.user: c.accounts for c in reply.counts}
 
     # --- writes (each with a request_id: the users service applies a retried one once) ---
@@ -198,7 +119,7 @@ class UsersClient:
         request = assignments_pb2.SetAssignmentRequest(
             account_id=account_id, role=role, user=ref, source=source, request_id=request_id
         )
-        return self._call(self.assignments.SetAssignment, request)
+        return self.call(self.assignments.SetAssignment, request)
 
     def create_task(
         self, account_id: str, title: str, assignee: str, due: dt.datetime | None, play: str, request_id: str
@@ -209,7 +130,7 @@ class UsersClient:
             stamp.FromDatetime(due)
             task.due_time.CopyFrom(stamp)
         request = work_pb2.CreateTaskRequest(task=task, created_by_play=play, request_id=request_id)
-        return self._call(self.tasks.CreateTask, request)
+        return self.call(self.tasks.CreateTask, request)
 
     def register_play(self, play_id: str, display_name: str, owner: str, request_id: str) -> None:
         resource = work_pb2.Resource(
@@ -219,16 +140,16 @@ class UsersClient:
             owner=owner,
             visibility=work_pb2.VISIBILITY_SHARED,
         )
-        self._call(
+        self.call(
             self.resources.RegisterResource, work_pb2.RegisterResourceRequest(resource=resource, request_id=request_id)
         )
 
     def unregister_play(self, play_id: str, request_id: str) -> None:
         request = work_pb2.DeleteResourceRequest(name=f"resources/play/{play_id}", request_id=request_id)
-        self._call(self.resources.DeleteResource, request)
+        self.call(self.resources.DeleteResource, request)
 
     def watch(self, after_cursor: str, types: Sequence[str]) -> Any:
         """The users event stream (no deadline: it tails). The returned call iterates events,
         raises grpc.RpcError when the stream breaks, and cancel() ends it from any thread."""
         request = events_pb2.WatchEventsRequest(after_cursor=after_cursor, types=list(types))
-        return self.events.WatchEvents(request, metadata=self._metadata())
+        return self.events.WatchEvents(request, metadata=self.metadata())
