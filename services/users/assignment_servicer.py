@@ -14,9 +14,9 @@ from services.runtime.pagination import PageRequest, list_response_page
 from services.runtime.protobuf import enum_filter, update_paths
 from services.users import convert
 from services.users.adapters.work_repository import resource_key, task_key
-from services.users.domain.assignments import EmptyValue, Role, RoleSource, Source, WriteSource
+from services.users.domain.assignments import EmptyValue, Role, RoleSource, Source, WriteSource, check_role_key
 from services.users.domain.permissions import Actor
-from services.users.domain.work import PRIVATE_KINDS, Resource, ResourceKind, Visibility
+from services.users.domain.work import PRIVATE_KINDS, Resource, ResourceKind, Visibility, check_account_id
 from services.users.service_layer import assignments as use
 from services.users.service_layer import work
 from services.users.servicer import UsersServicerBase
@@ -74,6 +74,36 @@ def _count_request(request: pb.CountAssignmentsRequest) -> tuple[str, list[str]]
     user_ids = [checked(parse_name, "users", name, f"users[{i}]") for i, name in enumerate(request.users)]
     problems.raise_if_any("invalid count request")
     return key, user_ids
+
+
+def _clear_request(request: pb.BatchClearAssignmentsRequest) -> tuple[list[use.ClearRow], WriteSource]:
+    """The rows and writer of a BatchClearAssignmentsRequest; every problem reported at once."""
+    problems = Violations()
+
+    def checked(parse: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return parse(*args)
+        except InvalidArgument as bad:
+            problems.items.extend(bad.field_violations)
+            return None
+
+    write = checked(_write_source, request.source)
+    if not request.rows:
+        problems.add("rows", "name at least one row", "REQUIRED")
+    elif len(request.rows) > use.MAX_BATCH:
+        problems.add("rows", f"at most {use.MAX_BATCH} rows; got {len(request.rows)}", "TOO_MANY")
+    rows = []
+    for i, row in enumerate(request.rows):
+        check_account_id(row.account_id, f"rows[{i}].account_id", problems)
+        key = checked(convert.role_key, row.role, f"rows[{i}].role")
+        if key is not None:
+            checked(check_role_key, key, f"rows[{i}].role")
+        expected = (
+            checked(parse_name, "users", row.expected_user, f"rows[{i}].expected_user") if row.expected_user else None
+        )
+        rows.append(use.ClearRow(row.account_id, key or "", expected))
+    problems.raise_if_any("invalid batch clear request")
+    return rows, write
 
 
 class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServiceServicer):
@@ -210,6 +240,31 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
 
         return self._write("BatchSetAssignments", request, pb.BatchSetAssignmentsResponse, run)
 
+    def BatchClearAssignments(
+        self, request: pb.BatchClearAssignmentsRequest, context: grpc.ServicerContext
+    ) -> pb.BatchClearAssignmentsResponse:
+        rows, write = _clear_request(request)
+        result_name = {
+            use.ClearResult.CLEARED: pb.ClearRowOutcome.CLEARED,
+            use.ClearResult.SKIPPED: pb.ClearRowOutcome.SKIPPED,
+            None: pb.ClearRowOutcome.FAILED,
+        }
+
+        def run(uow: UsersUnitOfWork, actor: Actor) -> pb.BatchClearAssignmentsResponse:
+            outcomes = use.batch_clear(uow, actor, rows, write, request.only_own, utcnow())
+            return pb.BatchClearAssignmentsResponse(
+                outcomes=[
+                    pb.ClearRowOutcome(
+                        index=i, result=result_name[o.result], reason=o.reason, description=o.description
+                    )
+                    for i, o in enumerate(outcomes)
+                ],
+                cleared_count=sum(1 for o in outcomes if o.result is use.ClearResult.CLEARED),
+                skipped_count=sum(1 for o in outcomes if o.result is use.ClearResult.SKIPPED),
+            )
+
+        return self._write("BatchClearAssignments", request, pb.BatchClearAssignmentsResponse, run)
+
     def GetAccountTeam(self, request: pb.GetAccountTeamRequest, context: grpc.ServicerContext) -> pb.AccountTeam:
         as_of = request.as_of.ToDatetime(tzinfo=convert.dt.UTC) if request.HasField("as_of") else None
 
@@ -228,6 +283,20 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
     ) -> pb.ListAssignmentsResponse:
         user_id = parse_name("users", request.user, "user") if request.user else None
         key = request.role.removeprefix("roles/") or None
+        source = enum_filter(request.source, convert.SOURCE_FROM_PROTO, "source")
+        if len(request.source_ref) > use.MAX_SOURCE_REF:
+            raise InvalidArgument(
+                "TOO_LONG",
+                f"source_ref has at most {use.MAX_SOURCE_REF} characters",
+                field_violations=[FieldViolation("source_ref", f"at most {use.MAX_SOURCE_REF} characters", "TOO_LONG")],
+            )
+        # Tokens stay bound to their filters; a request without the source filters keeps the
+        # fingerprint it always had, so tokens issued before they existed stay valid.
+        filters: dict[str, object] = {"user": user_id, "role": key, "account": request.account_id}
+        if source is not None:
+            filters["source"] = source.value
+        if request.source_ref:
+            filters["source_ref"] = request.source_ref
 
         def run(uow: UsersUnitOfWork, _: Actor) -> pb.ListAssignmentsResponse:
             def fetch(page: PageRequest) -> list[Any]:
@@ -237,12 +306,14 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
                     user_id=user_id,
                     role_key=key,
                     account_id=request.account_id or None,
+                    source=source,
+                    source_ref=request.source_ref or None,
                 )
 
             found, token = list_response_page(
                 request.page_size,
                 request.page_token,
-                {"user": user_id, "role": key, "account": request.account_id},
+                filters,
                 2,
                 fetch,
                 lambda a: (a.account_id, a.role_key),

@@ -57,6 +57,8 @@ def _change(row: AssignmentHistoryRecord) -> AssignmentChange:
 
 
 _TABLE = table_of(AssignmentRecord)
+# Accounts per IN list when a batch reads or deletes its slots (well under any driver's parameter limit).
+_CHUNK = 1000
 
 
 @functools.cache
@@ -180,6 +182,48 @@ class AssignmentRepository:
         )
         return holder.user_id
 
+    def holders(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Assignment]:
+        """The current holders of these (account id, role key) slots, locked for update: a few
+        queries for a whole batch (per role, accounts in chunks), in key order so that concurrent
+        batches lock rows in the same order. Empty slots are absent from the result."""
+        by_role: dict[str, set[str]] = {}
+        for account_id, role_key in keys:
+            by_role.setdefault(role_key, set()).add(account_id)
+        found: dict[tuple[str, str], Assignment] = {}
+        for role_key in sorted(by_role):
+            accounts = sorted(by_role[role_key])
+            for start in range(0, len(accounts), _CHUNK):
+                query = (
+                    select(AssignmentRecord)
+                    .where(
+                        AssignmentRecord.role_key == role_key,
+                        AssignmentRecord.account_id.in_(accounts[start : start + _CHUNK]),
+                    )
+                    .order_by(AssignmentRecord.account_id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+                for row in self._session.scalars(query):
+                    found[(row.account_id, row.role_key)] = _assignment(row)
+        return found
+
+    def remove_many(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Delete these slots (whoever holds them: the caller locked and checked them first)."""
+        by_role: dict[str, list[str]] = {}
+        for account_id, role_key in keys:
+            by_role.setdefault(role_key, []).append(account_id)
+        for role_key in sorted(by_role):
+            accounts = sorted(by_role[role_key])
+            for start in range(0, len(accounts), _CHUNK):
+                self._session.execute(
+                    delete(AssignmentRecord)
+                    .where(
+                        AssignmentRecord.role_key == role_key,
+                        AssignmentRecord.account_id.in_(accounts[start : start + _CHUNK]),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+
     def of_role(self, role_key: str) -> list[Assignment]:
         query = select(AssignmentRecord).where(AssignmentRecord.role_key == role_key).with_for_update()
         return [_assignment(r) for r in self._session.scalars(query)]
@@ -189,8 +233,17 @@ class AssignmentRepository:
         return [_assignment(r) for r in self._session.scalars(query.order_by(AssignmentRecord.role_key))]
 
     def list_page(
-        self, *, limit: int, after: Key | None, user_id: str | None, role_key: str | None, account_id: str | None
+        self,
+        *,
+        limit: int,
+        after: Key | None,
+        user_id: str | None,
+        role_key: str | None,
+        account_id: str | None,
+        source: Source | None = None,
+        source_ref: str | None = None,
     ) -> list[Assignment]:
+        """By source_ref, ix_assignments_source_ref serves both the filter and the order."""
         query = select(AssignmentRecord)
         if user_id:
             query = query.where(AssignmentRecord.user_id == user_id)
@@ -198,6 +251,10 @@ class AssignmentRepository:
             query = query.where(AssignmentRecord.role_key == role_key)
         if account_id:
             query = query.where(AssignmentRecord.account_id == account_id)
+        if source is not None:
+            query = query.where(AssignmentRecord.source == source.value)
+        if source_ref:
+            query = query.where(AssignmentRecord.source_ref == source_ref)
         query = keyset(query, (AssignmentRecord.account_id, AssignmentRecord.role_key), after, limit)
         return [_assignment(r) for r in self._session.scalars(query)]
 

@@ -141,9 +141,13 @@ class AssignmentRecord(UsersBase):
     account_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     role_key: Mapped[str] = mapped_column(ForeignKey("roles.key"), primary_key=True, index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    # The source and source_ref of the write that made the current holder.
     source: Mapped[str] = mapped_column(String(20))
     source_ref: Mapped[str] = mapped_column(String(255), default="")
     update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    # ListAssignments by source_ref (e.g. everything an ETM job wrote), in its account, role order.
+    __table_args__ = (Index("ix_assignments_source_ref", "source_ref", "account_id", "role_key"),)
 
 
 class AssignmentHistoryRecord(UsersBase):

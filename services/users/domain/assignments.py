@@ -109,6 +109,35 @@ class AssignmentChange:
     change_time: dt.datetime
 
 
+@dataclass(frozen=True)
+class ClearSkip:
+    """Why a conditional clear leaves a slot as it is."""
+
+    reason: str
+    description: str
+
+
+NOT_ASSIGNED = "NOT_ASSIGNED"
+CHANGED_SINCE = "CHANGED_SINCE"
+
+
+def clear_skipped(holder: Assignment | None, expected_user_id: str | None, own: WriteSource | None) -> ClearSkip | None:
+    """A conditional clear takes the slot only from the holder the caller expects (any holder when
+    `expected_user_id` is None) and, given `own`, only if that writer's source and source_ref wrote
+    the holder: what another writer changed since is not the caller's to clear. None: clear it."""
+    if holder is None:
+        return ClearSkip(NOT_ASSIGNED, "nobody holds the role")
+    if expected_user_id is not None and holder.user_id != expected_user_id:
+        return ClearSkip(CHANGED_SINCE, f"users/{holder.user_id} holds the role now, not users/{expected_user_id}")
+    if own is not None and (holder.source, holder.source_ref) != (own.source, own.source_ref):
+        return ClearSkip(
+            CHANGED_SINCE,
+            f"the holder was written by {holder.source.value} {holder.source_ref!r}, "
+            f"not by {own.source.value} {own.source_ref!r}",
+        )
+    return None
+
+
 def _refuse(reason: str, message: str, user: User, role: Role) -> FailedPrecondition:
     return FailedPrecondition(reason, message, metadata={"user": f"users/{user.id}", "role": f"roles/{role.key}"})
 

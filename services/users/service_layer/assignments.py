@@ -31,6 +31,8 @@ from services.users.unit_of_work import UsersUnitOfWork
 MAX_BATCH = 10_000
 # CountAssignments: users per call.
 MAX_COUNT_USERS = 1000
+# ListAssignments: the longest source_ref filter.
+MAX_SOURCE_REF = 200
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,15 @@ def _set(
     return Result.SET
 
 
+def _ensure_may_clear(role: Role, write: WriteSource) -> None:
+    if write.source in (Source.MANUAL, Source.BULK) and role.source is RoleSource.INTEGRATION_ONLY:
+        raise FailedPrecondition(
+            "ROLE_INTEGRATION_ONLY",
+            f"{role.display_name} is written only by integrations and plays",
+            metadata={"role": f"roles/{role.key}"},
+        )
+
+
 def _clear(
     uow: UsersUnitOfWork,
     actor: Actor,
@@ -146,12 +157,8 @@ def _clear(
     now: dt.datetime,
     events: list[DomainEvent],
 ) -> str | None:
-    if write.source in (Source.MANUAL, Source.BULK) and role.source is RoleSource.INTEGRATION_ONLY:
-        raise FailedPrecondition(
-            "ROLE_INTEGRATION_ONLY",
-            f"{role.display_name} is written only by integrations and plays",
-            metadata={"role": f"roles/{role.key}"},
-        )
+    """Whatever the role's empty_value: that says only what an upload row without a user means."""
+    _ensure_may_clear(role, write)
     previous = uow.assignments.remove(account_id, role.key)
     if previous is not None:
         _record(uow, account_id, role, None, previous, write, actor, now, events)
@@ -231,6 +238,70 @@ def batch_set(
             outcomes.append(RowOutcome(_set(uow, actor, row.account_id, role, user, write, now, events), user.id))
         except DomainError as failed:
             outcomes.append(RowOutcome(None, "", failed.reason, failed.message))
+    uow.events.append_all(events, now)
+    return outcomes
+
+
+class ClearResult(StrEnum):
+    CLEARED = "CLEARED"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True)
+class ClearRow:
+    account_id: str
+    role_key: str
+    # Clear only if this user still holds the role; None: whoever holds it.
+    expected_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ClearOutcome:
+    result: ClearResult | None  # None: the row failed
+    reason: str = ""
+    description: str = ""
+
+
+def batch_clear(
+    uow: UsersUnitOfWork,
+    actor: Actor,
+    rows: Sequence[ClearRow],
+    write: WriteSource,
+    only_own: bool,
+    now: dt.datetime,
+) -> list[ClearOutcome]:
+    """ClearAssignment for many rows at once, each only if it still holds what the caller expects
+    (domain.clear_skipped). The slots are read and locked with a few queries and the cleared ones
+    deleted together; history and events are ClearAssignment's, written in bulk at commit."""
+    _check_write(actor, write)
+    if len(rows) > MAX_BATCH:
+        raise InvalidArgument("TOO_MANY_ROWS", f"at most {MAX_BATCH} rows per call; got {len(rows)}")
+    roles = uow.roles.all_by_key()
+    holders = uow.assignments.holders((r.account_id, r.role_key) for r in rows if r.role_key in roles)
+    own = write if only_own else None
+    events: list[DomainEvent] = []
+    cleared: list[tuple[str, str]] = []
+    outcomes = []
+    for row in rows:
+        try:
+            _account(row.account_id, "rows.account_id")
+            role = roles.get(row.role_key) or _raise(role_not_found(row.role_key))
+            _ensure_may_clear(role, write)
+        except DomainError as failed:
+            outcomes.append(ClearOutcome(None, failed.reason, failed.message))
+            continue
+        key = (row.account_id, role.key)
+        holder = holders.get(key)
+        skip = domain.clear_skipped(holder, row.expected_user_id, own)
+        if skip is not None:
+            outcomes.append(ClearOutcome(ClearResult.SKIPPED, skip.reason, skip.description))
+            continue
+        assert holder is not None
+        del holders[key]  # the same slot named again later in the batch is empty by then
+        cleared.append(key)
+        _record(uow, row.account_id, role, None, holder.user_id, write, actor, now, events)
+        outcomes.append(ClearOutcome(ClearResult.CLEARED))
+    uow.assignments.remove_many(cleared)
     uow.events.append_all(events, now)
     return outcomes
 
