@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -11,20 +12,50 @@ from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
 from services.runtime.server import BackgroundWorker, ServiceSpec
-from services.sync.servicer import JobServicer
-from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
+from services.sync.adapters.salesforce import SalesforceClient, SalesforceRetry
+from services.sync.adapters.users_client import SyncUsersClient
+from services.sync.config import SyncConfig
+from services.sync.service_layer.runner import JobRunner
+from services.sync.service_layer.scheduler import Scheduler
+from services.sync.servicer import ConnectionServicer, JobServicer
+from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 
 MIGRATIONS = MigrationSet("sync", Path(__file__).parent / "migrations")
 
 
-def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
-    jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db), server)
-    return ()
+class _Closing:
+    def __init__(self, client: SyncUsersClient) -> None:
+        self._client = client
+
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout: float) -> None:
+        self._client.close()
 
 
-SPEC = ServiceSpec(
-    name="sync",
-    grpc_services=(jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,),
-    migrations=MIGRATIONS,
-    register=register,
-)
+def build_spec(config: SyncConfig | None = None) -> ServiceSpec:
+    def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
+        current = config if config is not None else SyncConfig.from_env()
+        users = SyncUsersClient(current.users_address, settings.jwt_secret)
+        retry = SalesforceRetry(
+            attempts=current.salesforce_attempts, max_backoff=current.salesforce_max_backoff_seconds
+        )
+        salesforce = partial(SalesforceClient, retry=retry)
+        runner = JobRunner(db, users, salesforce, lease_seconds=current.run_lease_seconds)
+        connections_pb2_grpc.add_ConnectionServiceServicer_to_server(ConnectionServicer(db, users, salesforce), server)
+        jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db, users, salesforce, runner), server)
+        return [Scheduler(db, runner, poll_seconds=current.scheduler_poll_seconds), _Closing(users)]
+
+    return ServiceSpec(
+        name="sync",
+        grpc_services=(
+            connections_pb2.DESCRIPTOR.services_by_name["ConnectionService"].full_name,
+            jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+        ),
+        migrations=MIGRATIONS,
+        register=register,
+    )
+
+
+SPEC = build_spec()

@@ -231,6 +231,7 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
                         user=f"users/{o.user_id}" if o.user_id else "",
                         reason=o.reason,
                         description=o.description,
+                        previous_user=f"users/{o.previous_user_id}" if o.previous_user_id else "",
                     )
                     for i, o in enumerate(outcomes)
                 ],

@@ -1,4 +1,9 @@
-"""An inbound integration job (Salesforce ETM account assignment, file upload)."""
+"""An inbound integration job (Salesforce ETM account assignment, file upload).
+
+DRAFT    saved (always valid); runs only when asked
+ACTIVE   also runs every run_interval (incremental once a full run has succeeded)
+PAUSED   runs only when asked
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.runtime.errors import NotFound
+from services.runtime.errors import NotFound, Violations
 from services.runtime.etag import make_etag
+from services.sync.domain.etm import EtmSettings
 
 
 class JobType(StrEnum):
@@ -33,6 +39,14 @@ class Job:
     update_time: dt.datetime
     last_run_time: dt.datetime | None = None
     version: int = 1
+    etm: EtmSettings | None = None
+    run_interval: dt.timedelta | None = None
+    watermark: dt.datetime | None = None
+    last_run_id: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"jobs/{self.id}"
 
     @property
     def etag(self) -> str:
@@ -41,3 +55,20 @@ class Job:
 
 def job_not_found(job_id: str) -> NotFound:
     return NotFound("JOB_NOT_FOUND", f"no job jobs/{job_id}", metadata={"job": f"jobs/{job_id}"})
+
+
+MIN_RUN_INTERVAL = dt.timedelta(minutes=5)
+
+
+def check_job(job: Job, path: str = "job") -> Violations:
+    problems = Violations()
+    if not job.display_name.strip() or len(job.display_name) > 200:
+        problems.add(f"{path}.display_name", "1 to 200 characters", "DISPLAY_NAME_INVALID")
+    if job.type is JobType.ETM_ACCOUNT_ASSIGNMENT:
+        if not job.connection_id:
+            problems.add(f"{path}.connection", "an ETM job reads from a connection", "REQUIRED")
+        if job.etm is None:
+            problems.add(f"{path}.etm", "an ETM job needs its settings", "REQUIRED")
+    if job.run_interval is not None and job.run_interval < MIN_RUN_INTERVAL:
+        problems.add(f"{path}.run_interval", "at least 5 minutes", "RUN_INTERVAL_INVALID")
+    return problems

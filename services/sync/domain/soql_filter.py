@@ -678,3 +678,12 @@ def _pinned_value(node: Filter) -> str | None:
         value = node.values[0]
         return value if isinstance(value, str) else None
     return None
+
+
+def fields_of(node: Filter) -> set[str]:
+    """The canonical names of the fields a filter tests."""
+    if isinstance(node, Comparison | InList | Like):
+        return {node.field}
+    if isinstance(node, Not):
+        return fields_of(node.item)
+    return set().union(*(fields_of(item) for item in node.items))

@@ -128,15 +128,16 @@ def _set(
     write: WriteSource,
     now: dt.datetime,
     events: list[DomainEvent],
-) -> Result:
+) -> tuple[Result, str]:
+    """The result, and the id of the user who held the role before ("" if nobody did)."""
     ensure_eligible(user, role, write)
     holder = uow.assignments.claim(account_id, role.key, user.id, write.source, write.source_ref, now)
     if holder is not None and holder.user_id == user.id:
-        return Result.UNCHANGED  # the same user again: no history, no event
+        return Result.UNCHANGED, user.id  # the same user again: no history, no event
     if holder is not None:
         uow.assignments.replace_holder(account_id, role.key, user.id, write.source, write.source_ref, now)
     _record(uow, account_id, role, user.id, holder.user_id if holder else None, write, actor, now, events)
-    return Result.SET
+    return Result.SET, holder.user_id if holder else ""
 
 
 def _ensure_may_clear(role: Role, write: WriteSource) -> None:
@@ -208,6 +209,7 @@ class RowOutcome:
     user_id: str = ""
     reason: str = ""
     description: str = ""
+    previous_user_id: str = ""
 
 
 def batch_set(
@@ -230,12 +232,15 @@ def batch_set(
                     outcomes.append(RowOutcome(Result.UNCHANGED))
                     continue
                 previous = _clear(uow, actor, row.account_id, role, write, now, events)
-                outcomes.append(RowOutcome(Result.CLEARED if previous else Result.UNCHANGED))
+                outcomes.append(
+                    RowOutcome(Result.CLEARED if previous else Result.UNCHANGED, "", "", "", previous or "")
+                )
                 continue
             user = users[row.user]
             if isinstance(user, DomainError):
                 raise user
-            outcomes.append(RowOutcome(_set(uow, actor, row.account_id, role, user, write, now, events), user.id))
+            result, before = _set(uow, actor, row.account_id, role, user, write, now, events)
+            outcomes.append(RowOutcome(result, user.id, previous_user_id=before))
         except DomainError as failed:
             outcomes.append(RowOutcome(None, "", failed.reason, failed.message))
     uow.events.append_all(events, now)

@@ -1,0 +1,91 @@
+"""The users service as the sync service uses it (tokens, deadlines and retries: the shared
+ServiceClient)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from services.runtime.service_client import RetryPolicy, ServiceCallError, ServiceClient
+from steward.users.v1 import assignments_pb2, assignments_pb2_grpc, users_pb2, users_pb2_grpc
+
+SUBJECT = "service:sync"
+SCOPES = ("users.read", "assignments.write")
+BATCH_ROWS = 10_000  # BatchSetAssignments' limit per call
+UsersCallError = ServiceCallError
+
+
+class SyncUsersClient(ServiceClient):
+    def __init__(self, address: str, jwt_secret: str, retry: RetryPolicy | None = None) -> None:
+        super().__init__(address, jwt_secret, SUBJECT, SCOPES, retry or RetryPolicy(deadline_seconds=120.0))
+        self.users = users_pb2_grpc.UserServiceStub(self.channel)
+        self.assignments = assignments_pb2_grpc.AssignmentServiceStub(self.channel)
+
+    def is_admin(self, user_id: str) -> bool:
+        """An ACTIVE global admin or user manager (the directory decides, not the token)."""
+        try:
+            user = self.call(self.users.GetUser, users_pb2.GetUserRequest(name=f"users/{user_id}"))
+        except ServiceCallError as error:
+            if error.code.name in ("NOT_FOUND", "INVALID_ARGUMENT"):
+                return False
+            raise
+        return user.status == users_pb2.USER_STATUS_ACTIVE and (user.global_admin or user.user_management)
+
+    def role_names(self) -> set[str]:
+        names: set[str] = set()
+        token = ""
+        while True:
+            request = assignments_pb2.ListRolesRequest(page_size=1000, page_token=token)
+            reply = self.call(self.assignments.ListRoles, request)
+            names.update(role.name for role in reply.roles)
+            token = reply.next_page_token
+            if not token:
+                return names
+
+    def users_by_email(self, emails: Sequence[str]) -> dict[str, users_pb2.User]:
+        """Lower-cased email -> user (not deleted), looked up 1,000 at a time."""
+        found: dict[str, users_pb2.User] = {}
+        wanted = sorted({e.strip().lower() for e in emails if e.strip()})
+        for start in range(0, len(wanted), 1000):
+            token = ""
+            while True:
+                request = users_pb2.ListUsersRequest(
+                    page_size=1000, page_token=token, emails=wanted[start : start + 1000]
+                )
+                reply = self.call(self.users.ListUsers, request)
+                found.update((u.email.lower(), u) for u in reply.users)
+                token = reply.next_page_token
+                if not token:
+                    break
+        return found
+
+    def set_assignments(
+        self, rows: Sequence[assignments_pb2.AssignmentRow], job: str, request_id: str
+    ) -> assignments_pb2.BatchSetAssignmentsResponse:
+        source = assignments_pb2.WriteSource(source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION, source_ref=job)
+        request = assignments_pb2.BatchSetAssignmentsRequest(rows=list(rows), source=source, request_id=request_id)
+        return self.call(self.assignments.BatchSetAssignments, request)
+
+    def written_by(self, job: str) -> Iterator[assignments_pb2.Assignment]:
+        """Assignments whose current holder this job wrote."""
+        token = ""
+        while True:
+            request = assignments_pb2.ListAssignmentsRequest(
+                page_size=1000,
+                page_token=token,
+                source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION,
+                source_ref=job,
+            )
+            reply = self.call(self.assignments.ListAssignments, request)
+            yield from reply.assignments
+            token = reply.next_page_token
+            if not token:
+                return
+
+    def clear_own(
+        self, rows: Sequence[assignments_pb2.ClearRow], job: str, request_id: str
+    ) -> assignments_pb2.BatchClearAssignmentsResponse:
+        source = assignments_pb2.WriteSource(source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION, source_ref=job)
+        request = assignments_pb2.BatchClearAssignmentsRequest(
+            rows=list(rows), source=source, only_own=True, request_id=request_id
+        )
+        return self.call(self.assignments.BatchClearAssignments, request)

@@ -1,0 +1,1 @@
+"""Use cases of the sync service: connections, jobs, their runs and schedule."""

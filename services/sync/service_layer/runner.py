@@ -1,0 +1,240 @@
+"""Runs ETM jobs: read Salesforce, write account teams through the users service, keep the record.
+
+One run per job at a time, across replicas: a lease on the job row, renewed while the run makes
+progress; a replica that dies lets its lease expire, and the next run takes over (marking the
+dead one FAILED/INTERRUPTED). Writes go in batches of 10,000 rows, each with a request id
+derived from (run, batch), so a retried batch is applied once. The watermark moves only with a
+successful run: a failed or interrupted run leaves it, and the next run reads again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from services.runtime.db import Database, utcnow
+from services.runtime.errors import Aborted, FailedPrecondition
+from services.runtime.logging import get_logger
+from services.runtime.service_client import ServiceCallError
+from services.sync.adapters.etm_reader import EtmReader
+from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
+from services.sync.adapters.users_client import BATCH_ROWS, SyncUsersClient
+from services.sync.domain.connection import Connection, connection_not_found
+from services.sync.domain.etm import EtmRow, EtmSettings, Removals, map_row
+from services.sync.domain.model import Job, job_not_found
+from services.sync.domain.runs import Run, RunError, RunMode, RunState
+from services.sync.unit_of_work import SyncUnitOfWork
+from steward.users.v1 import assignments_pb2
+
+log = get_logger("steward.sync.runner")
+RUN_IDS = uuid.UUID("9f3c1e52-6a7b-4d8e-b1f0-2c4a5d6e7f81")
+OUTCOME = assignments_pb2.AssignmentRowOutcome
+
+
+class LeaseLost(Exception):
+    """Another replica took the job over (this one stalled past its lease)."""
+
+
+@dataclass
+class _Progress:
+    """What a run accumulates between two saves."""
+
+    errors: list[RunError] = field(default_factory=list)
+    newest: dt.datetime | None = None
+    # (account, role, "users/{uid}") the run confirmed: what MIRROR must not remove.
+    current: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+class JobRunner:
+    def __init__(
+        self,
+        db: Database,
+        users: SyncUsersClient,
+        salesforce: Callable[[Connection], SalesforceClient] = SalesforceClient,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        lease_seconds: float = 60.0,
+    ) -> None:
+        self._db = db
+        self._users = users
+        self._salesforce = salesforce
+        self._clock = clock
+        self._lease = dt.timedelta(seconds=lease_seconds)
+        self._threads: list[threading.Thread] = []
+
+    def start(self, job_id: str, mode: RunMode, started_by: str, request_id: str = "") -> Run:
+        """Takes the job's lease and starts the run in the background; an equal request_id
+        finds the run it started before."""
+        run_id = str(uuid.uuid5(RUN_IDS, f"{job_id}/{request_id}")) if request_id else str(uuid.uuid4())
+        now = self._clock()
+        with SyncUnitOfWork(self._db) as uow:
+            earlier = uow.runs.get(run_id)
+            if earlier is not None:
+                return earlier
+            job = uow.jobs.get(job_id)
+            if job is None:
+                raise job_not_found(job_id)
+            if job.etm is None or not job.connection_id:
+                raise FailedPrecondition("JOB_NOT_RUNNABLE", "only ETM jobs with a connection run here")
+            taken = uow.jobs.take_lease(job_id, run_id, now, now + self._lease)
+            if taken is None:
+                raise Aborted(
+                    "RUN_IN_PROGRESS",
+                    f"{job.name} is already running; follow that run or retry later",
+                    metadata={"run": f"{job.name}/runs/{uow.jobs.running(job_id, now)}"},
+                )
+            if taken:
+                self._interrupted(uow, taken, now)
+            run = Run(
+                run_id,
+                job_id,
+                mode,
+                RunState.RUNNING,
+                now,
+                started_by,
+                watermark_before=job.watermark,
+            )
+            uow.runs.put(run)
+            uow.commit()
+        thread = threading.Thread(target=self._run, args=(run,), name=f"sync-run-{run_id[:8]}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return run
+
+    def wait(self, timeout: float) -> None:
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+    @staticmethod
+    def _interrupted(uow: SyncUnitOfWork, run_id: str, now: dt.datetime) -> None:
+        dead = uow.runs.get(run_id)
+        if dead is not None and dead.state is RunState.RUNNING:
+            dead.fail(now, "INTERRUPTED", "the replica running it stopped; a later run took over")
+            uow.runs.put(dead)
+
+    # --- the run itself, on its own thread ---
+
+    def _run(self, run: Run) -> None:
+        try:
+            with SyncUnitOfWork(self._db, write=False) as uow:
+                job = uow.jobs.get(run.job_id)
+                connection = uow.connections.get(job.connection_id or "") if job else None
+            if job is None:
+                raise job_not_found(run.job_id)
+            if connection is None:
+                raise connection_not_found(job.connection_id or "")
+            progress = self._sync(run, job, connection)
+            run.succeed(self._clock(), progress.newest)
+        except SalesforceError as error:
+            run.fail(self._clock(), f"SALESFORCE_{error.code}", error.message)
+        except ServiceCallError as error:
+            run.fail(self._clock(), f"USERS_{error.reason}", error.message)
+        except LeaseLost:
+            run.fail(self._clock(), "LEASE_LOST", "another replica took the job over")
+        except Exception as error:  # the record says it failed; the log has the trace
+            log.exception("run_failed", run=run.name)
+            run.fail(self._clock(), "INTERNAL", type(error).__name__)
+        self._finish(run)
+
+    def _sync(self, run: Run, job: Job, connection: Connection) -> _Progress:
+        assert job.etm is not None
+        settings = job.etm
+        since = run.watermark_before if run.mode is RunMode.INCREMENTAL else None
+        reader = EtmReader(self._salesforce(connection), settings)
+        progress = _Progress()
+        batch: list[EtmRow] = []
+        for index, source in enumerate(reader.rows(since)):
+            run.counts.rows_read += 1
+            row = map_row(index, source, settings)
+            if row.last_modified is not None and (progress.newest is None or row.last_modified > progress.newest):
+                progress.newest = row.last_modified
+            if not row.applicable:
+                self._skip(run, progress, row, *row.problems[0])
+                continue
+            batch.append(row)
+            if len(batch) >= BATCH_ROWS:
+                self._write(run, job, batch, progress, reader.queries)
+                batch = []
+        self._write(run, job, batch, progress, reader.queries)
+        if run.mode is RunMode.FULL:
+            self._removals(run, job, settings, progress)
+        return progress
+
+    @staticmethod
+    def _skip(run: Run, progress: _Progress, row: EtmRow, reason: str, description: str) -> None:
+        run.counts.skipped_by_reason[reason] += 1
+        progress.errors.append(
+            RunError(
+                row.index, row.account_id, row.user_email, row.user_name, row.role_value, row.role, reason, description
+            )
+        )
+
+    def _write(self, run: Run, job: Job, batch: list[EtmRow], progress: _Progress, queries: list[str]) -> None:
+        if batch:
+            number = (run.counts.rows_read - 1) // BATCH_ROWS
+            rows = [
+                assignments_pb2.AssignmentRow(
+                    account_id=r.account_id,
+                    role=r.role,
+                    user=assignments_pb2.UserRef(email=r.user_email)
+                    if r.user_email
+                    else assignments_pb2.UserRef(full_name=r.user_name),
+                )
+                for r in batch
+            ]
+            reply = self._users.set_assignments(rows, job.name, str(uuid.uuid5(RUN_IDS, f"{run.id}/set/{number}")))
+            for row, outcome in zip(batch, sorted(reply.outcomes, key=lambda o: o.row), strict=True):
+                if outcome.result == OUTCOME.RESULT_FAILED:
+                    self._skip(run, progress, row, outcome.reason, outcome.description)
+                    continue
+                if outcome.result == OUTCOME.RESULT_UNCHANGED:
+                    run.counts.unchanged += 1
+                elif outcome.previous_user:
+                    run.counts.updated += 1
+                else:
+                    run.counts.assigned += 1
+                if outcome.user:
+                    progress.current.add((row.account_id, row.role, outcome.user))
+        run.queries = list(queries)
+        self._save(run, progress)
+
+    def _removals(self, run: Run, job: Job, settings: EtmSettings, progress: _Progress) -> None:
+        stale = [
+            assignments_pb2.ClearRow(account_id=a.account_id, role=a.role, expected_user=a.user)
+            for a in self._users.written_by(job.name)
+            if (a.account_id, a.role, a.user) not in progress.current
+        ]
+        run.counts.stale = len(stale)
+        if settings.removals is Removals.MIRROR:
+            for start in range(0, len(stale), BATCH_ROWS):
+                request_id = str(uuid.uuid5(RUN_IDS, f"{run.id}/clear/{start}"))
+                reply = self._users.clear_own(stale[start : start + BATCH_ROWS], job.name, request_id)
+                run.counts.removed += reply.cleared_count
+        self._save(run, progress)
+
+    def _save(self, run: Run, progress: _Progress) -> None:
+        """Counts and errors so far, and the lease renewed: a run that cannot renew it stops."""
+        now = self._clock()
+        with SyncUnitOfWork(self._db) as uow:
+            if not uow.jobs.renew_lease(run.job_id, run.id, now + self._lease):
+                raise LeaseLost(run.id)
+            uow.runs.add_errors(run.id, progress.errors)
+            uow.runs.put(run)
+            uow.commit()
+        progress.errors = []
+
+    def _finish(self, run: Run) -> None:
+        with SyncUnitOfWork(self._db) as uow:
+            uow.runs.put(run)
+            job = uow.jobs.get(run.job_id)
+            if job is not None:
+                if run.state is RunState.SUCCEEDED:
+                    job.watermark = run.watermark_after
+                job.last_run_id, job.last_run_time = run.id, run.start_time
+                uow.jobs.put(job)
+                uow.jobs.release_lease(run.job_id, run.id)
+            uow.commit()
+        log.info("run_finished", run=run.name, state=run.state.value, **run.counts.as_dict())

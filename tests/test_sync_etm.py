@@ -1,0 +1,328 @@
+"""ETM sync end to end: a Salesforce stand-in over HTTP, real sync and users servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from services.sync.app import build_spec
+from services.sync.config import SyncConfig
+from services.sync.salesforce_emulator import Emulator, Org
+from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from steward.users.v1 import assignments_pb2
+from tests.errors import call_fails
+from tests.seed import add_user
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass
+class Territories:
+    org: Org
+    accounts: list[str]
+    users: dict[str, str]  # email -> Salesforce user id
+    territories: list[str]
+
+
+def build_org() -> Territories:
+    """Three territories of the Active model (and one of a Planning model that must not count)."""
+    org = Org(clock=lambda: T0)
+    active = org.add_model("FY26", "Active", at=T0)
+    planning = org.add_model("FY27", "Planning", at=T0)
+    territories = [org.add_territory(f"T{i}", active, at=T0) for i in range(3)]
+    future = org.add_territory("Future", planning, at=T0)
+    accounts = [org.add_account(f"Account {i}", at=T0) for i in range(6)]
+    users = {
+        email: org.add_user(email, email.split("@")[0].title())
+        for email in ("ann@acme.io", "bob@acme.io", "cat@acme.io", "dan@acme.io", "ghost@acme.io")
+    }
+    for index, account in enumerate(accounts):
+        org.assign_account(account, territories[index % 3], at=T0)
+    org.assign_account(accounts[0], future, at=T0)
+    org.add_user_to_territory(users["ann@acme.io"], territories[0], "CSM", at=T0)
+    org.add_user_to_territory(users["bob@acme.io"], territories[0], "Account Executive", at=T0)
+    org.add_user_to_territory(users["cat@acme.io"], territories[1], "CSM", at=T0)
+    org.add_user_to_territory(users["dan@acme.io"], territories[2], "Sales Manager", at=T0)  # unmapped role
+    org.add_user_to_territory(users["ghost@acme.io"], territories[2], "CSM", at=T0)  # no such Steward user
+    org.add_user_to_territory(users["dan@acme.io"], future, "CSM", at=T0)
+    return Territories(org, accounts, users, territories)
+
+
+@dataclass
+class SyncApi:
+    sync: Any
+    users: Any
+    salesforce: Emulator
+    org: Territories
+
+    @property
+    def connections(self):
+        return connections_pb2_grpc.ConnectionServiceStub(self.sync.channel)
+
+    @property
+    def jobs(self):
+        return jobs_pb2_grpc.JobServiceStub(self.sync.channel)
+
+
+@pytest.fixture
+def sync_api(serve, users_api):
+    territories = build_org()
+    with Emulator(territories.org) as salesforce:
+        users = users_api()
+        for email in ("ann@acme.io", "bob@acme.io", "cat@acme.io", "dan@acme.io"):
+            add_user(users.db, email)
+        config = SyncConfig(
+            users_address=users.running.address,
+            scheduler_poll_seconds=3600,
+            salesforce_attempts=6,
+            salesforce_max_backoff_seconds=0.05,
+        )
+        yield SyncApi(serve(build_spec(config)), users, salesforce, territories)
+
+
+def connect(api: SyncApi, md) -> connections_pb2.Connection:
+    return api.connections.CreateConnection(
+        connections_pb2.CreateConnectionRequest(
+            connection=connections_pb2.Connection(
+                display_name="Acme org",
+                instance_url=api.salesforce.url,
+                api_version="62.0",
+                oauth=connections_pb2.OAuthSettings(
+                    grant=connections_pb2.O_AUTH_GRANT_CLIENT_CREDENTIALS,
+                    client_id=api.salesforce.client_id,
+                    client_secret=api.salesforce.client_secret,
+                ),
+            )
+        ),
+        metadata=md,
+    )
+
+
+ROLE_VALUES = {"CSM": "roles/success_manager", "Account Executive": "roles/sales_manager"}
+
+
+def make_job(api: SyncApi, md, *, query_filter: str = "", removals=jobs_pb2.REMOVALS_REPORT) -> jobs_pb2.Job:
+    connection = connect(api, md)
+    return api.jobs.CreateJob(
+        jobs_pb2.CreateJobRequest(
+            job=jobs_pb2.Job(
+                display_name=f"ETM {uuid.uuid4().hex[:6]}",
+                type=jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT,
+                connection=connection.name,
+                etm=jobs_pb2.EtmSettings(query_filter=query_filter, role_values=ROLE_VALUES, removals=removals),
+            )
+        ),
+        metadata=md,
+    )
+
+
+def run(api: SyncApi, md, job: jobs_pb2.Job, mode=jobs_pb2.RUN_MODE_FULL) -> jobs_pb2.Run:
+    progress = list(api.jobs.RunJob(jobs_pb2.RunJobRequest(name=job.name, mode=mode), metadata=md))
+    assert progress, "RunJob streamed nothing"
+    assert progress[0].run.state == jobs_pb2.RUN_STATE_RUNNING
+    return progress[-1].run
+
+
+def team(api: SyncApi, md, account: str) -> dict[str, str]:
+    reply = api.users.assignments.GetAccountTeam(assignments_pb2.GetAccountTeamRequest(account_id=account), metadata=md)
+    return dict(reply.attributes)
+
+
+def user_id(api: SyncApi, md, email: str) -> str:
+    from steward.users.v1 import users_pb2
+
+    [user] = api.users.users.ListUsers(users_pb2.ListUsersRequest(emails=[email]), metadata=md).users
+    return user.name
+
+
+def test_a_full_run_assigns_what_the_active_model_says_and_reports_the_rest(sync_api, admin):
+    api = sync_api
+    job = make_job(api, admin)
+    final = run(api, admin, job)
+    assert final.state == jobs_pb2.RUN_STATE_SUCCEEDED, final.error_message
+    # T0: accounts 0, 3 (ann CSM, bob AE); T1: accounts 1, 4 (cat CSM); T2: accounts 2, 5 (dan, ghost).
+    assert final.counts.rows_read == 2 * 2 + 2 * 1 + 2 * 2
+    assert (final.counts.assigned, final.counts.updated, final.counts.unchanged) == (6, 0, 0)
+    assert dict(final.counts.skipped_by_reason) == {"ROLE_UNMAPPED": 2, "USER_NOT_FOUND": 2}
+    accounts = api.org.accounts
+    ann, bob, cat = (user_id(api, admin, f"{n}@acme.io") for n in ("ann", "bob", "cat"))
+    assert team(api, admin, accounts[0]) == {"success_manager___tid": ann, "sales_manager___tid": bob}
+    assert team(api, admin, accounts[4]) == {"success_manager___tid": cat}
+    assert team(api, admin, accounts[5]) == {}
+    errors = api.jobs.ListRunErrors(jobs_pb2.ListRunErrorsRequest(run=final.name), metadata=admin).errors
+    assert sorted((e.mapped.account_id, e.reason) for e in errors) == sorted(
+        [
+            (accounts[2], "ROLE_UNMAPPED"),
+            (accounts[5], "ROLE_UNMAPPED"),
+            (accounts[2], "USER_NOT_FOUND"),
+            (accounts[5], "USER_NOT_FOUND"),
+        ]
+    )
+    assert all(e.mapped.role_value in ("Sales Manager", "CSM") for e in errors)
+    # Whole-org reads go through the association objects: a handful of queries, never the view.
+    assert api.salesforce.count("query", sobject="AccountUserTerritory2View") == 0
+    assert len(final.queries) == 2
+    again = run(api, admin, job)
+    assert (again.counts.assigned, again.counts.unchanged) == (0, 6)
+
+
+def test_incremental_runs_read_only_what_changed_and_move_the_watermark(sync_api, admin):
+    api = sync_api
+    job = make_job(api, admin)
+    first = run(api, admin, job)
+    assert first.state == jobs_pb2.RUN_STATE_SUCCEEDED
+    assert first.watermark_after.ToDatetime(tzinfo=dt.UTC) == T0
+    org, later = api.org, T0 + dt.timedelta(days=1)
+    org.org.set_role(org.users["bob@acme.io"], org.territories[0], "CSM", at=later)  # bob now CSM in T0
+    second = run(api, admin, job, jobs_pb2.RUN_MODE_INCREMENTAL)
+    assert second.state == jobs_pb2.RUN_STATE_SUCCEEDED, second.error_message
+    assert second.counts.rows_read == 2  # bob's association, for the two accounts of T0
+    assert second.counts.updated == 2
+    assert second.watermark_after.ToDatetime(tzinfo=dt.UTC) == later
+    bob = user_id(api, admin, "bob@acme.io")
+    assert team(api, admin, org.accounts[0])["success_manager___tid"] == bob
+    stored = api.jobs.GetJob(jobs_pb2.GetJobRequest(name=job.name), metadata=admin)
+    assert stored.watermark.ToDatetime(tzinfo=dt.UTC) == later and stored.last_run == second.name
+    quiet = run(api, admin, job, jobs_pb2.RUN_MODE_INCREMENTAL)
+    assert quiet.counts.rows_read == 0 and quiet.watermark_after == second.watermark_after
+
+
+def test_mirror_clears_only_what_this_job_wrote_and_etm_dropped(sync_api, admin):
+    api = sync_api
+    report = make_job(api, admin)
+    mirror = make_job(api, admin, removals=jobs_pb2.REMOVALS_MIRROR)
+    assert run(api, admin, mirror).state == jobs_pb2.RUN_STATE_SUCCEEDED
+    org = api.org
+    org.org.remove_user_from_territory(org.users["bob@acme.io"], org.territories[0])  # bob leaves T0
+    org.org.remove_user_from_territory(org.users["cat@acme.io"], org.territories[1])  # cat leaves T1
+    # Someone changes account 4 by hand: no longer the job's to clear.
+    dan = user_id(api, admin, "dan@acme.io")
+    api.users.assignments.SetAssignment(
+        assignments_pb2.SetAssignmentRequest(
+            account_id=org.accounts[4],
+            role="roles/success_manager",
+            user=assignments_pb2.UserRef(user=dan),
+            source=assignments_pb2.WriteSource(source=assignments_pb2.ASSIGNMENT_SOURCE_MANUAL),
+        ),
+        metadata=admin,
+    )
+    reported = run(api, admin, report)
+    assert (reported.counts.stale, reported.counts.removed) == (0, 0)  # the report job wrote nothing left
+    mirrored = run(api, admin, mirror)
+    assert mirrored.state == jobs_pb2.RUN_STATE_SUCCEEDED, mirrored.error_message
+    # bob on accounts 0 and 3 and cat on account 1 are stale; account 4 was changed by hand.
+    assert (mirrored.counts.stale, mirrored.counts.removed) == (3, 3)
+    assert "sales_manager___tid" not in team(api, admin, org.accounts[0])
+    assert team(api, admin, org.accounts[1]) == {}
+    assert team(api, admin, org.accounts[4]) == {"success_manager___tid": dan}
+    incremental = run(api, admin, mirror, jobs_pb2.RUN_MODE_INCREMENTAL)
+    assert incremental.counts.stale == 0  # only full runs know what ETM stopped returning
+
+
+def test_a_storm_of_429s_and_an_expired_token_lose_nothing(sync_api, admin):
+    api = sync_api
+    job = make_job(api, admin)
+    api.salesforce.fail_next("429", count=4, retry_after=0, scope="query")
+    api.salesforce.expire_tokens()
+    final = run(api, admin, job)
+    assert final.state == jobs_pb2.RUN_STATE_SUCCEEDED, final.error_message
+    assert final.counts.assigned == 6
+    api.salesforce.fail_next("503", count=50, scope="query")
+    failed = run(api, admin, job)
+    assert failed.state == jobs_pb2.RUN_STATE_FAILED and failed.error_code.startswith("SALESFORCE_")
+    assert failed.watermark_after == final.watermark_after  # the watermark stays with a failed run
+
+
+def test_a_single_account_filter_reads_the_view_directly(sync_api, admin):
+    api = sync_api
+    account = api.org.accounts[0]
+    job = make_job(api, admin, query_filter=f"accountid = '{account}' and RoleInTerritory2 = 'CSM'")
+    assert job.etm.query_filter == f"AccountId = '{account}' AND RoleInTerritory2 = 'CSM'"
+    final = run(api, admin, job)
+    assert final.counts.rows_read == 1 and final.counts.assigned == 1
+    assert api.salesforce.count("query", sobject="AccountUserTerritory2View") == 1
+    assert final.queries == [
+        "SELECT AccountId, User.Email, User.Name, RoleInTerritory2, Id, Territory2Id, LastModifiedDate "
+        f"FROM AccountUserTerritory2View WHERE AccountId = '{account}' AND RoleInTerritory2 = 'CSM'"
+    ]
+
+
+def test_bad_settings_are_refused_with_every_problem_and_the_filter_position(sync_api, admin):
+    api = sync_api
+    connection = connect(api, admin)
+    refused = call_fails(
+        api.jobs.CreateJob,
+        jobs_pb2.CreateJobRequest(
+            job=jobs_pb2.Job(
+                display_name="Broken",
+                type=jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT,
+                connection=connection.name,
+                etm=jobs_pb2.EtmSettings(
+                    query_filter="AccountId = '001' OR",
+                    role_values={"CSM": "roles/nope"},
+                    mapping=jobs_pb2.FieldMapping(user_email="User.Phone"),
+                ),
+            )
+        ),
+        metadata=admin,
+    )
+    assert refused.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.violation_reasons == {
+        "job.etm.query_filter": "QUERY_FILTER_INVALID",
+        "job.etm.role_values[CSM]": "ROLE_UNKNOWN",
+        "job.etm.mapping.user_email": "FIELD_UNKNOWN",
+    }
+    assert "position 20" in refused.field_violations["job.etm.query_filter"]
+
+
+def test_preview_and_validate_show_row_problems_and_write_nothing(sync_api, admin):
+    api = sync_api
+    job = make_job(api, admin)
+    preview = api.jobs.PreviewJob(jobs_pb2.PreviewJobRequest(name=job.name, row_count=50), metadata=admin)
+    problems = sorted(p.reason for r in preview.rows for p in r.problems)
+    assert problems == ["ROLE_UNMAPPED", "ROLE_UNMAPPED", "USER_NOT_FOUND", "USER_NOT_FOUND"]
+    assert len(preview.rows) == 10 and preview.query.startswith("SELECT Id, UserId")
+    assert {r.mapped.role for r in preview.rows} >= {"roles/success_manager", "roles/sales_manager"}
+    report = api.jobs.ValidateJob(jobs_pb2.ValidateJobRequest(name=job.name), metadata=admin)
+    assert (report.valid, report.rows, report.applicable_rows) == (True, 10, 6)
+    assert {p.reason: p.rows for p in report.row_problems} == {"ROLE_UNMAPPED": 2, "USER_NOT_FOUND": 2}
+    assert team(api, admin, api.org.accounts[0]) == {}
+
+
+def test_connections_keep_secrets_write_only(sync_api, admin):
+    api = sync_api
+    connection = connect(api, admin)
+    assert connection.oauth.client_secret == "" and connection.oauth.has_client_secret
+    assert api.connections.TestConnection(
+        connections_pb2.TestConnectionRequest(name=connection.name), metadata=admin
+    ).ok
+    renamed = api.connections.UpdateConnection(
+        connections_pb2.UpdateConnectionRequest(
+            connection=connections_pb2.Connection(name=connection.name, display_name="Renamed"),
+            update_mask=FieldMask(paths=["display_name"]),
+        ),
+        metadata=admin,
+    )
+    assert renamed.display_name == "Renamed" and renamed.oauth.has_client_secret
+    broken = api.connections.UpdateConnection(
+        connections_pb2.UpdateConnectionRequest(
+            connection=connections_pb2.Connection(
+                name=connection.name,
+                oauth=connections_pb2.OAuthSettings(
+                    grant=connections_pb2.O_AUTH_GRANT_CLIENT_CREDENTIALS, client_id="wrong", client_secret="nope"
+                ),
+            ),
+            update_mask=FieldMask(paths=["oauth"]),
+        ),
+        metadata=admin,
+    )
+    result = api.connections.TestConnection(connections_pb2.TestConnectionRequest(name=broken.name), metadata=admin)
+    assert (result.ok, result.failed_step, result.error_code) == (False, "token", "invalid_client")
+    listed = api.connections.ListConnections(connections_pb2.ListConnectionsRequest(), metadata=admin).connections
+    assert all(c.oauth.client_secret == "" for c in listed)
