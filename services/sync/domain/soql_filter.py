@@ -136,8 +136,10 @@ class Like:
     pattern: str
 
     def __post_init__(self) -> None:
-        if _field_type(self.field) is FieldType.DATETIME:
-            raise ValueError(f"LIKE needs a text or id field; {self.field} is a date-time")
+        # Salesforce refuses LIKE on id and date-time fields (found by the equivalence test
+        # against the stand-in: tests/test_sync_filter_equivalence.py).
+        if _field_type(self.field) is not FieldType.TEXT:
+            raise ValueError(f"LIKE needs a text field; {self.field} is {_field_type(self.field).value}")
         if not isinstance(self.pattern, str) or _LIKE_PATTERN.fullmatch(self.pattern) is None:
             raise ValueError("a LIKE pattern escapes only %, _ and \\ with a backslash")
         if len(_unescape_like(self.pattern)) > MAX_STRING_LENGTH:
@@ -205,7 +207,14 @@ def _checked_value(field: str, value: object) -> str | dt.datetime:
         raise ValueError(f"{field} takes strings")
     if len(value) > MAX_STRING_LENGTH:
         raise ValueError(f"strings in SOQL have at most {MAX_STRING_LENGTH} characters")
+    if _field_type(field) is FieldType.ID and _SALESFORCE_ID.fullmatch(value) is None:
+        # Salesforce answers INVALID_QUERY_FILTER_OPERATOR "invalid ID field" at run time;
+        # saying it when the filter is saved is kinder (found by the equivalence test).
+        raise ValueError(f"{field} takes Salesforce ids: 15 or 18 letters and digits, e.g. '0018c00002VY27fAAD'")
     return value
+
+
+_SALESFORCE_ID: Final = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
 # --- errors: what the grammar expects --------------------------------------------------------
@@ -431,10 +440,10 @@ class _Parser:
             op: ComparisonOp = self.advance().value
             return Comparison(field, op, self.value(field, op))
         if self.is_word("LIKE"):
-            if ftype is FieldType.DATETIME:
+            if ftype is not FieldType.TEXT:
                 self.fail(
                     "an operator (=, !=, <, <=, >, >=, IN, NOT IN)",
-                    f"LIKE needs a text or id field; {field} is a date-time",
+                    f"LIKE needs a text field; {field} is {ftype.value}",
                 )
             self.advance()
             if self.tok.kind != "string":
@@ -484,8 +493,11 @@ class _Parser:
             text, like_escape = tok.value
             if like_escape is not None:
                 raise _error(like_escape, _EXPECT_PLAIN_ESCAPE, "\\% and \\_ are only allowed in LIKE patterns")
+            value = _unescape_like(text)
+            if ftype is FieldType.ID and _SALESFORCE_ID.fullmatch(value) is None:
+                self.fail(_EXPECT_VALUE[FieldType.ID], f"{field} takes Salesforce ids (15 or 18 letters and digits)")
             self.advance()
-            return _unescape_like(text)
+            return value
         if tok.kind == "datetime" and ftype is FieldType.DATETIME:
             self.advance()
             return tok.value
