@@ -16,7 +16,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.sync.adapters.salesforce import flatten_record
-from services.sync.domain.soql_filter import And, Comparison, Filter, InList, Like, Not, Or, evaluate, render
+from services.sync.domain.soql_filter import (
+    COMPARISON_OPS,
+    And,
+    Comparison,
+    Filter,
+    InList,
+    Like,
+    Not,
+    Or,
+    evaluate,
+    render,
+)
 from services.sync.salesforce_emulator import Emulator, Org
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -61,7 +72,7 @@ class Stand:
         url = f"{self.emulator.url}/services/data/v62.0/query?{urllib.parse.urlencode({'q': soql})}"
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback stand-in)
+            with urllib.request.urlopen(request, timeout=10) as response:
                 payload = json.loads(response.read())
         except urllib.error.HTTPError as error:
             raise AssertionError(f"Salesforce refused {soql!r}: {error.read().decode()}") from None
@@ -92,11 +103,9 @@ def leaves(stand: Stand) -> st.SearchStrategy[Filter]:
     text_field = st.sampled_from(["User.Email", "User.Name", "RoleInTerritory2"])  # LIKE takes text only
     any_field = st.sampled_from([*TEXT, "LastModifiedDate"])
     comparison = any_field.flatmap(
-        lambda f: st.tuples(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]), value(f)).map(
-            lambda pair: Comparison(f, pair[0], pair[1])
-        )
+        lambda f: st.tuples(st.sampled_from(COMPARISON_OPS), value(f)).map(lambda pair: Comparison(f, pair[0], pair[1]))
     )
-    nulls = st.tuples(any_field, st.sampled_from(["=", "!="])).map(lambda p: Comparison(p[0], p[1], None))
+    nulls = st.tuples(any_field, st.sampled_from(COMPARISON_OPS[:2])).map(lambda p: Comparison(p[0], p[1], None))
     in_list = any_field.flatmap(
         lambda f: st.tuples(st.lists(value(f), min_size=1, max_size=3), st.booleans()).map(
             lambda p: InList(f, tuple(p[0]), p[1])
