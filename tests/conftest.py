@@ -104,7 +104,9 @@ def serve(databases: DatabaseFactory) -> Iterator[object]:
     started: list[RunningService] = []
 
     def _serve(spec: ServiceSpec, **overrides: object) -> RunningService:
-        service = start_service(spec, settings_for(spec.name, databases.url(spec.name), **overrides))
+        """database_url among the overrides: a second database of that service (e.g. two directories)."""
+        url = str(overrides.pop("database_url", "") or databases.url(spec.name))
+        service = start_service(spec, settings_for(spec.name, url, **overrides))
         started.append(service)
         return service
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -29,13 +30,21 @@ from services.sync.domain.soql_filter import (
 )
 
 UTC = dt.UTC
+# Salesforce ids: 15 case-sensitive letters and digits, or 18 (the 15 plus a case-encoding suffix)
 ACCOUNT = "0018c00002VY27fAAD"
+OTHER_ACCOUNT = "0018c00002VY27gAAD"
+ID_1 = "0MYxx0000000001"
+ID_2 = "0MYxx0000000002"
+SALESFORCE_ID = r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?"
+ID_FIELDS = [f for f, t in FIELDS.items() if t is FieldType.ID]
+TEXT_FIELDS = [f for f, t in FIELDS.items() if t is FieldType.TEXT]
 FIELD_LIST = (
     "a field name (one of Id, AccountId, UserId, User.Email, User.Name, "
     "RoleInTerritory2, Territory2Id, LastModifiedDate)"
 )
 CONDITION = FIELD_LIST + ", NOT or '('"
 OPERATOR = "an operator (=, !=, <, <=, >, >=, IN, NOT IN, LIKE)"
+OPERATOR_NOT_LIKE = "an operator (=, !=, <, <=, >, >=, IN, NOT IN)"
 ID_VALUE = "a quoted string such as '0018c00002VY27fAAD'"
 TEXT_VALUE = "a quoted string such as 'CSM'"
 DATETIME_VALUE = "a date-time such as 2025-01-01T00:00:00Z or a date such as 2025-01-01"
@@ -44,6 +53,11 @@ ESCAPE = "an escape sequence (\\n, \\r, \\t, \\b, \\f, \\\", \\', \\\\, \\uXXXX"
 
 def canonical(text: str) -> str:
     return render(parse(text))
+
+
+def quoted(value: str) -> str:
+    """`value` as a SOQL string literal, escaped as the renderer escapes it."""
+    return render(Comparison("User.Name", "=", value)).removeprefix("User.Name = ")
 
 
 # --- the issue's examples -----------------------------------------------------------------------
@@ -72,8 +86,10 @@ def test_the_issue_examples_parse_and_render_canonically(typed: str, tree: Filte
 
 
 def test_fields_keywords_and_spacing_are_canonicalised() -> None:
-    typed = "  user.email   like '%@example.com'and(roleinterritory2<>'CSM'or ID not in('a','b'))  "
-    assert canonical(typed) == "User.Email LIKE '%@example.com' AND (RoleInTerritory2 != 'CSM' OR Id NOT IN ('a', 'b'))"
+    typed = f"  user.email   like '%@example.com'and(roleinterritory2<>'CSM'or ID not in('{ID_1}','{ID_2}'))  "
+    assert canonical(typed) == (
+        f"User.Email LIKE '%@example.com' AND (RoleInTerritory2 != 'CSM' OR Id NOT IN ('{ID_1}', '{ID_2}'))"
+    )
 
 
 def test_the_field_table_is_exported_with_types() -> None:
@@ -91,27 +107,48 @@ def test_the_field_table_is_exported_with_types() -> None:
 
 # --- precedence and parentheses -------------------------------------------------------------------
 
-A, B, C, D = (Comparison("Id", "=", x) for x in "abcd")
+# A text field takes any string, so the single-letter values keep the table readable.
+A, B, C, D = (Comparison("User.Name", "=", x) for x in "abcd")
 
 
 @pytest.mark.parametrize(
     ("typed", "tree", "rendered"),
     [
-        ("Id='a' AND Id='b' OR Id='c'", Or((And((A, B)), C)), "(Id = 'a' AND Id = 'b') OR Id = 'c'"),
-        ("Id='a' OR Id='b' AND Id='c'", Or((A, And((B, C)))), "Id = 'a' OR (Id = 'b' AND Id = 'c')"),
-        ("(Id='a' OR Id='b') AND Id='c'", And((Or((A, B)), C)), "(Id = 'a' OR Id = 'b') AND Id = 'c'"),
-        ("NOT Id='a' AND Id='b'", And((Not(A), B)), "NOT (Id = 'a') AND Id = 'b'"),
-        ("NOT (Id='a' AND Id='b')", Not(And((A, B))), "NOT (Id = 'a' AND Id = 'b')"),
-        ("NOT NOT Id='a'", Not(Not(A)), "NOT (NOT (Id = 'a'))"),
-        ("Id='a' OR NOT Id='b' AND Id='c'", Or((A, And((Not(B), C)))), "Id = 'a' OR (NOT (Id = 'b') AND Id = 'c')"),
+        (
+            "User.Name='a' AND User.Name='b' OR User.Name='c'",
+            Or((And((A, B)), C)),
+            "(User.Name = 'a' AND User.Name = 'b') OR User.Name = 'c'",
+        ),
+        (
+            "User.Name='a' OR User.Name='b' AND User.Name='c'",
+            Or((A, And((B, C)))),
+            "User.Name = 'a' OR (User.Name = 'b' AND User.Name = 'c')",
+        ),
+        (
+            "(User.Name='a' OR User.Name='b') AND User.Name='c'",
+            And((Or((A, B)), C)),
+            "(User.Name = 'a' OR User.Name = 'b') AND User.Name = 'c'",
+        ),
+        ("NOT User.Name='a' AND User.Name='b'", And((Not(A), B)), "NOT (User.Name = 'a') AND User.Name = 'b'"),
+        ("NOT (User.Name='a' AND User.Name='b')", Not(And((A, B))), "NOT (User.Name = 'a' AND User.Name = 'b')"),
+        ("NOT NOT User.Name='a'", Not(Not(A)), "NOT (NOT (User.Name = 'a'))"),
+        (
+            "User.Name='a' OR NOT User.Name='b' AND User.Name='c'",
+            Or((A, And((Not(B), C)))),
+            "User.Name = 'a' OR (NOT (User.Name = 'b') AND User.Name = 'c')",
+        ),
         # same-operator groups flatten: one tree per meaning
         (
-            "(Id='a' AND Id='b') AND (Id='c' AND Id='d')",
+            "(User.Name='a' AND User.Name='b') AND (User.Name='c' AND User.Name='d')",
             And((A, B, C, D)),
-            "Id = 'a' AND Id = 'b' AND Id = 'c' AND Id = 'd'",
+            "User.Name = 'a' AND User.Name = 'b' AND User.Name = 'c' AND User.Name = 'd'",
         ),
-        ("((((Id='a'))))", A, "Id = 'a'"),
-        ("Id='a' or Id='b' OR Id='c'", Or((A, B, C)), "Id = 'a' OR Id = 'b' OR Id = 'c'"),
+        ("((((User.Name='a'))))", A, "User.Name = 'a'"),
+        (
+            "User.Name='a' or User.Name='b' OR User.Name='c'",
+            Or((A, B, C)),
+            "User.Name = 'a' OR User.Name = 'b' OR User.Name = 'c'",
+        ),
     ],
 )
 def test_not_binds_tighter_than_and_and_and_tighter_than_or(typed: str, tree: Filter, rendered: str) -> None:
@@ -199,15 +236,17 @@ def test_like_keeps_its_escapes_apart_from_wildcards() -> None:
         (
             "LastModifiedDate LIKE '2025%'",
             17,
-            "an operator (=, !=, <, <=, >, >=, IN, NOT IN)",
-            "LIKE needs a text or id",
+            OPERATOR_NOT_LIKE,
+            "LIKE needs a text field; LastModifiedDate is datetime",
         ),
         ("User.Name LIKE null", 15, "a quoted pattern such as 'A%'", "unexpected 'null'"),
         ("User.Name > null", 12, TEXT_VALUE, "null is not allowed with >"),
         ("LastModifiedDate <= null", 20, DATETIME_VALUE, "only with = and !="),
-        ("Id IN ('a', null)", 12, ID_VALUE, "null is not allowed in IN lists"),
-        ("Id IN ('a', 2025-01-01)", 12, ID_VALUE, "not date-times"),
+        (f"Id IN ('{ID_1}', null)", 26, ID_VALUE, "null is not allowed in IN lists"),
+        (f"Id IN ('{ID_1}', 2025-01-01)", 26, ID_VALUE, "not date-times"),
         ("LastModifiedDate IN (2025-01-01, 'x')", 33, DATETIME_VALUE, "write it unquoted"),
+        ("User.Name = 'a\\%'", 14, ESCAPE + ")", "only allowed in LIKE"),
+        # the misplaced escape is the first problem, before the value's not being an id
         ("AccountId = 'a\\%'", 14, ESCAPE + ")", "only allowed in LIKE"),
     ],
 )
@@ -220,11 +259,11 @@ def test_values_must_fit_the_field_type(typed: str, position: int, expected: str
 
 def test_trees_built_by_code_are_checked_too() -> None:
     with pytest.raises(ValueError, match="unknown field"):
-        Comparison("Name) OR (Id", "=", "x")
+        Comparison("Name) OR (Id", "=", ACCOUNT)
     with pytest.raises(ValueError, match="unknown field"):
-        Comparison("accountid", "=", "x")  # trees hold canonical names only
+        Comparison("accountid", "=", ACCOUNT)  # trees hold canonical names only
     with pytest.raises(ValueError, match="operator"):
-        Comparison("Id", "LIKE", "x")  # type: ignore[arg-type]
+        Comparison("Id", "LIKE", ID_1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="null"):
         Comparison("Id", "<", None)
     with pytest.raises(ValueError, match="timezone-aware"):
@@ -236,15 +275,148 @@ def test_trees_built_by_code_are_checked_too() -> None:
     with pytest.raises(ValueError, match="at least one"):
         InList("Id", ())
     with pytest.raises(ValueError, match="LIKE pattern"):
-        Like("Id", "a\\b")
+        Like("User.Name", "a\\b")
     with pytest.raises(ValueError, match="at least two"):
         And((A,))
     with pytest.raises(TypeError):
-        Not("Id = 'a'")  # type: ignore[arg-type]
+        Not("User.Name = 'a'")  # type: ignore[arg-type]
     offset = dt.timezone(dt.timedelta(hours=2))
     assert Comparison("LastModifiedDate", ">", dt.datetime(2025, 1, 1, 2, tzinfo=offset)) == Comparison(
         "LastModifiedDate", ">", dt.datetime(2025, 1, 1, tzinfo=UTC)
     )
+
+
+# --- LIKE only on text fields: Salesforce refuses it on id and date-time fields at run time ----------
+
+
+@pytest.mark.parametrize("field", [f for f in FIELDS if f not in TEXT_FIELDS])
+def test_like_on_an_id_or_date_time_field_is_refused_at_like(field: str) -> None:
+    with pytest.raises(FilterError) as caught:
+        parse(f"{field} LIKE '{ACCOUNT[:5]}%'")
+    error = caught.value
+    assert (error.position, error.expected) == (len(field) + 1, OPERATOR_NOT_LIKE)
+    kind = FIELDS[field].value
+    assert error.message == (
+        f"invalid query filter at position {len(field) + 1}: LIKE needs a text field; {field} is {kind}; "
+        f"expected {OPERATOR_NOT_LIKE}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "position"),
+    [
+        (f"AccountId LIKE '{ACCOUNT}'", 10),  # even a whole, valid id: no LIKE on AccountId
+        ("accountid like 'x%'", 10),  # field names and keywords in any case
+        ("Territory2Id LIKE", 13),  # refused at LIKE, before the missing pattern
+        ("Id LIKE 123", 3),
+        ("RoleInTerritory2 = 'CSM' AND (UserId LIKE '005%' OR User.Name LIKE 'A%')", 37),
+    ],
+)
+def test_like_on_an_id_field_is_refused_wherever_it_appears(typed: str, position: int) -> None:
+    with pytest.raises(FilterError) as caught:
+        parse(typed)
+    assert (caught.value.position, caught.value.expected) == (position, OPERATOR_NOT_LIKE)
+    assert "LIKE needs a text field" in caught.value.message
+
+
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+def test_like_on_a_text_field_is_accepted(field: str) -> None:
+    assert parse(f"{field.lower()} like 'A%'") == Like(field, "A%")
+
+
+@pytest.mark.parametrize("field", [f for f in FIELDS if f not in TEXT_FIELDS])
+def test_a_like_tree_on_an_id_or_date_time_field_is_refused(field: str) -> None:
+    with pytest.raises(ValueError, match=f"^LIKE needs a text field; {field} is {FIELDS[field].value}$"):
+        Like(field, "%")
+
+
+# --- id fields take Salesforce ids: Salesforce answers "invalid ID field" at run time -----------------
+
+NOT_IDS = [
+    "",
+    "a",
+    "001",
+    "0018c00002VY27",  # 14 characters
+    "0018c00002VY27fA",  # 16
+    "0018c00002VY27fAA",  # 17
+    "0018c00002VY27fAADX",  # 19
+    "0018c00002VY27fAAD0018c00002VY27fAAD",  # 36: two ids are not one
+    "0018c00002VY27-",  # 15 characters, not all letters and digits
+    "0018c00002VY27f ",
+    " 0018c00002VY27f",
+    "0018c00002VY27_AAD",
+    "0018c00002VY27féAD",  # ASCII letters only
+    "0018c00002VY27f٣AD",  # ASCII digits only
+    "0018c00002VY27f\nAD",
+    "0018c00002VY27f\\AD",  # a literal backslash
+]
+
+
+@pytest.mark.parametrize("field", ID_FIELDS)
+@pytest.mark.parametrize("value", NOT_IDS)
+def test_an_id_field_refuses_a_value_that_is_no_salesforce_id(field: str, value: str) -> None:
+    literal = quoted(value)
+    for op in ("=", "!=", "<", ">="):
+        typed = f"{field} {op} {literal}"
+        with pytest.raises(FilterError) as caught:
+            parse(typed)
+        position = len(field) + len(op) + 2
+        assert (caught.value.position, caught.value.expected) == (position, ID_VALUE)
+        assert caught.value.message == (
+            f"invalid query filter at position {position}: {field} takes Salesforce ids "
+            f"(15 or 18 letters and digits); expected {ID_VALUE}"
+        )
+        with pytest.raises(ValueError, match=f"^{field} takes Salesforce ids"):
+            Comparison(field, op, value)
+    with pytest.raises(ValueError, match=f"^{field} takes Salesforce ids"):
+        InList(field, (ACCOUNT, value))
+
+
+@pytest.mark.parametrize(
+    ("typed", "position"),
+    [
+        ("AccountId = 'x'", 12),
+        ("Id IN ('001')", 7),
+        (f"Id NOT IN ('{ID_1}', '{ID_2}', 'x', '{ACCOUNT}')", 49),  # the first bad one in the list
+        ("RoleInTerritory2 = 'CSM' AND (Territory2Id = '0MI' OR UserId = null)", 45),
+        ("UserId = '005xx000001Sv6' AND Nope = 1", 9),  # the first problem wins
+        ("Territory2Id = ''", 15),
+        ("AccountId = 'x\\' OR 1=1'", 12),  # a quote smuggled into the literal
+        ("AccountId = '0018c00002VY27f\\u0027'", 12),
+    ],
+)
+def test_an_id_is_refused_at_its_literal(typed: str, position: int) -> None:
+    with pytest.raises(FilterError) as caught:
+        parse(typed)
+    assert (caught.value.position, caught.value.expected) == (position, ID_VALUE)
+    assert "takes Salesforce ids (15 or 18 letters and digits)" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("typed", "tree"),
+    [
+        ("Id = '0MYxx0000000001'", Comparison("Id", "=", ID_1)),  # 15 characters
+        (f"AccountId = '{ACCOUNT}'", Comparison("AccountId", "=", ACCOUNT)),  # 18 characters
+        ("UserId != '005XX000001SV6AAAS'", Comparison("UserId", "!=", "005XX000001SV6AAAS")),
+        ("Territory2Id > '000000000000000'", Comparison("Territory2Id", ">", "000000000000000")),
+        ("Id = 'abcdefghijklmnopqr'", Comparison("Id", "=", "abcdefghijklmnopqr")),
+        # escapes are decoded before the check: \u0030 is 0
+        ("AccountId = '\\u0030018c00002VY27fAAD'", Comparison("AccountId", "=", ACCOUNT)),
+        ("Id = null", Comparison("Id", "=", None)),  # null stays allowed with = and !=
+        ("AccountId != null", Comparison("AccountId", "!=", None)),
+        (f"Id IN ('{ID_1}', '{ACCOUNT}')", InList("Id", (ID_1, ACCOUNT))),
+        (f"UserId NOT IN ('{ID_2}')", InList("UserId", (ID_2,), negated=True)),
+    ],
+)
+def test_an_id_field_takes_15_or_18_letters_and_digits(typed: str, tree: Filter) -> None:
+    assert parse(typed) == tree
+    assert parse(render(tree)) == tree
+
+
+def test_only_id_fields_are_held_to_the_id_form() -> None:
+    assert parse("User.Name = 'x'") == Comparison("User.Name", "=", "x")
+    assert parse("RoleInTerritory2 IN ('', 'a b')") == InList("RoleInTerritory2", ("", "a b"))
+    assert Comparison("User.Email", "<", "001") == Comparison("User.Email", "<", "001")
 
 
 # --- errors: first problem, exact position, what was expected ------------------------------------------
@@ -256,27 +428,27 @@ def test_trees_built_by_code_are_checked_too() -> None:
         ("", 0, CONDITION, "unexpected end of the filter"),
         ("   ", 3, CONDITION, "unexpected end of the filter"),
         ("Name = 'x'", 0, FIELD_LIST, "unknown field 'Name'"),
-        ("Id = 'a' AND Account.Name = 'x'", 13, FIELD_LIST, "unknown field 'Account.Name'"),
+        (f"Id = '{ID_1}' AND Account.Name = 'x'", 27, FIELD_LIST, "unknown field 'Account.Name'"),
         ("AccountId 'x'", 10, OPERATOR, "unexpected the string 'x'"),
         ("AccountId == 'x'", 11, ID_VALUE + " or null", "unexpected '='"),
         ("AccountId = ", 12, ID_VALUE + " or null", "end of the filter"),
         ("AccountId = 'x", 12, "a closing quote (')", "not closed"),
         ("User.Name = 'a\\qb'", 14, ESCAPE + "; \\% and \\_ in LIKE)", "'\\q' is not a SOQL escape"),
         ("User.Name = 'a\\u12G4'", 14, ESCAPE + "; \\% and \\_ in LIKE)", "'\\u12G4' is not"),
-        ("AccountId = 'x' LIMIT 1", 16, "AND, OR or the end of the filter", "unexpected 'LIMIT'"),
-        ("AccountId = 'x' ; DELETE", 16, "AND, OR or the end of the filter", "unexpected ';'"),
-        ("(AccountId = 'x'", 16, "AND, OR or ')'", "end of the filter"),
-        ("(AccountId = 'x'))", 17, "AND, OR or the end of the filter", "unexpected ')'"),
+        (f"AccountId = '{ACCOUNT}' LIMIT 1", 33, "AND, OR or the end of the filter", "unexpected 'LIMIT'"),
+        (f"AccountId = '{ACCOUNT}' ; DELETE", 33, "AND, OR or the end of the filter", "unexpected ';'"),
+        (f"(AccountId = '{ACCOUNT}'", 33, "AND, OR or ')'", "end of the filter"),
+        (f"(AccountId = '{ACCOUNT}'))", 34, "AND, OR or the end of the filter", "unexpected ')'"),
         ("()", 1, CONDITION, "empty parentheses"),
-        ("Id = 'a' AND ()", 14, CONDITION, "empty parentheses"),
+        (f"Id = '{ID_1}' AND ()", 28, CONDITION, "empty parentheses"),
         ("AccountId IN ()", 14, ID_VALUE, "IN needs at least one value"),
         ("AccountId IN 'a'", 13, "'(' and a list of values", "unexpected the string 'a'"),
-        ("AccountId IN ('a' 'b')", 18, "',' or ')'", "unexpected the string 'b'"),
-        ("AccountId IN ('a',)", 18, ID_VALUE, "unexpected ')'"),
+        (f"AccountId IN ('{ACCOUNT}' '{OTHER_ACCOUNT}')", 35, "',' or ')'", f"unexpected the string '{OTHER_ACCOUNT}'"),
+        (f"AccountId IN ('{ACCOUNT}',)", 35, ID_VALUE, "unexpected ')'"),
         ("Id NOT 'x'", 7, "IN", "unexpected the string 'x'"),
-        ("Id NOT LIKE 'x%'", 7, "IN", "SOQL has no NOT LIKE"),
-        ("Id = 'a' AND", 12, CONDITION, "end of the filter"),
-        ("Id = 'a' AND OR Id = 'b'", 13, CONDITION, "unexpected 'OR'"),
+        ("User.Name NOT LIKE 'x%'", 14, "IN", "SOQL has no NOT LIKE"),
+        (f"Id = '{ID_1}' AND", 26, CONDITION, "end of the filter"),
+        (f"Id = '{ID_1}' AND OR Id = '{ID_2}'", 27, CONDITION, "unexpected 'OR'"),
         ("NOT", 3, CONDITION, "end of the filter"),
         ("LastModifiedDate > 2025-13-01T00:00:00Z", 19, DATETIME_VALUE, "month must be in 1..12"),
         ("LastModifiedDate > 2025-01-01T00:00:00.000Z", 19, DATETIME_VALUE, "neither a date-time nor a date"),
@@ -301,76 +473,100 @@ def test_a_bad_filter_reports_its_first_problem_with_position_and_expectation(
 
 def test_a_filter_error_is_an_invalid_argument_with_details() -> None:
     with pytest.raises(FilterError) as caught:
-        parse("AccountId = 'x' LIMIT 1")
+        parse(f"AccountId = '{ACCOUNT}' LIMIT 1")
     error = caught.value
     assert error.kind is ErrorKind.INVALID_ARGUMENT
     assert error.reason == "QUERY_FILTER_INVALID"
-    assert error.metadata == {"position": "16", "expected": "AND, OR or the end of the filter"}
+    assert error.metadata == {"position": "33", "expected": "AND, OR or the end of the filter"}
     assert [(v.field, v.reason) for v in error.field_violations] == [("query_filter", "QUERY_FILTER_INVALID")]
 
 
 def test_limits_keep_the_parser_bounded() -> None:
+    condition = f"Id = '{ID_1}'"
+    assert parse("(" * 50 + condition + ")" * 50) == Comparison("Id", "=", ID_1)
     with pytest.raises(FilterError) as caught:
-        parse("(" * 60 + "Id = 'a'" + ")" * 60)
+        parse("(" * 60 + condition + ")" * 60)
     assert caught.value.position == 50  # the 51st parenthesis
+    assert parse("NOT " * 50 + condition) is not None
     with pytest.raises(FilterError) as caught:
-        parse("NOT " * 51 + "Id = 'a'")
+        parse("NOT " * 51 + condition)
     assert caught.value.position == 200
     with pytest.raises(FilterError) as caught:
         parse("User.Name = '" + "x" * 4001 + "'")
     assert (caught.value.position, caught.value.expected) == (12, "a string of at most 4000 characters")
     assert parse("User.Name = '" + "x" * 4000 + "'") == Comparison("User.Name", "=", "x" * 4000)
     with pytest.raises(FilterError) as caught:
-        parse("Id = 'a' OR " * 1000 + "Id = 'a'")
+        parse(f"{condition} OR " * 500 + condition)
     assert caught.value.position == 10_000
 
 
 # --- injection ----------------------------------------------------------------------------------------
 
 
+# Each attempt starts with a valid condition, so what is refused is the attempt itself.
 @pytest.mark.parametrize(
-    "typed",
+    ("typed", "position", "expected"),
     [
-        "AccountId = 'x' OR Id != null) LIMIT 1 --",
-        "AccountId = 'x\\' OR 1=1",
-        "AccountId = 'x' OR 1=1",
-        "AccountId = 'x'; DELETE FROM Account",
-        "AccountId = 'x' /* comment */",
-        "AccountId = 'x' ORDER BY Id",
-        "AccountId = 'x' AND Id IN (SELECT Id FROM User)",
-        "AccountId = 'x'\n-- rest",
+        (f"AccountId = '{ACCOUNT}' OR Id != null) LIMIT 1 --", 46, "AND, OR or the end of the filter"),
+        (f"AccountId = '{ACCOUNT}\\' OR 1=1", 12, "a closing quote (')"),
+        (f"AccountId = '{ACCOUNT}' OR 1=1", 36, CONDITION),
+        (f"AccountId = '{ACCOUNT}'; DELETE FROM Account", 32, "AND, OR or the end of the filter"),
+        (f"AccountId = '{ACCOUNT}' /* comment */", 33, "AND, OR or the end of the filter"),
+        (f"AccountId = '{ACCOUNT}' ORDER BY Id", 33, "AND, OR or the end of the filter"),
+        (f"AccountId = '{ACCOUNT}' AND Id IN (SELECT Id FROM User)", 44, ID_VALUE),
+        (f"AccountId = '{ACCOUNT}'\n-- rest", 33, "AND, OR or the end of the filter"),
+        ("RoleInTerritory2 = 'CSM' OR 1=1", 28, CONDITION),
+        ("RoleInTerritory2 = 'CSM'; DELETE FROM Account", 24, "AND, OR or the end of the filter"),
+        ("User.Name = 'x' OR Id != null) LIMIT 1 --", 29, "AND, OR or the end of the filter"),
     ],
 )
-def test_injection_attempts_are_refused(typed: str) -> None:
-    with pytest.raises(FilterError):
+def test_injection_attempts_are_refused(typed: str, position: int, expected: str) -> None:
+    with pytest.raises(FilterError) as caught:
         parse(typed)
+    assert (caught.value.position, caught.value.expected) == (position, expected)
 
 
 def test_an_escaped_backslash_ends_the_literal_where_the_tree_says() -> None:
     # 'x\\' is the string x\ and the OR after it is a real condition, kept inside the filter's own tree
-    tree = parse("AccountId = 'x\\\\' OR Id != null")
-    assert tree == Or((Comparison("AccountId", "=", "x\\"), Comparison("Id", "!=", None)))
-    assert render(and_filter(tree, A)) == "(AccountId = 'x\\\\' OR Id != null) AND Id = 'a'"
+    tree = parse("User.Name = 'x\\\\' OR Id != null")
+    assert tree == Or((Comparison("User.Name", "=", "x\\"), Comparison("Id", "!=", None)))
+    assert render(and_filter(tree, A)) == "(User.Name = 'x\\\\' OR Id != null) AND User.Name = 'a'"
 
 
 @pytest.mark.parametrize(
     ("typed", "value", "rendered"),
     [
-        ("AccountId = 'x\\' OR 1=1'", "x' OR 1=1", "AccountId = 'x\\' OR 1=1'"),
-        ("AccountId = 'x\\' OR Id != null) LIMIT 1 --'", "x' OR Id != null) LIMIT 1 --", None),
-        ("AccountId = 'x\\u0027 OR Id != null'", "x' OR Id != null", "AccountId = 'x\\' OR Id != null'"),
-        ("AccountId = 'x\\\\\\' OR 1=1'", "x\\' OR 1=1", "AccountId = 'x\\\\\\' OR 1=1'"),
+        ("User.Name = 'x\\' OR 1=1'", "x' OR 1=1", "User.Name = 'x\\' OR 1=1'"),
+        ("User.Name = 'x\\' OR Id != null) LIMIT 1 --'", "x' OR Id != null) LIMIT 1 --", None),
+        ("User.Name = 'x\\u0027 OR Id != null'", "x' OR Id != null", "User.Name = 'x\\' OR Id != null'"),
+        ("User.Name = 'x\\\\\\' OR 1=1'", "x\\' OR 1=1", "User.Name = 'x\\\\\\' OR 1=1'"),
     ],
 )
 def test_quotes_inside_a_literal_are_neutralised(typed: str, value: str, rendered: str | None) -> None:
     tree = parse(typed)
-    assert tree == Comparison("AccountId", "=", value)
+    assert tree == Comparison("User.Name", "=", value)
     out = render(tree)
     escaped = value.replace("\\", "\\\\").replace("'", "\\'")
     # the whole input is one string literal, its quotes escaped, and nothing follows it
-    assert out == f"AccountId = '{escaped}'"
+    assert out == f"User.Name = '{escaped}'"
     assert rendered is None or out == rendered
     assert parse(out) == tree
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "AccountId = 'x\\' OR 1=1'",
+        "AccountId = 'x\\' OR Id != null) LIMIT 1 --'",
+        "AccountId = 'x\\u0027 OR Id != null'",
+        f"AccountId = '{ACCOUNT}\\' OR Id != null'",
+    ],
+)
+def test_an_id_field_refuses_a_literal_with_a_quote_in_it(typed: str) -> None:
+    # on an id field such a literal is no Salesforce id: refused where it starts
+    with pytest.raises(FilterError) as caught:
+        parse(typed)
+    assert (caught.value.position, caught.value.expected) == (12, ID_VALUE)
 
 
 def test_and_filter_keeps_the_admins_or_inside_its_group() -> None:
@@ -382,18 +578,19 @@ def test_and_filter_keeps_the_admins_or_inside_its_group() -> None:
         "(RoleInTerritory2 = 'CSM' OR AccountId != null) AND LastModifiedDate > 2026-03-01T12:00:00Z"
     )
     assert and_filter(None, watermark) is watermark
-    conjunction = parse("Id = 'a' AND Id = 'b'")
+    conjunction = parse("User.Name = 'a' AND User.Name = 'b'")
     assert and_filter(conjunction, watermark) == And((A, B, watermark))
 
 
 # --- property: render and parse agree ---------------------------------------------------------------
 
-TEXT_FIELDS = [f for f, t in FIELDS.items() if t is not FieldType.DATETIME]
 _offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
 datetimes: st.SearchStrategy[str | dt.datetime] = st.datetimes(
     min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(2100, 12, 30), timezones=_offsets
 ).map(lambda d: d.replace(microsecond=0))
 strings: st.SearchStrategy[str | dt.datetime] = st.text(max_size=12)
+ids: st.SearchStrategy[str | dt.datetime] = st.from_regex(SALESFORCE_ID, fullmatch=True)
+not_ids = st.text(max_size=20).filter(lambda s: re.fullmatch(SALESFORCE_ID, s) is None)
 like_patterns = st.lists(
     st.one_of(
         st.sampled_from(["%", "_", "\\%", "\\_", "\\\\"]),
@@ -403,19 +600,22 @@ like_patterns = st.lists(
 ).map("".join)
 
 
+VALUES_BY_TYPE = {FieldType.ID: ids, FieldType.TEXT: strings, FieldType.DATETIME: datetimes}
+
+
 @st.composite
 def comparisons(draw: st.DrawFn) -> Comparison:
     field = draw(st.sampled_from(list(FIELDS)))
     op = draw(st.sampled_from(COMPARISON_OPS))
     if op in ("=", "!=") and draw(st.booleans()):
         return Comparison(field, op, None)
-    return Comparison(field, op, draw(datetimes if FIELDS[field] is FieldType.DATETIME else strings))
+    return Comparison(field, op, draw(VALUES_BY_TYPE[FIELDS[field]]))
 
 
 @st.composite
 def in_lists(draw: st.DrawFn) -> InList:
     field = draw(st.sampled_from(list(FIELDS)))
-    values = draw(st.lists(datetimes if FIELDS[field] is FieldType.DATETIME else strings, min_size=1, max_size=4))
+    values = draw(st.lists(VALUES_BY_TYPE[FIELDS[field]], min_size=1, max_size=4))
     return InList(field, tuple(values), draw(st.booleans()))
 
 
@@ -441,6 +641,7 @@ def test_render_then_parse_gives_the_same_tree_and_render_is_a_fixed_point(tree:
 
 TOKEN_SOUP = [
     "Id", "user.name", "LastModifiedDate", "Nope", "=", "!=", "<>", "<", ">=", "'a'", "'b\\'c'", "'%\\_'", "'x",
+    f"'{ACCOUNT}'", f"'{ID_1}'",
     "null", "true", "1", "2025-01-01T00:00:00+02:00", "2025-01-01",
     "(", ")", ",", "AND", "or", "NOT", "IN", "LIKE", ";",
 ]  # fmt: skip
@@ -470,6 +671,39 @@ def test_any_text_either_parses_to_a_canonical_tree_or_fails_with_a_position(tex
 def test_every_string_literal_round_trips_as_one_literal(value: str) -> None:
     tree = Comparison("User.Name", "=", value)
     assert parse(render(tree)) == tree
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(ID_FIELDS), st.from_regex(SALESFORCE_ID, fullmatch=True))
+def test_every_salesforce_id_round_trips_on_every_id_field(field: str, value: str) -> None:
+    tree = Comparison(field, "=", value)
+    assert parse(render(tree)) == tree
+    assert parse(f"{field} IN ('{value}')") == InList(field, (value,))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ID_FIELDS), st.sampled_from(["=", "!=", "<", "IN", "NOT IN"]), not_ids)
+def test_anything_but_a_salesforce_id_is_refused_on_an_id_field(field: str, op: str, value: str) -> None:
+    literal = quoted(value)
+    prefix = f"{field} {op} " + ("(" if "IN" in op else "")
+    with pytest.raises(FilterError) as caught:
+        parse(prefix + literal + (")" if "IN" in op else ""))
+    assert (caught.value.position, caught.value.expected) == (len(prefix), ID_VALUE)
+    with pytest.raises(ValueError, match="takes Salesforce ids"):
+        if "IN" in op:
+            InList(field, (value,), op == "NOT IN")
+        else:
+            Comparison(field, op, value)  # type: ignore[arg-type]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([f for f in FIELDS if f not in TEXT_FIELDS]), like_patterns)
+def test_no_like_pattern_makes_like_on_an_id_or_date_time_field_acceptable(field: str, pattern: str) -> None:
+    with pytest.raises(ValueError, match="LIKE needs a text field"):
+        Like(field, pattern)
+    with pytest.raises(FilterError) as caught:
+        parse(f"{field} LIKE {render(Like('User.Name', pattern)).removeprefix('User.Name LIKE ')}")
+    assert (caught.value.position, caught.value.expected) == (len(field) + 1, OPERATOR_NOT_LIKE)
 
 
 # --- evaluation ----------------------------------------------------------------------------------------
@@ -581,16 +815,15 @@ def test_evaluate_refuses_rows_of_the_wrong_shape() -> None:
         (f"RoleInTerritory2 = 'CSM' AND (AccountId = '{ACCOUNT}' AND User.Email != null)", ACCOUNT),
         (f"AccountId IN ('{ACCOUNT}')", ACCOUNT),
         (f"AccountId = '{ACCOUNT}' AND AccountId = '0018c00002VY27f'", ACCOUNT),  # the same account twice
-        (f"AccountId = '{ACCOUNT}' AND AccountId = '0018c00002VY27gAAD'", None),  # two accounts: nothing matches
+        (f"AccountId = '{ACCOUNT}' AND AccountId = '{OTHER_ACCOUNT}'", None),  # two accounts: nothing matches
         (f"AccountId = '{ACCOUNT}' OR RoleInTerritory2 = 'CSM'", None),
-        (f"AccountId IN ('{ACCOUNT}', '0018c00002VY27gAAD')", None),
+        (f"AccountId IN ('{ACCOUNT}', '{OTHER_ACCOUNT}')", None),
         (f"AccountId NOT IN ('{ACCOUNT}')", None),
         (f"AccountId != '{ACCOUNT}'", None),
         (f"NOT AccountId = '{ACCOUNT}'", None),
         ("AccountId = null", None),
-        (f"AccountId LIKE '{ACCOUNT}'", None),
         (f"Id = '{ACCOUNT}'", None),
-        (f"(AccountId = '{ACCOUNT}' OR Id = 'a') AND Id = 'b'", None),
+        (f"(AccountId = '{ACCOUNT}' OR Id = '{ID_1}') AND Id = '{ID_2}'", None),
     ],
 )
 def test_accounts_pinned(typed: str, pinned: str | None) -> None:
