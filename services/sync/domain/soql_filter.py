@@ -453,7 +453,8 @@ class _Parser:
         if negated:
             self.advance()
             if self.is_word("LIKE"):
-                self.fail("IN", f"SOQL has no NOT LIKE: write NOT ({field} LIKE ...)")
+                hint = f"write NOT ({field} LIKE ...)" if ftype is FieldType.TEXT else f"{field} takes no LIKE"
+                self.fail("IN", f"SOQL has no NOT LIKE: {hint}")
             if not self.is_word("IN"):
                 self.fail("IN")
         if not self.is_word("IN"):
@@ -582,7 +583,7 @@ def and_filter(a: Filter | None, b: Filter) -> Filter:
 # - Id fields compare on the 15-character case-sensitive id: an 18-character id is the same
 #   id plus a suffix that encodes the case of the first 15, so '0018c00002VY27f' and
 #   '0018C00002VY27FAAD' both name the record 0018c00002VY27fAAD, as in Salesforce.
-# - LIKE is case-insensitive on every field, % is any run of characters, _ one character,
+# - LIKE (text fields only) is case-insensitive, % is any run of characters, _ one character,
 #   \% \_ \\ are the literal characters.
 # - Date-times compare as instants; row values must be timezone-aware.
 
@@ -670,7 +671,7 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
 
 def accounts_pinned(node: Filter | None) -> str | None:
     """The one AccountId the filter requires, if it requires exactly one at the top level
-    (``AccountId = 'x'`` or ``AccountId IN ('x')``, alone or AND-ed with other conditions):
+    (``AccountId = '0018c00002VY27fAAD'`` or ``AccountId IN (...)`` with one id, alone or AND-ed with other conditions):
     the connector then queries AccountUserTerritory2View, which Salesforce only answers
     for one account at a time. None otherwise, and when two different ids are required
     (nothing matches then)."""
