@@ -326,3 +326,68 @@ def test_connections_keep_secrets_write_only(sync_api, admin):
     assert (result.ok, result.failed_step, result.error_code) == (False, "token", "invalid_client")
     listed = api.connections.ListConnections(connections_pb2.ListConnectionsRequest(), metadata=admin).connections
     assert all(c.oauth.client_secret == "" for c in listed)
+
+
+def test_active_jobs_with_an_interval_run_on_schedule(sync_api, serve, databases, admin):
+    base = sync_api
+    config = SyncConfig(users_address=base.users.running.address, scheduler_poll_seconds=0.1)
+    scheduled = SyncApi(
+        serve(build_spec(config), database_url=databases.url("sync_scheduled")), base.users, base.salesforce, base.org
+    )
+    from google.protobuf.duration_pb2 import Duration
+
+    draft = make_job(scheduled, admin)
+    active = make_job(scheduled, admin)
+    every_hour = Duration(seconds=3600)
+    for job, state in ((draft, jobs_pb2.JOB_STATE_DRAFT), (active, jobs_pb2.JOB_STATE_ACTIVE)):
+        scheduled.jobs.UpdateJob(
+            jobs_pb2.UpdateJobRequest(
+                job=jobs_pb2.Job(name=job.name, state=state, run_interval=every_hour),
+                update_mask=FieldMask(paths=["state", "run_interval"]),
+            ),
+            metadata=admin,
+        )
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        runs = scheduled.jobs.ListRuns(jobs_pb2.ListRunsRequest(job=active.name), metadata=admin).runs
+        if runs and runs[0].state != jobs_pb2.RUN_STATE_RUNNING:
+            break
+        assert time.monotonic() < deadline, "the scheduler never ran the active job"
+        time.sleep(0.1)
+    [run] = runs
+    assert (run.started_by, run.mode, run.state) == ("schedule", jobs_pb2.RUN_MODE_FULL, jobs_pb2.RUN_STATE_SUCCEEDED)
+    assert scheduled.jobs.ListRuns(jobs_pb2.ListRunsRequest(job=draft.name), metadata=admin).runs == []
+    too_often = call_fails(
+        scheduled.jobs.UpdateJob,
+        jobs_pb2.UpdateJobRequest(
+            job=jobs_pb2.Job(name=active.name, run_interval=Duration(seconds=60)),
+            update_mask=FieldMask(paths=["run_interval"]),
+        ),
+        metadata=admin,
+    )
+    assert too_often.violation_reasons == {"job.run_interval": "RUN_INTERVAL_INVALID"}
+
+
+def test_one_run_per_job_at_a_time_and_a_running_job_is_not_deleted(sync_api, admin):
+    api = sync_api
+    job = make_job(api, admin)
+    api.salesforce.set_latency(0.3)
+    stream = api.jobs.RunJob(jobs_pb2.RunJobRequest(name=job.name), metadata=admin)
+    first = next(iter(stream))
+    assert first.run.state == jobs_pb2.RUN_STATE_RUNNING
+    busy = call_fails(
+        lambda request, **kw: list(api.jobs.RunJob(request, **kw)),
+        jobs_pb2.RunJobRequest(name=job.name),
+        metadata=admin,
+    )
+    assert (busy.code, busy.reason) == (grpc.StatusCode.ABORTED, "RUN_IN_PROGRESS")
+    assert busy.error_metadata["run"] == first.run.name
+    held = call_fails(api.jobs.DeleteJob, jobs_pb2.DeleteJobRequest(name=job.name), metadata=admin)
+    assert held.reason == "RUN_IN_PROGRESS"
+    api.salesforce.set_latency(0)
+    final = list(stream)[-1].run
+    assert final.state == jobs_pb2.RUN_STATE_SUCCEEDED
+    again = run(api, admin, job)  # the lease was released with the run
+    assert again.state == jobs_pb2.RUN_STATE_SUCCEEDED
