@@ -264,7 +264,7 @@ def test_bad_settings_are_refused_with_every_problem_and_the_filter_position(syn
                 type=jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT,
                 connection=connection.name,
                 etm=jobs_pb2.EtmSettings(
-                    query_filter="AccountId = '001' OR",
+                    query_filter="AccountId = '0018c00002VY27fAAD' OR",
                     role_values={"CSM": "roles/nope"},
                     mapping=jobs_pb2.FieldMapping(user_email="User.Phone"),
                 ),
@@ -278,7 +278,7 @@ def test_bad_settings_are_refused_with_every_problem_and_the_filter_position(syn
         "job.etm.role_values[CSM]": "ROLE_UNKNOWN",
         "job.etm.mapping.user_email": "FIELD_UNKNOWN",
     }
-    assert "position 20" in refused.field_violations["job.etm.query_filter"]
+    assert "position 35" in refused.field_violations["job.etm.query_filter"]
 
 
 def test_preview_and_validate_show_row_problems_and_write_nothing(sync_api, admin):
