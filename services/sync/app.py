@@ -18,7 +18,15 @@ from services.sync.config import SyncConfig
 from services.sync.service_layer.runner import JobRunner
 from services.sync.service_layer.scheduler import Scheduler
 from services.sync.servicer import ConnectionServicer, JobServicer
-from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from services.sync.upload_servicer import UploadServicer
+from steward.sync.v1 import (
+    connections_pb2,
+    connections_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    uploads_pb2,
+    uploads_pb2_grpc,
+)
 
 MIGRATIONS = MigrationSet("sync", Path(__file__).parent / "migrations")
 
@@ -45,6 +53,8 @@ def build_spec(config: SyncConfig | None = None) -> ServiceSpec:
         runner = JobRunner(db, users, salesforce, lease_seconds=current.run_lease_seconds)
         connections_pb2_grpc.add_ConnectionServiceServicer_to_server(ConnectionServicer(db, users, salesforce), server)
         jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db, users, salesforce, runner), server)
+        uploads = UploadServicer(db, users, lease_seconds=current.run_lease_seconds)
+        uploads_pb2_grpc.add_UploadServiceServicer_to_server(uploads, server)
         return [Scheduler(db, runner, poll_seconds=current.scheduler_poll_seconds), _Closing(users)]
 
     return ServiceSpec(
@@ -52,6 +62,7 @@ def build_spec(config: SyncConfig | None = None) -> ServiceSpec:
         grpc_services=(
             connections_pb2.DESCRIPTOR.services_by_name["ConnectionService"].full_name,
             jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
+            uploads_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name,
         ),
         migrations=MIGRATIONS,
         register=register,

@@ -9,7 +9,9 @@ from services.runtime.service_client import RetryPolicy, ServiceCallError, Servi
 from steward.users.v1 import assignments_pb2, assignments_pb2_grpc, users_pb2, users_pb2_grpc
 
 SUBJECT = "service:sync"
-SCOPES = ("users.read", "assignments.write")
+# users.upsert and users.manage: file uploads (UpsertUsers; BulkUserAction ADD_TO_TEAM, the only
+# way to put users in teams that a service account has).
+SCOPES = ("users.read", "users.upsert", "users.manage", "assignments.write")
 BATCH_ROWS = 10_000  # BatchSetAssignments' limit per call
 UsersCallError = ServiceCallError
 
@@ -89,3 +91,29 @@ class SyncUsersClient(ServiceClient):
             rows=list(rows), source=source, only_own=True, request_id=request_id
         )
         return self.call(self.assignments.BatchClearAssignments, request)
+
+    # --- file uploads ---
+
+    def upsert_users(self, rows: Sequence[users_pb2.UpsertUserRow], request_id: str) -> users_pb2.UpsertUsersResponse:
+        return self.call(self.users.UpsertUsers, users_pb2.UpsertUsersRequest(rows=list(rows), request_id=request_id))
+
+    def teams(self) -> list[users_pb2.Team]:
+        stub = users_pb2_grpc.TeamServiceStub(self.channel)
+        found: list[users_pb2.Team] = []
+        token = ""
+        while True:
+            reply = self.call(stub.ListTeams, users_pb2.ListTeamsRequest(page_size=1000, page_token=token))
+            found.extend(reply.teams)
+            token = reply.next_page_token
+            if not token:
+                return found
+
+    def add_to_team(self, team: str, users: Sequence[str], request_id: str) -> users_pb2.BulkUserActionResponse:
+        """Adds "users/{uid}"s to a team as members (at most 10,000 per call)."""
+        request = users_pb2.BulkUserActionRequest(
+            action=users_pb2.BULK_ACTION_ADD_TO_TEAM,
+            users=list(users),
+            team_membership=users_pb2.TeamMembership(team=team, role=users_pb2.TEAM_ROLE_MEMBER),
+            request_id=request_id,
+        )
+        return self.call(self.users.BulkUserAction, request)
