@@ -169,7 +169,9 @@ class JobRepository:
     def due(self, now: dt.datetime) -> list[Job]:
         """Active jobs with an interval (the caller checks the time since their last run)."""
         query = select(JobRecord).where(
-            JobRecord.state == JobState.ACTIVE.value, JobRecord.run_interval_seconds.is_not(None)
+            JobRecord.state == JobState.ACTIVE.value,
+            JobRecord.run_interval_seconds.is_not(None),
+            JobRecord.type == JobType.ETM_ACCOUNT_ASSIGNMENT.value,
         )
         return [_job(row) for row in self._session.scalars(query)]
 

@@ -69,6 +69,10 @@ def check_job(job: Job, path: str = "job") -> Violations:
             problems.add(f"{path}.connection", "an ETM job reads from a connection", "REQUIRED")
         if job.etm is None:
             problems.add(f"{path}.etm", "an ETM job needs its settings", "REQUIRED")
-    if job.run_interval is not None and job.run_interval < MIN_RUN_INTERVAL:
+    if job.run_interval is not None and job.type is not JobType.ETM_ACCOUNT_ASSIGNMENT:
+        problems.add(
+            f"{path}.run_interval", "only jobs that read from a connection run on a schedule", "RUN_INTERVAL_INVALID"
+        )
+    elif job.run_interval is not None and job.run_interval < MIN_RUN_INTERVAL:
         problems.add(f"{path}.run_interval", "at least 5 minutes", "RUN_INTERVAL_INVALID")
     return problems

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 from services.runtime.db import Database, utcnow
-from services.runtime.errors import Aborted
+from services.runtime.errors import Aborted, DomainError
 from services.runtime.logging import get_logger
 from services.sync.domain.runs import RunMode
 from services.sync.service_layer.runner import JobRunner
@@ -65,4 +65,6 @@ class Scheduler:
                 started.append(self._runner.start(job.id, mode, "schedule").name)
             except Aborted:
                 continue  # running already, here or on another replica
+            except DomainError as refused:  # one job that cannot run must not hold up the others
+                log.warning("scheduled_run_refused", job=job.name, reason=refused.reason)
         return started
