@@ -1,4 +1,4 @@
-"""BulkUserAction outcomes per reason, and UpsertUsers for integrations."""
+"""BulkUserAction outcomes per reason, and UpsertUsers for integrations (with team memberships)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import grpc
 from services.users.config import UsersConfig
 from services.users.domain.licenses import LicensePolicy
 from services.users.domain.model import License, UserStatus
+from services.users.unit_of_work import UsersUnitOfWork
 from steward.users.v1 import users_pb2 as pb
+from tests.conftest import bearer
 from tests.errors import call_fails
 from tests.seed import add_user
 
@@ -157,3 +159,139 @@ def test_upsert_creates_updates_and_reports_each_row(users_api, admin):
         pb.UpsertUsersRequest(rows=[pb.UpsertUserRow(email="new@example.com", license=V)]), metadata=admin
     )
     assert refused.outcomes[0].reason == "LICENSE_DOWNGRADE_NOT_ALLOWED"
+
+
+# --- UpsertUserRow.teams: provisioning users into teams (as members) ---
+
+R = pb.UpsertUserOutcome
+
+
+def _team(api, admin, name):
+    return api.teams.CreateTeam(pb.CreateTeamRequest(team=pb.Team(display_name=name)), metadata=admin)
+
+
+def _upsert(api, md, *rows):
+    return api.users.UpsertUsers(pb.UpsertUsersRequest(rows=list(rows)), metadata=md)
+
+
+def _memberships(api, admin, user_name):
+    got = api.users.GetUser(pb.GetUserRequest(name=user_name), metadata=admin)
+    return {m.team: m.role for m in got.team_memberships}
+
+
+def _events(api):
+    with UsersUnitOfWork(api.db, write=False) as uow:
+        return [(e.type, e.subject) for e in uow.events.after(0, [], 10_000)]
+
+
+def test_upsert_puts_a_new_user_in_its_teams_as_member(users_api, admin):
+    api = users_api()
+    emea, apac = _team(api, admin, "EMEA"), _team(api, admin, "APAC")
+    reply = _upsert(api, admin, pb.UpsertUserRow(email="new@example.com", license=P, teams=[emea.name, apac.name]))
+    [outcome] = reply.outcomes
+    assert (outcome.result, outcome.reason) == (R.RESULT_CREATED, "")
+    assert _memberships(api, admin, outcome.user) == {emea.name: pb.TEAM_ROLE_MEMBER, apac.name: pb.TEAM_ROLE_MEMBER}
+    members = api.teams.ListTeamMembers(pb.ListTeamMembersRequest(team=emea.name), metadata=admin).members
+    assert [(m.user, m.role) for m in members] == [(outcome.user, pb.TEAM_ROLE_MEMBER)]
+    # The same event as a user created without teams (adding members records none of its own).
+    assert _events(api) == [("user.created", outcome.user)]
+
+
+def test_upsert_adds_a_missing_membership_to_an_existing_user_as_an_update(users_api, admin):
+    api = users_api()
+    emea, apac, other = _team(api, admin, "EMEA"), _team(api, admin, "APAC"), _team(api, admin, "Other")
+    known = add_user(api.db, "known@example.com", first_name="Kim")
+    name = f"users/{known.id}"
+    api.teams.AddTeamMember(pb.AddTeamMemberRequest(team=emea.name, user=name), metadata=admin)
+    api.teams.AddTeamMember(pb.AddTeamMemberRequest(team=other.name, user=name), metadata=admin)
+    before = _events(api)
+    # Nothing but a membership changes: UPDATED, and the same events as AddTeamMember (none).
+    reply = _upsert(api, admin, pb.UpsertUserRow(email="KNOWN@example.com", teams=[emea.name, apac.name, apac.name]))
+    assert [(o.result, o.user) for o in reply.outcomes] == [(R.RESULT_UPDATED, name)]
+    assert _memberships(api, admin, name) == {
+        emea.name: pb.TEAM_ROLE_MEMBER,
+        apac.name: pb.TEAM_ROLE_MEMBER,
+        other.name: pb.TEAM_ROLE_MEMBER,  # a team the row does not name is not left
+    }
+    assert _events(api) == before
+    again = _upsert(api, admin, pb.UpsertUserRow(email="known@example.com", first_name="Kim", teams=[apac.name]))
+    assert again.outcomes[0].result == R.RESULT_UNCHANGED
+    # A profile change and a membership in one row: one UPDATED outcome, the usual user.updated event.
+    both = _upsert(api, admin, pb.UpsertUserRow(email="known@example.com", first_name="Kimberly", teams=[]))
+    assert both.outcomes[0].result == R.RESULT_UPDATED
+    assert _events(api) == [*before, ("user.updated", name)]
+
+
+def test_upsert_leaves_a_team_admin_an_admin(users_api, admin):
+    api = users_api()
+    emea = _team(api, admin, "EMEA")
+    lead = add_user(api.db, "lead@example.com")
+    name = f"users/{lead.id}"
+    api.teams.AddTeamMember(pb.AddTeamMemberRequest(team=emea.name, user=name, role=pb.TEAM_ROLE_ADMIN), metadata=admin)
+    reply = _upsert(api, admin, pb.UpsertUserRow(email="lead@example.com", teams=[emea.name]))
+    assert reply.outcomes[0].result == R.RESULT_UNCHANGED
+    assert _memberships(api, admin, name) == {emea.name: pb.TEAM_ROLE_ADMIN}
+
+
+def test_upsert_with_an_unknown_team_fails_that_row_alone_and_writes_nothing_of_it(users_api, admin):
+    api = users_api()
+    emea = _team(api, admin, "EMEA")
+    add_user(api.db, "known@example.com", first_name="Kim")
+    ghost = f"teams/{uuid.uuid4()}"
+    reply = _upsert(
+        api,
+        admin,
+        pb.UpsertUserRow(email="new@example.com", license=P, teams=[emea.name, ghost]),
+        pb.UpsertUserRow(email="known@example.com", first_name="Renamed", teams=[ghost, emea.name]),
+        pb.UpsertUserRow(email="other@example.com", license=P, teams=[emea.name]),
+    )
+    outcomes = [(o.result, o.reason) for o in reply.outcomes]
+    assert outcomes == [
+        (R.RESULT_FAILED, "TEAM_NOT_FOUND"),
+        (R.RESULT_FAILED, "TEAM_NOT_FOUND"),
+        (R.RESULT_CREATED, ""),
+    ]
+    assert ghost in reply.outcomes[0].description and not reply.outcomes[0].user
+    users = {u.email: u for u in api.users.ListUsers(pb.ListUsersRequest(), metadata=admin).users}
+    assert "new@example.com" not in users
+    assert users["known@example.com"].first_name == "Kim" and not users["known@example.com"].team_memberships
+    assert _memberships(api, admin, reply.outcomes[2].user) == {emea.name: pb.TEAM_ROLE_MEMBER}
+    # A team name that is not a resource name is a malformed request, as a bad license is.
+    malformed = call_fails(
+        api.users.UpsertUsers,
+        pb.UpsertUsersRequest(rows=[pb.UpsertUserRow(email="x@example.com", license=P, teams=["EMEA"])]),
+        metadata=admin,
+    )
+    assert malformed.code == grpc.StatusCode.INVALID_ARGUMENT and "rows[0].teams[0]" in malformed.field_violations
+
+
+def test_upsert_with_teams_needs_only_the_upsert_scope(users_api, admin):
+    api = users_api()
+    emea = _team(api, admin, "EMEA")
+    known = add_user(api.db, "known@example.com")
+    integration = bearer("service:sync", roles=(), scopes=["users.upsert"])
+    reply = _upsert(
+        api,
+        integration,
+        pb.UpsertUserRow(email="new@example.com", license=P, teams=[emea.name]),
+        pb.UpsertUserRow(email="known@example.com", teams=[emea.name]),
+    )
+    assert [o.result for o in reply.outcomes] == [R.RESULT_CREATED, R.RESULT_UPDATED]
+    for outcome in reply.outcomes:
+        assert _memberships(api, admin, outcome.user) == {emea.name: pb.TEAM_ROLE_MEMBER}
+    # The same token still may not add members any other way, nor act on users' lifecycle.
+    denied = call_fails(
+        api.teams.AddTeamMember,
+        pb.AddTeamMemberRequest(team=emea.name, user=f"users/{known.id}", role=pb.TEAM_ROLE_ADMIN),
+        metadata=integration,
+    )
+    assert denied.code == grpc.StatusCode.PERMISSION_DENIED
+    denied = call_fails(api.users.DisableUser, pb.DisableUserRequest(name=f"users/{known.id}"), metadata=integration)
+    assert denied.code == grpc.StatusCode.PERMISSION_DENIED
+    reader = bearer("service:reporting", roles=(), scopes=["users.read"])
+    refused = call_fails(
+        api.users.UpsertUsers,
+        pb.UpsertUsersRequest(rows=[pb.UpsertUserRow(email="third@example.com", license=P, teams=[emea.name])]),
+        metadata=reader,
+    )
+    assert refused.code == grpc.StatusCode.PERMISSION_DENIED

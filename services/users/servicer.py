@@ -321,6 +321,7 @@ class UserServicer(UsersServicerBase, users_pb2_grpc.UserServiceServicer):
                 license=convert.license_from_proto(r.license, f"rows[{i}].license", required=False),
                 status=convert.STATUS_FROM_PROTO.get(r.status),
                 custom_attributes=dict(r.custom_attributes),
+                teams=tuple(parse_name("teams", t, f"rows[{i}].teams[{j}]") for j, t in enumerate(r.teams)),
             )
             for i, r in enumerate(request.rows)
         ]

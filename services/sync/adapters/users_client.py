@@ -9,9 +9,9 @@ from services.runtime.service_client import RetryPolicy, ServiceCallError, Servi
 from steward.users.v1 import assignments_pb2, assignments_pb2_grpc, users_pb2, users_pb2_grpc
 
 SUBJECT = "service:sync"
-# users.upsert and users.manage: file uploads (UpsertUsers; BulkUserAction ADD_TO_TEAM, the only
-# way to put users in teams that a service account has).
-SCOPES = ("users.read", "users.upsert", "users.manage", "assignments.write")
+# users.upsert: file uploads (UpsertUsers, which also adds the users to the teams a line names).
+# Not users.manage: the sync service never disables, deletes or reassigns users.
+SCOPES = ("users.read", "users.upsert", "assignments.write")
 BATCH_ROWS = 10_000  # BatchSetAssignments' limit per call
 UsersCallError = ServiceCallError
 
@@ -107,13 +107,3 @@ class SyncUsersClient(ServiceClient):
             token = reply.next_page_token
             if not token:
                 return found
-
-    def add_to_team(self, team: str, users: Sequence[str], request_id: str) -> users_pb2.BulkUserActionResponse:
-        """Adds "users/{uid}"s to a team as members (at most 10,000 per call)."""
-        request = users_pb2.BulkUserActionRequest(
-            action=users_pb2.BULK_ACTION_ADD_TO_TEAM,
-            users=list(users),
-            team_membership=users_pb2.TeamMembership(team=team, role=users_pb2.TEAM_ROLE_MEMBER),
-            request_id=request_id,
-        )
-        return self.call(self.users.BulkUserAction, request)

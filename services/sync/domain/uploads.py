@@ -5,7 +5,9 @@ file          UTF-8 (a BOM is allowed), comma-separated, at most MAX_FILE_BYTES;
 assignments   account_id (or "Account Id") and role columns "<role key>___tid" (user emails) or
               "<role key>___name" ("First Last"); every (line, role column) cell is one
               assignment row, an empty cell one without a user (the role's empty_value decides)
-users         email (required), first_name, last_name, license, status, teams ("a;b")
+users         email (required), first_name, last_name, license, status, teams ("a;b": display
+              names or "teams/{uid}", resolved here against the listed teams to "teams/{uid}",
+              which the users service adds the user to along with the row)
 
 A header problem refuses the whole file (INVALID_ARGUMENT, every problem at once); a row problem
 skips that row, with its reason, and the rest goes on. Whether a user exists, may hold a role or

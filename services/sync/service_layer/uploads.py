@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -33,7 +32,6 @@ log = get_logger("steward.sync.uploads")
 UPLOAD_IDS = uuid.UUID("5d2e8c41-0b7a-4f63-9a1e-7c3b2d4e5f60")
 SET = assignments_pb2.AssignmentRowOutcome
 UPSERT = users_pb2.UpsertUserOutcome
-BULK = users_pb2.BulkUserOutcome
 USER_BATCH = 1000  # UpsertUsers' limit per call
 T = TypeVar("T")
 
@@ -219,7 +217,7 @@ class Uploads:
                     run.counts.assigned += 1
         self._save(run, files.one_per_line(errors))
 
-    # --- users: batches of UpsertUsers' limit, then their teams ---
+    # --- users: batches of UpsertUsers' limit, each line's teams in its row ---
 
     def _write_users(self, run: Run, lines: Iterator[files.UserLine]) -> None:
         batch: list[files.UserLine] = []
@@ -232,6 +230,8 @@ class Uploads:
         self._user_batch(run, batch, number)
 
     def _user_batch(self, run: Run, lines: list[files.UserLine], number: int) -> None:
+        """A line's user and its team memberships are written together (UpsertUserRow.teams) or
+        not at all; joining a team counts as an update (the users service says RESULT_UPDATED)."""
         errors: list[RunError] = []
 
         def skip(line: files.UserLine, reason: str, description: str) -> None:
@@ -246,56 +246,19 @@ class Uploads:
                 errors.append(files.line_error(line))
             else:
                 applicable.append(line)
-        written: list[tuple[files.UserLine, str, int]] = []  # (line, "users/{uid}", result)
         if applicable:
             rows = [_upsert_row(line) for line in applicable]
             reply = self._users.upsert_users(rows, self._request_id(run, f"upsert/{number}"))
             for line, outcome in zip(applicable, sorted(reply.outcomes, key=lambda o: o.row), strict=True):
                 if outcome.result == UPSERT.RESULT_FAILED:
                     skip(line, outcome.reason, outcome.description)
+                elif outcome.result == UPSERT.RESULT_CREATED:
+                    run.counts.assigned += 1
+                elif outcome.result == UPSERT.RESULT_UPDATED:
+                    run.counts.updated += 1
                 else:
-                    written.append((line, outcome.user, outcome.result))
-        joined, refused = self._join_teams(run, [(line, user) for line, user, _ in written if line.teams], number)
-        for line, user, result in written:
-            if user in refused:
-                reason, description = refused[user]
-                done = "created" if result == UPSERT.RESULT_CREATED else "written"
-                skip(line, reason, f"{user} was {done}, but {description}")
-            elif result == UPSERT.RESULT_CREATED:
-                run.counts.assigned += 1
-            elif result == UPSERT.RESULT_UPDATED or user in joined:
-                run.counts.updated += 1
-            else:
-                run.counts.unchanged += 1
+                    run.counts.unchanged += 1
         self._save(run, errors)
-
-    def _join_teams(
-        self, run: Run, wanted: list[tuple[files.UserLine, str]], number: int
-    ) -> tuple[set[str], dict[str, tuple[str, str]]]:
-        """Adds users to the teams their lines name, unless already members (with any role).
-        Returns the users added to a team, and the first refusal per user."""
-        joined: set[str] = set()
-        refused: dict[str, tuple[str, str]] = {}
-        if not wanted:
-            return joined, refused
-        current = self._users.users_by_email([line.email for line, _ in wanted])
-        by_team: dict[str, list[str]] = defaultdict(list)
-        for line, user in wanted:
-            found = current.get(line.email.lower())
-            member_of = {m.team for m in found.team_memberships} if found is not None else set()
-            for team in line.teams:
-                if team not in member_of and user not in by_team[team]:
-                    by_team[team].append(user)
-        for team, users in sorted(by_team.items()):
-            if not users:
-                continue
-            reply = self._users.add_to_team(team, users, self._request_id(run, f"teams/{number}/{team}"))
-            for outcome in reply.outcomes:
-                if outcome.result == BULK.RESULT_DONE:
-                    joined.add(outcome.user)
-                elif outcome.reason != "ALREADY_IN_STATE" and outcome.user not in refused:
-                    refused[outcome.user] = (outcome.reason, f"not added to {team}: {outcome.description}")
-        return joined, refused
 
 
 def _assignment_row(cell: files.AssignmentCell) -> assignments_pb2.AssignmentRow:
@@ -317,4 +280,5 @@ def _upsert_row(line: files.UserLine) -> users_pb2.UpsertUserRow:
         last_name=line.last_name,
         license=f"LICENSE_{line.license or 'UNSPECIFIED'}",
         status=f"USER_STATUS_{line.status or 'UNSPECIFIED'}",
+        teams=list(line.teams),
     )

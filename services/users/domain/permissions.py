@@ -6,7 +6,8 @@
     any active user       read the directory; edit their own name, signature and attributes
     practitioner,         set assignments from the account profile or a bulk edit (MANUAL, BULK),
       contributor         create tasks, complete their own, register and hand over their resources
-    service accounts      what their token's scopes say: users.read, users.upsert, users.manage,
+    service accounts      what their token's scopes say: users.read, users.upsert (UpsertUsers,
+                          adding the users to teams as members included), users.manage,
                           assignments.write (INTEGRATION, PLAY writes), tasks.write,
                           resources.write, events.read
                           (the `admin` role counts as global admin, for operators' tokens)
@@ -119,6 +120,17 @@ def ensure_can_manage_members(actor: Actor, team_id: str) -> None:
 
 
 def ensure_can_upsert(actor: Actor) -> None:
+    """UpsertUsers: user managers, or a service account with users.upsert.
+
+    That includes adding the upserted users to teams (UpsertUserRow.teams), as members only: putting
+    a user in their teams when they are created or updated is part of provisioning them from an
+    integration, just as creating them is. It can only add: the role is always MEMBER (which grants
+    no permission here; only ADMIN does), existing memberships keep their role, none is removed,
+    and nothing else users.manage allows (disable, delete, reassign, appoint team admins) comes
+    with it. So an integration that provisions users into teams needs users.upsert, not
+    users.manage (least privilege). Other ways to add members keep their own checks: AddTeamMember
+    needs user management or admin of the team, BulkUserAction ADD_TO_TEAM user management.
+    """
     if actor.manages_users or SCOPE_UPSERT in actor.scopes:
         return
     raise _deny(actor, "upsert users", scope=SCOPE_UPSERT)

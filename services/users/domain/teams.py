@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -37,6 +37,16 @@ class Team:
     @property
     def etag(self) -> str:
         return make_etag(self.id, self.version)
+
+
+def teams_to_join(memberships: Iterable[Membership], team_ids: Iterable[str]) -> list[str]:
+    """The teams among `team_ids` (each once, in order) that the user is not in yet, with any role."""
+    have = {m.team_id for m in memberships}
+    missing: list[str] = []
+    for team_id in team_ids:
+        if team_id not in have and team_id not in missing:
+            missing.append(team_id)
+    return missing
 
 
 def clean_team_name(name: str, field: str = "team.display_name") -> str:

@@ -1,4 +1,5 @@
-"""UpsertUsers: integrations create or update users by email, with an outcome per row."""
+"""UpsertUsers: integrations create or update users by email, and put them in teams, with an
+outcome per row."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.users.config import UsersConfig
 from services.users.domain.events import user_event
 from services.users.domain.model import License, User, UserStatus, is_valid_email, normalize_email
 from services.users.domain.permissions import Actor, ensure_can_upsert
+from services.users.domain.teams import Membership, TeamRole, team_not_found, teams_to_join
 from services.users.service_layer.seats import SeatLedger
 from services.users.unit_of_work import UsersUnitOfWork
 
@@ -35,6 +37,8 @@ class UpsertRow:
     license: License | None = None
     status: UserStatus | None = None
     custom_attributes: dict[str, str] = field(default_factory=dict)
+    # Team ids the user should be a member of: missing memberships are added as MEMBER.
+    teams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,16 @@ class RowOutcome:
 def upsert_users(
     uow: UsersUnitOfWork, config: UsersConfig, actor: Actor, rows: Sequence[UpsertRow], now: dt.datetime
 ) -> list[RowOutcome]:
-    """Each row either applies whole or fails alone; rows are checked before they write."""
+    """Each row either applies whole or fails alone; rows are checked before they write.
+
+    Team memberships are written last in a row, after its user is, and only after every team it
+    names is known to exist; like AddTeamMember they record no event of their own (a created or
+    updated user's event is recorded as before)."""
     ensure_can_upsert(actor)
     if len(rows) > MAX_ROWS:
         raise InvalidArgument("TOO_MANY_ROWS", f"at most {MAX_ROWS} rows per call; got {len(rows)}")
     existing = uow.users.live_by_emails(r.email for r in rows if is_valid_email(normalize_email(r.email)))
+    known_teams = uow.teams.existing_ids(t for r in rows for t in r.teams)
     seats = SeatLedger(uow, config.licenses)
     seen: set[str] = set()
     outcomes = []
@@ -66,18 +75,25 @@ def upsert_users(
             if key in seen:
                 raise InvalidArgument("DUPLICATE_IN_REQUEST", "this email appears in an earlier row")
             seen.add(key)
+            unknown = next((t for t in row.teams if t not in known_teams), None)
+            if unknown is not None:
+                raise team_not_found(unknown)
             user = existing.get(key)
             if user is None:
                 user = _create(uow, config, seats, row, now)
                 existing[key] = user
                 uow.events.append(user_event("created", user.id, actor.subject, status=user.status.value), now)
+                _join(uow, user, row.teams)
                 outcomes.append(RowOutcome(index, row.email, RowResult.CREATED, user.id))
             else:
                 changed = _update(uow, config, seats, user, row, now)
                 if changed:
                     uow.events.append(user_event("updated", user.id, actor.subject), now)
+                joined = _join(uow, user, row.teams)
                 outcomes.append(
-                    RowOutcome(index, row.email, RowResult.UPDATED if changed else RowResult.UNCHANGED, user.id)
+                    RowOutcome(
+                        index, row.email, RowResult.UPDATED if changed or joined else RowResult.UNCHANGED, user.id
+                    )
                 )
         except DomainError as failed:
             outcomes.append(RowOutcome(index, row.email, RowResult.FAILED, "", failed.reason, failed.message))
@@ -105,6 +121,16 @@ def _create(uow: UsersUnitOfWork, config: UsersConfig, seats: SeatLedger, row: U
         seats.take(row.license)
     uow.users.add(user)
     return user
+
+
+def _join(uow: UsersUnitOfWork, user: User, team_ids: Sequence[str]) -> bool:
+    """Adds the user as a MEMBER of the teams they are not in yet (any role counts as in).
+    True when a membership was added."""
+    missing = teams_to_join(user.memberships, team_ids)
+    for team_id in missing:
+        uow.teams.set_member(team_id, user.id, TeamRole.MEMBER)
+        user.memberships.append(Membership(team_id, TeamRole.MEMBER))
+    return bool(missing)
 
 
 def _profile(row: UpsertRow) -> dict[str, object]:
