@@ -103,7 +103,9 @@ def leaves(stand: Stand) -> st.SearchStrategy[Filter]:
     text_field = st.sampled_from(["User.Email", "User.Name", "RoleInTerritory2"])  # LIKE takes text only
     any_field = st.sampled_from([*TEXT, "LastModifiedDate"])
     comparison = any_field.flatmap(
-        lambda f: st.tuples(st.sampled_from(COMPARISON_OPS), value(f)).map(lambda pair: Comparison(f, pair[0], pair[1]))
+        lambda f: st.tuples(st.sampled_from(COMPARISON_OPS[:2] if f in IDS else COMPARISON_OPS), value(f)).map(
+            lambda pair: Comparison(f, pair[0], pair[1])
+        )
     )
     nulls = st.tuples(any_field, st.sampled_from(COMPARISON_OPS[:2])).map(lambda p: Comparison(p[0], p[1], None))
     in_list = any_field.flatmap(
@@ -144,7 +146,10 @@ def test_the_stand_has_rows_of_every_kind(stand):
     assert len({r["Territory2Id"] for r in stand.rows}) == 4
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomize: CI must not turn red on a new random draw; explore with random seeds locally.
+@settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_generated_filters_select_the_same_rows_in_salesforce_and_in_steward(stand, data):
     where = data.draw(filters(stand))

@@ -104,6 +104,10 @@ class Comparison:
     def __post_init__(self) -> None:
         if self.op not in COMPARISON_OPS:
             raise ValueError(f"unknown comparison operator {self.op!r}")
+        # How Salesforce orders ids (case, 15 vs 18 characters) is not documented, and the
+        # stand-in and Steward disagreed on it: ids compare only for (in)equality.
+        if self.op not in ("=", "!=") and _field_type(self.field) is FieldType.ID:
+            raise ValueError(f"{self.field} is an id: ids are compared only with = and !=")
         if self.value is None:
             _field_type(self.field)
             if self.op not in ("=", "!="):
@@ -437,6 +441,8 @@ class _Parser:
         self.advance()
         ftype = FIELDS[field]
         if self.tok.kind == "op":
+            if ftype is FieldType.ID and self.tok.value not in ("=", "!="):
+                self.fail("=, !=, IN or NOT IN", f"{field} is an id: ids are compared only for (in)equality")
             op: ComparisonOp = self.advance().value
             return Comparison(field, op, self.value(field, op))
         if self.is_word("LIKE"):
