@@ -51,3 +51,4 @@ bench: setup
 	@$(PY) -m bench.grpc_calls
 	@$(PY) -m bench.assignments
 	@$(PY) -m bench.reassignment
+	@$(PY) -m bench.rules

@@ -1,4 +1,4 @@
-"""What every benchmark needs: a scratch database of the chosen kind and a users service on it."""
+"""What every benchmark needs: a scratch database of the chosen kind and the services on it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.processes import Process, users_process
+from tests.processes import Process, rules_process, users_process
 from tests.scratch_db import create_schema, drop_schemas
 
 SECRET = "bench-secret-" + "b" * 32
@@ -40,6 +40,17 @@ def scratch_databases(*labels: str) -> Iterator[list[str]]:
 @contextmanager
 def users_service(url: str) -> Iterator[tuple[Process, str]]:
     server, address = users_process(url, SECRET, STEWARD_LOG_LEVEL="warning")
+    try:
+        yield server, address
+    finally:
+        server.popen.terminate()
+        server.finish(timeout=60)
+        server.close()
+
+
+@contextmanager
+def rules_service(url: str, users_address: str) -> Iterator[tuple[Process, str]]:
+    server, address = rules_process(url, SECRET, users_address, STEWARD_LOG_LEVEL="warning")
     try:
         yield server, address
     finally:

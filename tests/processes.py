@@ -92,3 +92,24 @@ def users_process(database_url: str, secret: str, **env: str) -> tuple[Process, 
     address = f"127.0.0.1:{port}"
     process.wait_for(lambda: is_serving(address), what="SERVING")
     return process, address
+
+
+def rules_process(database_url: str, secret: str, users_address: str, **env: str) -> tuple[Process, str]:
+    """A rules service process on its own port, talking to the users service at users_address."""
+    port = free_port()
+    process = python_module(
+        "services.rules",
+        "serve",
+        env={
+            "STEWARD_JWT_SECRET": secret,
+            "STEWARD_RULES_DATABASE_URL": database_url,
+            "STEWARD_RULES_PORT": str(port),
+            "STEWARD_RULES_METRICS_PORT": "-1",
+            "STEWARD_USERS_ADDRESS": users_address,
+            "STEWARD_MIGRATE_ON_START": "true",
+            **env,
+        },
+    )
+    address = f"127.0.0.1:{port}"
+    process.wait_for(lambda: is_serving(address), what="SERVING")
+    return process, address
