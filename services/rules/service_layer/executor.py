@@ -1,9 +1,9 @@
 """Runs the actions of pending play runs against the users service, in event order.
 
 Each action carries a request_id derived from (run, action), so a retry after a timeout, a
-crash or a restart of either service is applied once by the users service. Progress is saved
-after every action, and a round-robin choice is saved before its call, so a retry repeats
-exactly the same request. While the users service is unreachable the oldest pending run is
+crash or a restart of either service is applied once by the users service. Finished runs are
+saved a batch at a time, and a round-robin choice is saved before its call, so a retry repeats
+exactly the same requests. While the users service is unreachable the oldest pending run is
 retried with backoff and later ones wait behind it: an account's runs apply in order.
 """
 
@@ -84,25 +84,41 @@ class RunExecutor:
                 self._wake.clear()
 
     def drain(self) -> bool:
-        """Executes pending runs until none is due; True when it did something."""
+        """Executes pending runs until none is due; True when it did something.
+
+        Finished runs are saved together, one transaction per batch: if the process dies
+        before that, the runs are executed again with the same request ids, which the users
+        service answers from its record without applying anything twice."""
         did = False
         while not self._stop.is_set():
             with RulesUnitOfWork(self._db, write=False) as uow:
                 runs = uow.runs.next_pending(self._batch)
             if not runs:
                 return did
-            for run in runs:
-                if run.next_attempt_time is not None and run.next_attempt_time > self._clock():
-                    return did  # the oldest run is backing off; later ones keep their order
-                if not self._execute(run):
-                    return did
-                did = True
+            finished: list[PlayRun] = []
+            try:
+                for run in runs:
+                    if run.next_attempt_time is not None and run.next_attempt_time > self._clock():
+                        return did  # the oldest run is backing off; later ones keep their order
+                    if not self._execute(run):
+                        return did
+                    finished.append(run)
+                    did = True
+            finally:
+                self._save(*finished)
         return did
 
-    def _save(self, run: PlayRun) -> None:
+    def _save(self, *runs: PlayRun) -> None:
+        if not runs:
+            return
         with RulesUnitOfWork(self._db) as uow:
-            uow.runs.save(run)
+            for run in runs:
+                uow.runs.save(run)
             uow.commit()
+        for run in runs:
+            if run.finish_time is not None:
+                metrics.RUNS_FINISHED.labels(run.outcome.value).inc()
+                metrics.RUN_LAG.observe(max((run.finish_time - run.create_time).total_seconds(), 0.0))
 
     def _execute(self, run: PlayRun) -> bool:
         """False when the run must wait (the users service is unreachable)."""
@@ -126,14 +142,7 @@ class RunExecutor:
                 outcome = RunOutcome.SKIPPED if error.code in REFUSALS else RunOutcome.FAILED
                 result = ActionResult(index, outcome, error.reason, error.message)
             run.results.append(result)
-            if index < len(actions) - 1:
-                self._save(run)
-        run.finish(self._clock())
-        self._save(run)
-        metrics.RUNS_FINISHED.labels(run.outcome.value).inc()
-        metrics.RUN_LAG.observe(
-            max((run.finish_time or run.create_time) - run.create_time, dt.timedelta()).total_seconds()
-        )
+        run.finish(self._clock())  # saved by drain() with the rest of its batch
         log.info("run_finished", run=run.id, play=run.play_id, account=run.account_id, outcome=run.outcome.value)
         return True
 
