@@ -5,15 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from services.runtime.config import ConfigError, service_address
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name) or str(default)
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+from services.runtime.config import env_float, service_address
 
 
 @dataclass(frozen=True)
@@ -32,8 +24,8 @@ class RulesConfig:
     def from_env(cls) -> RulesConfig:
         return cls(
             users_address=service_address("users"),
-            users_deadline_seconds=_float("STEWARD_RULES_USERS_DEADLINE_SECONDS", 5.0),
-            run_retry_base_seconds=_float("STEWARD_RULES_RUN_RETRY_BASE_SECONDS", 0.5),
-            run_retry_max_seconds=_float("STEWARD_RULES_RUN_RETRY_MAX_SECONDS", 30.0),
+            users_deadline_seconds=env_float("STEWARD_RULES_USERS_DEADLINE_SECONDS", 5.0),
+            run_retry_base_seconds=env_float("STEWARD_RULES_RUN_RETRY_BASE_SECONDS", 0.5),
+            run_retry_max_seconds=env_float("STEWARD_RULES_RUN_RETRY_MAX_SECONDS", 30.0),
             consume_users_events=(os.environ.get("STEWARD_RULES_CONSUME_USERS_EVENTS") or "true").lower() != "false",
         )

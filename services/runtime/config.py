@@ -26,7 +26,7 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
-def _float(name: str, default: float) -> float:
+def env_float(name: str, default: float) -> float:
     raw = _env(name, str(default))
     try:
         return float(raw)
@@ -80,9 +80,9 @@ class ServiceSettings:
             # Only the embedded SQLite default migrates itself; shared databases migrate
             # through `migrate` (a Kubernetes Job) so that replicas never race on DDL.
             migrate_on_start=migrate == "true" or (migrate == "auto" and url.startswith("sqlite")),
-            grace_seconds=_float("STEWARD_GRACE_SECONDS", 10.0),
-            drain_delay_seconds=_float("STEWARD_DRAIN_DELAY_SECONDS", 0.0),
-            health_check_interval_seconds=_float("STEWARD_HEALTH_CHECK_INTERVAL_SECONDS", 5.0),
+            grace_seconds=env_float("STEWARD_GRACE_SECONDS", 10.0),
+            drain_delay_seconds=env_float("STEWARD_DRAIN_DELAY_SECONDS", 0.0),
+            health_check_interval_seconds=env_float("STEWARD_HEALTH_CHECK_INTERVAL_SECONDS", 5.0),
             max_workers=_int("STEWARD_MAX_WORKERS", 16),
         )
 

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from services.runtime.config import ConfigError, service_address
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name) or str(default)
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+from services.runtime.config import env_float, service_address
 
 
 @dataclass(frozen=True)
@@ -32,8 +23,8 @@ class SyncConfig:
     def from_env(cls) -> SyncConfig:
         return cls(
             users_address=service_address("users"),
-            run_lease_seconds=_float("STEWARD_SYNC_RUN_LEASE_SECONDS", 60.0),
-            scheduler_poll_seconds=_float("STEWARD_SYNC_SCHEDULER_POLL_SECONDS", 30.0),
-            salesforce_attempts=int(_float("STEWARD_SYNC_SALESFORCE_ATTEMPTS", 8)),
-            salesforce_max_backoff_seconds=_float("STEWARD_SYNC_SALESFORCE_MAX_BACKOFF_SECONDS", 30.0),
+            run_lease_seconds=env_float("STEWARD_SYNC_RUN_LEASE_SECONDS", 60.0),
+            scheduler_poll_seconds=env_float("STEWARD_SYNC_SCHEDULER_POLL_SECONDS", 30.0),
+            salesforce_attempts=int(env_float("STEWARD_SYNC_SALESFORCE_ATTEMPTS", 8)),
+            salesforce_max_backoff_seconds=env_float("STEWARD_SYNC_SALESFORCE_MAX_BACKOFF_SECONDS", 30.0),
         )

@@ -10,14 +10,13 @@ from typing import Any
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.runtime.service_client import RetryPolicy, ServiceCallError, ServiceClient
+from services.runtime.service_client import RetryPolicy, ServiceCallError
+from services.runtime.users_client import UsersServiceClient
 from steward.users.v1 import (
     assignments_pb2,
-    assignments_pb2_grpc,
     events_pb2,
     events_pb2_grpc,
     users_pb2,
-    users_pb2_grpc,
     work_pb2,
     work_pb2_grpc,
 )
@@ -28,29 +27,14 @@ SCOPES = ("users.read", "assignments.write", "tasks.write", "resources.write", "
 UsersCallError = ServiceCallError
 
 
-class UsersClient(ServiceClient):
+class UsersClient(UsersServiceClient):
     def __init__(self, address: str, jwt_secret: str, retry: RetryPolicy | None = None) -> None:
         super().__init__(address, jwt_secret, SUBJECT, SCOPES, retry)
-        self.users = users_pb2_grpc.UserServiceStub(self.channel)
-        self.teams = users_pb2_grpc.TeamServiceStub(self.channel)
-        self.assignments = assignments_pb2_grpc.AssignmentServiceStub(self.channel)
         self.tasks = work_pb2_grpc.TaskServiceStub(self.channel)
         self.resources = work_pb2_grpc.ResourceServiceStub(self.channel)
         self.events = events_pb2_grpc.EventServiceStub(self.channel)
 
     # --- reads ---
-
-    def role_keys(self) -> set[str]:
-        keys: set[str] = set()
-        token = ""
-        while True:
-            reply = self.call(
-                self.assignments.ListRoles, assignments_pb2.ListRolesRequest(page_size=1000, page_token=token)
-            )
-            keys.update(role.name for role in reply.roles)
-            token = reply.next_page_token
-            if not token:
-                return keys
 
     def user(self, name: str) -> users_pb2.User | None:
         try:
@@ -59,23 +43,6 @@ class UsersClient(ServiceClient):
             if error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
                 return None
             raise
-
-    def users_by_email(self, emails: Sequence[str]) -> dict[str, users_pb2.User]:
-        """Lower-cased email -> user, for the emails that name a user that is not deleted."""
-        found: dict[str, users_pb2.User] = {}
-        wanted = sorted({e.lower() for e in emails})
-        for start in range(0, len(wanted), 1000):
-            token = ""
-            while True:
-                request = users_pb2.ListUsersRequest(
-                    page_size=1000, page_token=token, emails=wanted[start : start + 1000]
-                )
-                reply = self.call(self.users.ListUsers, request)
-                found.update((u.email.lower(), u) for u in reply.users)
-                token = reply.next_page_token
-                if not token:
-                    break
-        return found
 
     def team_exists(self, name: str) -> bool:
         try:

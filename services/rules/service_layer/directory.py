@@ -66,7 +66,7 @@ def _check(
     directory: UsersClient, play: Play, refs: list[play_actions.Reference], problems: Violations, path: str
 ) -> None:
     if any(r.kind == "role" for r in refs):
-        roles = directory.role_keys()
+        roles = directory.role_names()
         for ref in refs:
             if ref.kind == "role" and ref.value not in roles:
                 problems.add(ref.path, f"no account role {ref.value}", "ROLE_UNKNOWN")

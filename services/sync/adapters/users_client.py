@@ -1,12 +1,13 @@
-"""The users service as the sync service uses it (tokens, deadlines and retries: the shared
-ServiceClient)."""
+"""The users service as the sync service uses it (tokens, deadlines, retries, roles and users by
+email: the shared UsersServiceClient)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from services.runtime.service_client import RetryPolicy, ServiceCallError, ServiceClient
-from steward.users.v1 import assignments_pb2, assignments_pb2_grpc, users_pb2, users_pb2_grpc
+from services.runtime.service_client import RetryPolicy, ServiceCallError
+from services.runtime.users_client import UsersServiceClient
+from steward.users.v1 import assignments_pb2, users_pb2
 
 SUBJECT = "service:sync"
 # users.upsert: file uploads (UpsertUsers, which also adds the users to the teams a line names).
@@ -16,11 +17,10 @@ BATCH_ROWS = 10_000  # BatchSetAssignments' limit per call
 UsersCallError = ServiceCallError
 
 
-class SyncUsersClient(ServiceClient):
+class SyncUsersClient(UsersServiceClient):
     def __init__(self, address: str, jwt_secret: str, retry: RetryPolicy | None = None) -> None:
+        # Batches of 10,000 rows take seconds: a longer deadline than interactive calls.
         super().__init__(address, jwt_secret, SUBJECT, SCOPES, retry or RetryPolicy(deadline_seconds=120.0))
-        self.users = users_pb2_grpc.UserServiceStub(self.channel)
-        self.assignments = assignments_pb2_grpc.AssignmentServiceStub(self.channel)
 
     def is_admin(self, user_id: str) -> bool:
         """An ACTIVE global admin or user manager (the directory decides, not the token)."""
@@ -31,34 +31,6 @@ class SyncUsersClient(ServiceClient):
                 return False
             raise
         return user.status == users_pb2.USER_STATUS_ACTIVE and (user.global_admin or user.user_management)
-
-    def role_names(self) -> set[str]:
-        names: set[str] = set()
-        token = ""
-        while True:
-            request = assignments_pb2.ListRolesRequest(page_size=1000, page_token=token)
-            reply = self.call(self.assignments.ListRoles, request)
-            names.update(role.name for role in reply.roles)
-            token = reply.next_page_token
-            if not token:
-                return names
-
-    def users_by_email(self, emails: Sequence[str]) -> dict[str, users_pb2.User]:
-        """Lower-cased email -> user (not deleted), looked up 1,000 at a time."""
-        found: dict[str, users_pb2.User] = {}
-        wanted = sorted({e.strip().lower() for e in emails if e.strip()})
-        for start in range(0, len(wanted), 1000):
-            token = ""
-            while True:
-                request = users_pb2.ListUsersRequest(
-                    page_size=1000, page_token=token, emails=wanted[start : start + 1000]
-                )
-                reply = self.call(self.users.ListUsers, request)
-                found.update((u.email.lower(), u) for u in reply.users)
-                token = reply.next_page_token
-                if not token:
-                    break
-        return found
 
     def set_assignments(
         self, rows: Sequence[assignments_pb2.AssignmentRow], job: str, request_id: str
@@ -97,8 +69,8 @@ class SyncUsersClient(ServiceClient):
     def upsert_users(self, rows: Sequence[users_pb2.UpsertUserRow], request_id: str) -> users_pb2.UpsertUsersResponse:
         return self.call(self.users.UpsertUsers, users_pb2.UpsertUsersRequest(rows=list(rows), request_id=request_id))
 
-    def teams(self) -> list[users_pb2.Team]:
-        stub = users_pb2_grpc.TeamServiceStub(self.channel)
+    def all_teams(self) -> list[users_pb2.Team]:
+        stub = self.teams
         found: list[users_pb2.Team] = []
         token = ""
         while True:

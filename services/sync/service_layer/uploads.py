@@ -74,7 +74,7 @@ class Uploads:
         layout = files.users_layout(csv_file.header)
         teams = files.TeamDirectory()
         if "teams" in layout.columns:
-            teams = files.TeamDirectory.of([(t.name, t.display_name) for t in self._ask(self._users.teams)])
+            teams = files.TeamDirectory.of([(t.name, t.display_name) for t in self._ask(self._users.all_teams)])
         lines = files.user_lines(layout, csv_file.records(), teams)
         run, new = self._begin(job, request_id, started_by)
         if new:
