@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: run test lint protos bench setup clean migrate token
+.PHONY: run test lint protos bench setup clean migrate token demo
 
 setup: $(INSTALLED) $(GEN_STAMP)
 
@@ -52,3 +52,8 @@ bench: setup
 	@$(PY) -m bench.assignments
 	@$(PY) -m bench.reassignment
 	@$(PY) -m bench.rules
+	@$(PY) -m bench.sync_etm
+
+# The Salesforce ETM sync end to end on a generated org (10,000 rows), in ./var/demo.
+demo: setup
+	@$(PY) scripts/demo.py
