@@ -179,18 +179,27 @@ def test_incremental_runs_read_only_what_changed_and_move_the_watermark(sync_api
     assert first.state == jobs_pb2.RUN_STATE_SUCCEEDED
     assert first.watermark_after.ToDatetime(tzinfo=dt.UTC) == T0
     org, later = api.org, T0 + dt.timedelta(days=1)
-    org.org.set_role(org.users["bob@acme.io"], org.territories[0], "CSM", at=later)  # bob now CSM in T0
+    # dan's role in T2 becomes one the job maps: accounts 2 and 5 get a Sales Manager.
+    org.org.set_role(org.users["dan@acme.io"], org.territories[2], "Account Executive", at=later)
     second = run(api, admin, job, jobs_pb2.RUN_MODE_INCREMENTAL)
     assert second.state == jobs_pb2.RUN_STATE_SUCCEEDED, second.error_message
-    assert second.counts.rows_read == 2  # bob's association, for the two accounts of T0
-    assert second.counts.updated == 2
+    # The first watermark is T0, the second of every row: all of them are read again (>=).
+    assert second.counts.rows_read == 10
+    assert (second.counts.assigned, second.counts.unchanged) == (2, 6)
     assert second.watermark_after.ToDatetime(tzinfo=dt.UTC) == later
-    bob = user_id(api, admin, "bob@acme.io")
-    assert team(api, admin, org.accounts[0])["success_manager___tid"] == bob
+    dan = user_id(api, admin, "dan@acme.io")
+    assert team(api, admin, org.accounts[2]) == {"sales_manager___tid": dan}
     stored = api.jobs.GetJob(jobs_pb2.GetJobRequest(name=job.name), metadata=admin)
     assert stored.watermark.ToDatetime(tzinfo=dt.UTC) == later and stored.last_run == second.name
-    quiet = run(api, admin, job, jobs_pb2.RUN_MODE_INCREMENTAL)
-    assert quiet.counts.rows_read == 0 and quiet.watermark_after == second.watermark_after
+    # Salesforce stamps whole seconds: a change in the watermark's own second must not be missed,
+    # so the watermark's second is read again (its rows come back unchanged).
+    org.org.set_role(org.users["cat@acme.io"], org.territories[1], "Account Executive", at=later)
+    third = run(api, admin, job, jobs_pb2.RUN_MODE_INCREMENTAL)
+    assert third.counts.rows_read == 4  # dan's two rows again, and cat's two accounts
+    assert (third.counts.unchanged, third.counts.assigned) == (2, 2)
+    cat = user_id(api, admin, "cat@acme.io")
+    assert team(api, admin, org.accounts[1]) == {"success_manager___tid": cat, "sales_manager___tid": cat}
+    assert third.watermark_after == second.watermark_after
 
 
 def test_mirror_clears_only_what_this_job_wrote_and_etm_dropped(sync_api, admin):

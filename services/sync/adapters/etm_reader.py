@@ -41,6 +41,14 @@ def _quote(value: str) -> str:
     return soql_filter.render(soql_filter.Comparison("Territory2Id", "=", value)).split("= ", 1)[1]
 
 
+def _since(watermark: dt.datetime) -> soql_filter.Comparison:
+    """Rows modified at or after the watermark's second. SOQL literals have whole seconds and
+    Salesforce stamps whole seconds, so a change made in the same second as the newest row of
+    the last run would be missed by `>`; `>=` re-reads that second's rows, which are applied
+    again as unchanged."""
+    return soql_filter.Comparison("LastModifiedDate", ">=", watermark.astimezone(dt.UTC).replace(microsecond=0))
+
+
 class EtmReader:
     def __init__(self, client: SalesforceClient, settings: EtmSettings) -> None:
         self._client = client
@@ -51,10 +59,7 @@ class EtmReader:
         base = self._settings.parsed_filter()
         if since is None:
             return base
-        # SOQL literals have whole seconds: flooring re-reads at most one second of rows (applied
-        # again as unchanged) and never skips one.
-        watermark = soql_filter.Comparison("LastModifiedDate", ">", since.astimezone(dt.UTC).replace(microsecond=0))
-        return soql_filter.and_filter(base, watermark)
+        return soql_filter.and_filter(base, _since(since))
 
     def rows(self, since: dt.datetime | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """View-shaped rows (flattened: "User.Email"), each once."""
@@ -89,12 +94,10 @@ class EtmReader:
                 by_territory[association["Territory2Id"]].append(association)
         account_queries = [f"SELECT {ACCOUNT_FIELDS} FROM ObjectTerritory2Association WHERE {ACTIVE_MODEL}"]
         if since is not None:
-            stamp = soql_filter.render(
-                soql_filter.Comparison("LastModifiedDate", ">", since.astimezone(dt.UTC).replace(microsecond=0))
-            )
-            account_queries = [f"{account_queries[0]} AND {stamp}"]
+            floor = _since(since)
+            account_queries = [f"{account_queries[0]} AND {soql_filter.render(floor)}"]
             changed = sorted(
-                t for t, users in by_territory.items() if any(u["LastModifiedDate"] > since for u in users)
+                t for t, users in by_territory.items() if any(u["LastModifiedDate"] >= floor.value for u in users)
             )
             for start in range(0, len(changed), IN_CHUNK):
                 ids = ", ".join(_quote(t) for t in changed[start : start + IN_CHUNK])

@@ -44,6 +44,9 @@ class _Progress:
 
     errors: list[RunError] = field(default_factory=list)
     newest: dt.datetime | None = None
+    # Batches written so far: numbers each batch's request id (rows skipped at mapping make
+    # rows_read useless for that: two batches could share a number, and so a request id).
+    batches: int = 0
     # (account, role, "users/{uid}") the run confirmed: what MIRROR must not remove.
     current: set[tuple[str, str, str]] = field(default_factory=set)
 
@@ -174,7 +177,8 @@ class JobRunner:
 
     def _write(self, run: Run, job: Job, batch: list[EtmRow], progress: _Progress, queries: list[str]) -> None:
         if batch:
-            number = (run.counts.rows_read - 1) // BATCH_ROWS
+            number = progress.batches
+            progress.batches += 1
             rows = [
                 assignments_pb2.AssignmentRow(
                     account_id=r.account_id,
