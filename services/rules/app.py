@@ -24,19 +24,6 @@ from steward.rules.v1 import events_pb2, events_pb2_grpc, plays_pb2, plays_pb2_g
 MIGRATIONS = MigrationSet("rules", Path(__file__).parent / "migrations")
 
 
-class _Closing:
-    """Closes the users channel after the workers that use it have stopped."""
-
-    def __init__(self, client: UsersClient) -> None:
-        self._client = client
-
-    def start(self) -> None:
-        pass
-
-    def stop(self, timeout: float) -> None:
-        self._client.close()
-
-
 def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
     def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
         current = config if config is not None else RulesConfig.from_env()
@@ -57,7 +44,7 @@ def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
         workers: list[BackgroundWorker] = [executor]
         if current.consume_users_events:
             workers.append(UsersEventConsumer(db, directory, catalog, executor.wake))
-        return [*workers, _Closing(directory)]
+        return [*workers, directory]
 
     return ServiceSpec(
         name="rules",

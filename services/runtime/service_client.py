@@ -76,6 +76,14 @@ class ServiceClient:
     def close(self) -> None:
         self.channel.close()
 
+    # As a BackgroundWorker: listed after the workers that use it, it closes the channel once
+    # they have stopped.
+    def start(self) -> None:
+        pass
+
+    def stop(self, timeout: float) -> None:
+        self.close()
+
     def metadata(self) -> list[tuple[str, str]]:
         with self._token_lock:
             if time.time() > self._token_expiry - 300:

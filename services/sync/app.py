@@ -31,17 +31,6 @@ from steward.sync.v1 import (
 MIGRATIONS = MigrationSet("sync", Path(__file__).parent / "migrations")
 
 
-class _Closing:
-    def __init__(self, client: SyncUsersClient) -> None:
-        self._client = client
-
-    def start(self) -> None:
-        pass
-
-    def stop(self, timeout: float) -> None:
-        self._client.close()
-
-
 def build_spec(config: SyncConfig | None = None) -> ServiceSpec:
     def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
         current = config if config is not None else SyncConfig.from_env()
@@ -55,7 +44,7 @@ def build_spec(config: SyncConfig | None = None) -> ServiceSpec:
         jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db, users, salesforce, runner), server)
         uploads = UploadServicer(db, users, lease_seconds=current.run_lease_seconds)
         uploads_pb2_grpc.add_UploadServiceServicer_to_server(uploads, server)
-        return [Scheduler(db, runner, poll_seconds=current.scheduler_poll_seconds), _Closing(users)]
+        return [Scheduler(db, runner, poll_seconds=current.scheduler_poll_seconds), users]
 
     return ServiceSpec(
         name="sync",
