@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -65,8 +64,10 @@ class Process:
         return "\n".join(["--- stdout", *self.stdout[-40:], "--- stderr", *self.stderr[-40:]])
 
     def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
+        """Kill it if it still runs (it is not a process group leader: kill the process itself)."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.popen.kill()
         self.popen.wait(timeout=10)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 
+from services.rules.adapters.orm import WORKER_LEASES
 from services.rules.adapters.users_client import UsersClient
 from services.rules.config import RulesConfig
 from services.rules.event_servicer import AccountEventServicer
@@ -16,6 +17,7 @@ from services.rules.service_layer.ingest import PlayCatalog
 from services.rules.servicer import PlayServicer
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
+from services.runtime.leases import WorkerLease
 from services.runtime.migrations import MigrationSet
 from services.runtime.server import BackgroundWorker, ServiceSpec
 from services.runtime.service_client import RetryPolicy
@@ -31,9 +33,12 @@ def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
             current.users_address, settings.jwt_secret, RetryPolicy(deadline_seconds=current.users_deadline_seconds)
         )
         catalog = PlayCatalog()
+        # The executor and the consumer must each run once per replica set: the lease says where.
+        lease = WorkerLease(db, WORKER_LEASES, "rules.workers", ttl_seconds=current.lease_seconds)
         executor = RunExecutor(
             db,
             directory,
+            lease,
             base_backoff_seconds=current.run_retry_base_seconds,
             max_backoff_seconds=current.run_retry_max_seconds,
         )
@@ -43,8 +48,9 @@ def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
         )
         workers: list[BackgroundWorker] = [executor]
         if current.consume_users_events:
-            workers.append(UsersEventConsumer(db, directory, catalog, executor.wake))
-        return [*workers, directory]
+            workers.append(UsersEventConsumer(db, directory, catalog, executor.wake, lease))
+        # Stopped in this order: the lease is released once its workers are done.
+        return [*workers, lease, directory]
 
     return ServiceSpec(
         name="rules",

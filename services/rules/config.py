@@ -19,6 +19,9 @@ class RulesConfig:
     run_retry_max_seconds: float = 30.0
     # Consume the users service's event stream (assignment changes, play owner changes).
     consume_users_events: bool = True
+    # The executor and the consumer run in one replica at a time, the holder of a lease of this
+    # length (renewed every third of it): a replica that dies is replaced after at most this.
+    lease_seconds: float = 15.0
 
     @classmethod
     def from_env(cls) -> RulesConfig:
@@ -28,4 +31,5 @@ class RulesConfig:
             run_retry_base_seconds=env_float("STEWARD_RULES_RUN_RETRY_BASE_SECONDS", 0.5),
             run_retry_max_seconds=env_float("STEWARD_RULES_RUN_RETRY_MAX_SECONDS", 30.0),
             consume_users_events=(os.environ.get("STEWARD_RULES_CONSUME_USERS_EVENTS") or "true").lower() != "false",
+            lease_seconds=env_float("STEWARD_RULES_LEASE_SECONDS", 15.0),
         )

@@ -17,3 +17,7 @@ RUN_LAG = Histogram(
     "From an event being recorded to its run finishing.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
 )
+USERS_EVENTS_CONSUMED = Counter(
+    "steward_rules_users_events_consumed_total",
+    "Events of the users service's stream handled (and their cursor saved) by this replica.",
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,16 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData, text
 
 from services.runtime.db import Database, make_engine
+
+
+class SchemaState(enum.Enum):
+    CURRENT = "current"
+    BEHIND = "behind"  # a migration of this build has not run yet: do not serve
+    AHEAD = "ahead"  # a newer build migrated already (rolling update): serve on
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,27 @@ class MigrationSet:
             ctx = MigrationContext.configure(conn, opts={"version_table": self.version_table})
             return ctx.get_current_revision()
 
+    def schema_state(self, db: Database) -> SchemaState:
+        """Where the database's schema stands against this build's migrations.
+
+        A revision this build does not know is taken as newer: during a rolling update the
+        migration Job upgrades the schema while old pods still serve, and migrations are
+        written expand/contract so that old code keeps working on the newer schema."""
+        revision = self.current(db)
+        if revision == self.head():
+            return SchemaState.CURRENT
+        if revision is None:
+            return SchemaState.BEHIND
+        script = ScriptDirectory.from_config(self.config("sqlite://"))
+        try:
+            known = script.get_revision(revision) is not None
+        except CommandError:  # alembic's "can't locate revision"
+            known = False
+        return SchemaState.BEHIND if known else SchemaState.AHEAD
+
     def is_current(self, db: Database) -> bool:
-        return self.current(db) == self.head()
+        """Good enough to serve: at this build's head or newer."""
+        return self.schema_state(db) is not SchemaState.BEHIND
 
 
 def run_env(target_metadata: MetaData) -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import typer
 
 from services.runtime.config import ConfigError, ServiceSettings, database_url
-from services.runtime.logging import configure_logging
+from services.runtime.db import Database
+from services.runtime.logging import configure_logging, get_logger
+from services.runtime.migrations import SchemaState
 from services.runtime.server import ServiceRuntime, ServiceSpec
+
+log = get_logger("steward.runtime.cli")
 
 
 def make_service_cli(spec: ServiceSpec) -> typer.Typer:
@@ -41,5 +46,34 @@ def make_service_cli(spec: ServiceSpec) -> typer.Typer:
         typer.echo(
             f"{spec.name}: database at {spec.migrations.head() if revision == 'head' else revision}", file=sys.stderr
         )
+
+    @app.command("await-schema")
+    def await_schema(
+        timeout: float = typer.Option(600.0, help="Seconds to wait before giving up (exit 1)."),
+        interval: float = typer.Option(2.0, help="Seconds between checks."),
+    ) -> None:
+        """Wait until the database schema is at this build's head or newer (an init container
+        runs this, so that new pods start only after the migration Job)."""
+        configure_logging(spec.name, os.environ.get("STEWARD_LOG_LEVEL", "info"))
+        db = Database(database_url(spec.name))
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                state: SchemaState | None = None
+                try:
+                    state = spec.migrations.schema_state(db)
+                    detail = f"schema {state.value}"
+                except Exception as exc:  # not reachable yet: that is what waiting is for
+                    detail = f"{type(exc).__name__}: {exc}"
+                if state is not None and state is not SchemaState.BEHIND:
+                    typer.echo(f"{spec.name}: {detail} (this build: {spec.migrations.head()})", err=True)
+                    return
+                if time.monotonic() >= deadline:
+                    typer.echo(f"{spec.name}: gave up after {timeout:g}s: {detail}", err=True)
+                    raise typer.Exit(1)
+                log.info("awaiting_schema", detail=detail, head=spec.migrations.head())
+                time.sleep(interval)
+        finally:
+            db.dispose()
 
     return app

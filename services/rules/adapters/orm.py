@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import UTCDateTime
 from services.runtime.idempotency import IdempotencyRecordMixin
+from services.runtime.leases import lease_table
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 SEQ = BigInteger().with_variant(Integer, "sqlite")
@@ -127,3 +128,7 @@ class ConsumerCursorRecord(RulesBase):
 
 class IdempotencyRecord(IdempotencyRecordMixin, RulesBase):
     __tablename__ = "idempotency_records"
+
+
+# Which replica runs the executor and the users-stream consumer (services/runtime/leases.py).
+WORKER_LEASES = lease_table(RulesBase.metadata)

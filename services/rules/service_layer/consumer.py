@@ -1,7 +1,10 @@
 """Consumes the users service's event stream: assignment changes become ASSIGNMENT_CHANGED
 account events (evaluated like published ones), and a PLAY resource handed to another owner
 (reassignment) changes the play's owner. Each event is handled in one transaction together
-with the stored cursor, so a restart resumes exactly after the last event handled."""
+with the stored cursor, so a restart resumes exactly after the last event handled.
+
+One replica consumes at a time, the holder of the workers' lease; the cursor is saved under
+its fence, so a replica that lost the lease cannot move the cursor or record an event twice."""
 
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ from typing import Any
 
 from google.protobuf.json_format import MessageToDict
 
+from services.rules import metrics
 from services.rules.adapters.users_client import UsersClient
 from services.rules.domain.events import ROLE_SUFFIX, AccountEvent
 from services.rules.domain.model import EventType
 from services.rules.service_layer.ingest import PlayCatalog, ingest
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.db import Database, utcnow
+from services.runtime.leases import LeaseLost, WorkerLease
 from services.runtime.logging import get_logger
 from steward.users.v1 import events_pb2
 
@@ -49,6 +54,7 @@ class UsersEventConsumer:
         directory: UsersClient,
         catalog: PlayCatalog,
         on_recorded: Callable[[], None],
+        lease: WorkerLease,
         *,
         reconnect_seconds: float = 1.0,
         clock: Callable[[], dt.datetime] = utcnow,
@@ -57,6 +63,8 @@ class UsersEventConsumer:
         self._directory = directory
         self._catalog = catalog
         self._on_recorded = on_recorded
+        self._lease = lease
+        lease.on_lost(self._cancel_stream)
         self._reconnect = reconnect_seconds
         self._clock = clock
         self._stop = threading.Event()
@@ -69,24 +77,31 @@ class UsersEventConsumer:
 
     def stop(self, timeout: float) -> None:
         self._stop.set()
-        stream = self._stream
-        if stream is not None:
-            stream.cancel()
+        self._cancel_stream()
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _cancel_stream(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            stream.cancel()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if not self._lease.wait_held(self._reconnect):
+                continue  # another replica consumes
             try:
                 with RulesUnitOfWork(self._db, write=False) as uow:
                     cursor = uow.cursors.get(CURSOR)
                 self._stream = self._directory.watch(cursor, TYPES)
                 for event in self._stream:
-                    if self._stop.is_set():
+                    if self._stop.is_set() or not self._lease.held:
                         break
                     self.handle(event)
+            except LeaseLost:
+                log.info("consumer_standing_by", reason="another replica took the lease")
             except Exception as error:  # the users service is away or restarting: reconnect
-                if not self._stop.is_set():
+                if not self._stop.is_set() and self._lease.held:
                     log.warning("users_stream_interrupted", error=str(error))
             finally:
                 self._stream = None
@@ -97,6 +112,7 @@ class UsersEventConsumer:
         now = self._clock()
         recorded = False
         with RulesUnitOfWork(self._db) as uow:
+            self._lease.fence(uow.session)
             if event.type.startswith("assignment.") and data.get("account_id"):
                 occurred = event.create_time.ToDatetime(tzinfo=dt.UTC) if event.HasField("create_time") else now
                 published = ingest(uow, self._catalog, [assignment_event(event.cursor, occurred, data)], now)
@@ -106,5 +122,6 @@ class UsersEventConsumer:
                 uow.plays.set_owner(play_id, str(data.get("owner", "")).removeprefix("users/"), now)
             uow.cursors.set(CURSOR, event.cursor, now)
             uow.commit()
+        metrics.USERS_EVENTS_CONSUMED.inc()
         if recorded:
             self._on_recorded()

@@ -5,6 +5,10 @@ crash or a restart of either service is applied once by the users service. Finis
 saved a batch at a time, and a round-robin choice is saved before its call, so a retry repeats
 exactly the same requests. While the users service is unreachable the oldest pending run is
 retried with backoff and later ones wait behind it: an account's runs apply in order.
+
+Only the replica holding the workers' lease executes, and every save is fenced by it: a
+replica that lost the lease mid-batch records nothing, and the new holder repeats the batch
+with the same request ids.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from services.rules.domain.actions import Action, UpdateValue, UserChoice, descr
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome, retry_delay
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.db import Database, utcnow
+from services.runtime.leases import LeaseLost, WorkerLease
 from services.runtime.logging import get_logger
 
 log = get_logger("steward.rules.executor")
@@ -42,6 +47,7 @@ class RunExecutor:
         self,
         db: Database,
         directory: UsersClient,
+        lease: WorkerLease,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
         batch: int = 100,
@@ -51,6 +57,7 @@ class RunExecutor:
     ) -> None:
         self._db = db
         self._directory = directory
+        self._lease = lease
         self._clock = clock
         self._batch = batch
         self._base, self._cap = base_backoff_seconds, max_backoff_seconds
@@ -74,8 +81,13 @@ class RunExecutor:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if not self._lease.wait_held(self._idle):
+                continue  # another replica executes
             try:
                 busy = self.drain()
+            except LeaseLost:
+                log.info("executor_standing_by", reason="another replica took the lease")
+                busy = False
             except Exception:  # keep the worker alive; the run stays pending and is retried
                 log.exception("executor_failed")
                 busy = False
@@ -112,6 +124,7 @@ class RunExecutor:
         if not runs:
             return
         with RulesUnitOfWork(self._db) as uow:
+            self._lease.fence(uow.session)
             for run in runs:
                 uow.runs.save(run)
             uow.commit()

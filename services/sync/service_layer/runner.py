@@ -71,12 +71,16 @@ class JobRunner:
     def start(self, job_id: str, mode: RunMode, started_by: str, request_id: str = "") -> Run:
         """Takes the job's lease and starts the run in the background; an equal request_id
         finds the run it started before."""
+        return self.start_run(job_id, mode, started_by, request_id)[0]
+
+    def start_run(self, job_id: str, mode: RunMode, started_by: str, request_id: str = "") -> tuple[Run, bool]:
+        """start(), also saying whether this call created the run."""
         run_id = str(uuid.uuid5(RUN_IDS, f"{job_id}/{request_id}")) if request_id else str(uuid.uuid4())
         now = self._clock()
         with SyncUnitOfWork(self._db) as uow:
             earlier = uow.runs.get(run_id)
             if earlier is not None:
-                return earlier
+                return earlier, False
             job = uow.jobs.get(job_id)
             if job is None:
                 raise job_not_found(job_id)
@@ -89,6 +93,11 @@ class JobRunner:
                     f"{job.name} is already running; follow that run or retry later",
                     metadata={"run": f"{job.name}/runs/{uow.jobs.running(job_id, now)}"},
                 )
+            # On PostgreSQL a caller with the same run id may have committed it while this one
+            # waited on the job row's lock: the lease is "ours" then, and so is the run.
+            earlier = uow.runs.get(run_id)
+            if earlier is not None:
+                return earlier, False
             if taken:
                 self._interrupted(uow, taken, now)
             run = Run(
@@ -105,7 +114,7 @@ class JobRunner:
         thread = threading.Thread(target=self._run, args=(run,), name=f"sync-run-{run_id[:8]}", daemon=True)
         self._threads.append(thread)
         thread.start()
-        return run
+        return run, True
 
     def wait(self, timeout: float) -> None:
         for thread in list(self._threads):
