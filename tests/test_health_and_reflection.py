@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -68,9 +72,60 @@ def _wait_for(channel: grpc.Channel, status: int, seconds: float = 10) -> int:
 def test_not_serving_until_the_schema_is_migrated(serve):
     running = serve(USERS, migrate_on_start=False)
     assert _health(running.channel) == NOT_SERVING
+    # Not ready, yet alive: a liveness probe must not restart a pod for its database's sake.
+    assert _health(running.channel, "liveness") == SERVING
     USERS.migrations.upgrade(running.runtime.settings.database_url)
     # The readiness watchdog notices the migration without a restart.
     assert _wait_for(running.channel, SERVING) == SERVING
+
+
+def _stamp(database_url: str, revision: str) -> None:
+    """Set the users schema's recorded revision, as another build's migration would."""
+    from sqlalchemy import text
+
+    from services.runtime.db import Database
+
+    db = Database(database_url)
+    try:
+        with db.engine.begin() as conn:
+            conn.execute(text(f"UPDATE {USERS.migrations.version_table} SET version_num = :r"), {"r": revision})
+    finally:
+        db.dispose()
+
+
+def test_a_newer_schema_keeps_serving_and_an_older_one_does_not(serve):
+    """Rolling update: the migration Job moves the schema ahead while old pods still serve."""
+    running = serve(USERS)
+    url = running.runtime.settings.database_url
+    assert _health(running.channel) == SERVING
+    _stamp(url, "9999_from_a_newer_build")  # a revision this build does not know: newer
+    time.sleep(0.5)  # several readiness checks
+    assert _health(running.channel) == SERVING
+    _stamp(url, "0001")  # a revision this build knows and has migrated past: behind
+    assert _wait_for(running.channel, NOT_SERVING) == NOT_SERVING
+
+
+def _await_schema(database_url: str, timeout: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "steward-users"  # the console script an init container runs
+    return subprocess.run(
+        [str(script), "await-schema", "--timeout", timeout, "--interval", "0.1"],
+        env={**os.environ, "STEWARD_USERS_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_await_schema_waits_for_the_migration_then_lets_the_pod_start(databases):
+    url = databases.url("users")
+    waited = _await_schema(url, "0.5")  # nothing migrated yet
+    assert waited.returncode == 1 and "gave up after 0.5s: schema behind" in waited.stderr
+    USERS.migrations.upgrade(url)
+    done = _await_schema(url, "5")
+    assert done.returncode == 0 and "schema current" in done.stderr
+    _stamp(url, "9999_from_a_newer_build")
+    ahead = _await_schema(url, "5")
+    assert ahead.returncode == 0 and "schema ahead" in ahead.stderr
 
 
 def test_draining_server_reports_not_serving_and_refuses_new_calls(serve):
@@ -87,3 +142,14 @@ def test_draining_server_reports_not_serving_and_refuses_new_calls(serve):
     with pytest.raises(grpc.RpcError) as err:
         _health(running.channel)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_connections_older_than_the_max_age_are_closed_and_clients_reconnect(serve):
+    """So that clients re-resolve and spread over replicas started after them."""
+    running = serve(USERS, max_connection_age_seconds=0.3, grace_seconds=0.2)
+    states: list[grpc.ChannelConnectivity] = []
+    running.channel.subscribe(states.append, try_to_connect=True)
+    assert _health(running.channel) == SERVING
+    time.sleep(1.5)  # past age + grace: the server sent GOAWAY and closed the connection
+    assert _health(running.channel) == SERVING  # the channel connected again by itself
+    assert states.count(grpc.ChannelConnectivity.READY) >= 2, states

@@ -57,6 +57,9 @@ class ServiceSettings:
     drain_delay_seconds: float
     health_check_interval_seconds: float
     max_workers: int
+    # Servers close connections older than this (0: never), so that clients re-resolve DNS and
+    # spread over replicas that started after them (with round_robin over a headless Service).
+    max_connection_age_seconds: float = 0.0
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -84,6 +87,7 @@ class ServiceSettings:
             drain_delay_seconds=env_float("STEWARD_DRAIN_DELAY_SECONDS", 0.0),
             health_check_interval_seconds=env_float("STEWARD_HEALTH_CHECK_INTERVAL_SECONDS", 5.0),
             max_workers=_int("STEWARD_MAX_WORKERS", 16),
+            max_connection_age_seconds=env_float("STEWARD_MAX_CONNECTION_AGE_SECONDS", 0.0),
         )
 
 

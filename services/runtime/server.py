@@ -23,6 +23,7 @@ from services.runtime.logging import get_logger
 from services.runtime.migrations import MigrationSet
 
 log = get_logger("steward.server")
+LIVENESS = "liveness"
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -71,11 +72,13 @@ class ServiceRuntime:
                 max_workers=self.settings.max_workers, thread_name_prefix=f"{self.spec.name}-rpc"
             ),
             interceptors=[ServerInterceptor(self.spec.name, self.settings.jwt_secret, self.spec.public_methods)],
-            # Without this a second process could bind the same port and steal half the calls.
-            options=[("grpc.so_reuseport", 0)],
+            options=self._server_options(),
         )
         self._workers = list(self.spec.register(server, self.db, self.settings))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        # For liveness probes: SERVING while the process runs, whatever the database does, so
+        # that a database outage makes pods unready (no traffic) but does not restart them all.
+        self.health.set(LIVENESS, SERVING)
         reflection.enable_server_reflection(
             (*self.spec.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
@@ -95,6 +98,18 @@ class ServiceRuntime:
             metrics_port=self.metrics_port,
             database=self.db.engine.url.render_as_string(hide_password=True),
         )
+
+    def _server_options(self) -> list[tuple[str, int]]:
+        # Without so_reuseport=0 a second process could bind the same port and steal half the calls.
+        options = [("grpc.so_reuseport", 0)]
+        age = self.settings.max_connection_age_seconds
+        if age > 0:
+            # In-flight calls (and open streams, which their clients resume) get the grace period.
+            options += [
+                ("grpc.max_connection_age_ms", int(age * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(self.settings.grace_seconds * 1000)),
+            ]
+        return options
 
     def _set_health(self, status: int) -> None:
         for name in ("", *self.spec.grpc_services):

@@ -69,7 +69,9 @@ class ServiceClient:
         self._secret = jwt_secret
         self._subject, self._scopes = subject, tuple(scopes)
         self._retry = retry or RetryPolicy()
-        self.channel = grpc.insecure_channel(address)
+        # round_robin spreads calls over every address the name resolves to: with
+        # "dns:///<headless service>:<port>" that is every replica, not one per client.
+        self.channel = grpc.insecure_channel(address, options=[("grpc.lb_policy_name", "round_robin")])
         self._token_lock = threading.Lock()
         self._token, self._token_expiry = "", 0.0
 

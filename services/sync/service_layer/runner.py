@@ -26,6 +26,7 @@ from services.sync.domain.connection import Connection, connection_not_found
 from services.sync.domain.etm import EtmRow, EtmSettings, Removals, map_row
 from services.sync.domain.model import Job, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
+from services.sync.service_layer.records import finish_run
 from services.sync.unit_of_work import SyncUnitOfWork
 from steward.users.v1 import assignments_pb2
 
@@ -240,14 +241,5 @@ class JobRunner:
         progress.errors = []
 
     def _finish(self, run: Run) -> None:
-        with SyncUnitOfWork(self._db) as uow:
-            uow.runs.put(run)
-            job = uow.jobs.get(run.job_id)
-            if job is not None:
-                if run.state is RunState.SUCCEEDED:
-                    job.watermark = run.watermark_after
-                job.last_run_id, job.last_run_time = run.id, run.start_time
-                uow.jobs.put(job)
-                uow.jobs.release_lease(run.job_id, run.id)
-            uow.commit()
+        finish_run(self._db, run, moves_watermark=True)
         log.info("run_finished", run=run.name, state=run.state.value, **run.counts.as_dict())

@@ -24,6 +24,7 @@ from services.sync.domain import uploads as files
 from services.sync.domain.model import Job, JobType, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
 from services.sync.service_layer.jobs import users_unavailable
+from services.sync.service_layer.records import finish_run
 from services.sync.service_layer.runner import LeaseLost
 from services.sync.unit_of_work import SyncUnitOfWork
 from steward.users.v1 import assignments_pb2, users_pb2
@@ -161,14 +162,7 @@ class Uploads:
             uow.commit()
 
     def _finish(self, run: Run) -> None:
-        with SyncUnitOfWork(self._db) as uow:
-            uow.runs.put(run)
-            job = uow.jobs.get(run.job_id)
-            if job is not None:
-                job.last_run_id, job.last_run_time = run.id, run.start_time
-                uow.jobs.put(job)
-                uow.jobs.release_lease(run.job_id, run.id)
-            uow.commit()
+        finish_run(self._db, run, moves_watermark=False)
         log.info("upload_finished", run=run.name, state=run.state.value, **run.counts.as_dict())
 
     def _request_id(self, run: Run, what: str) -> str:

@@ -1,0 +1,21 @@
+"""Prometheus metrics of the sync service (beside the per-call ones of the shared runtime)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+RUNS_FINISHED = Counter(
+    "steward_sync_runs_finished_total",
+    "Runs of jobs (ETM and uploads) finished on this replica, by job type and final state.",
+    ["type", "state"],
+)
+ROWS = Counter(
+    "steward_sync_rows_total",
+    "Rows of finished runs, by result (assigned, updated, unchanged, skipped, removed).",
+    ["result"],
+)
+LAST_SUCCESS = Gauge(
+    "steward_sync_last_success_timestamp_seconds",
+    "When the last successful run of a job finished on this replica (take the max over replicas).",
+    ["job"],  # the job's display name
+)
