@@ -106,9 +106,13 @@ def test_a_newer_schema_keeps_serving_and_an_older_one_does_not(serve):
 
 
 def _await_schema(database_url: str, timeout: str) -> subprocess.CompletedProcess[str]:
-    script = Path(sys.executable).parent / "steward-users"  # the console script an init container runs
+    return _users_cli(database_url, "await-schema", "--timeout", timeout, "--interval", "0.1")
+
+
+def _users_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "steward-users"  # the console script the pods run
     return subprocess.run(
-        [str(script), "await-schema", "--timeout", timeout, "--interval", "0.1"],
+        [str(script), *args],
         env={**os.environ, "STEWARD_USERS_DATABASE_URL": database_url},
         capture_output=True,
         text=True,
@@ -153,3 +157,14 @@ def test_connections_older_than_the_max_age_are_closed_and_clients_reconnect(ser
     time.sleep(1.5)  # past age + grace: the server sent GOAWAY and closed the connection
     assert _health(running.channel) == SERVING  # the channel connected again by itself
     assert states.count(grpc.ChannelConnectivity.READY) >= 2, states
+
+
+def test_migrate_leaves_a_newer_schema_alone_and_refuses_to_go_back(databases):
+    """Rolling back re-runs the older build's migration Job: it must succeed and change nothing."""
+    url = databases.url("users")
+    assert _users_cli(url, "migrate").returncode == 0
+    back = _users_cli(url, "migrate", "0003")  # alembic would silently do nothing
+    assert back.returncode == 1 and "migrate only upgrades" in back.stderr
+    _stamp(url, "9999_from_a_newer_build")
+    ahead = _users_cli(url, "migrate")
+    assert ahead.returncode == 0 and "ahead of this build" in ahead.stderr

@@ -391,3 +391,42 @@ def test_two_replicas_asked_to_run_a_job_at_once_start_one_run(sync_api, serve, 
     finished = [o for o in outcomes if isinstance(o, jobs_pb2.Run)]
     assert len(refused) == 1 and len(finished) == 1, outcomes
     assert [r.name for r in _settled(api, admin, job)] == [finished[0].name]
+
+
+def test_a_scheduled_run_whose_replica_died_does_not_stop_the_schedule(sync_api, admin):  # noqa: F811
+    """The slot's run id is taken by a run that died with its replica (still RUNNING, lease
+    expired): the next look marks it INTERRUPTED and the one after starts the slot's next run."""
+    import uuid
+
+    from services.sync.domain.runs import Run, RunMode, RunState
+    from services.sync.service_layer.runner import RUN_IDS
+    from services.sync.unit_of_work import SyncUnitOfWork
+
+    api: SyncApi = sync_api
+    job = make_job(api, admin)
+    job.state = jobs_pb2.JOB_STATE_ACTIVE
+    job.run_interval.FromTimedelta(dt.timedelta(minutes=5))
+    api.jobs.UpdateJob(
+        jobs_pb2.UpdateJobRequest(job=job, update_mask={"paths": ["state", "run_interval"]}), metadata=admin
+    )
+    job_id = job.name.split("/")[-1]
+    now = [dt.datetime.now(dt.UTC)]
+    replica = _Replica(api, api.sync.runtime.db, lambda: now[0])
+    try:
+        # What a replica killed during the job's first scheduled run leaves behind.
+        dead_id = str(uuid.uuid5(RUN_IDS, f"{job_id}/schedule/after/none"))
+        with SyncUnitOfWork(api.sync.runtime.db) as uow:
+            assert uow.jobs.take_lease(job_id, dead_id, now[0], now[0] + dt.timedelta(seconds=60)) == ""
+            uow.runs.put(Run(dead_id, job_id, RunMode.FULL, RunState.RUNNING, now[0], "schedule"))
+            uow.commit()
+        assert replica.scheduler.tick() == [], "its lease is live: the run may still be going"
+        now[0] += dt.timedelta(minutes=2)  # the lease has expired
+        assert replica.scheduler.tick() == []  # finds the dead run in the slot and reaps it
+        dead = api.jobs.GetRun(jobs_pb2.GetRunRequest(name=f"{job.name}/runs/{dead_id}"), metadata=admin)
+        assert (dead.state, dead.error_code) == (jobs_pb2.RUN_STATE_FAILED, "INTERRUPTED")
+        now[0] += dt.timedelta(minutes=5)
+        [started] = replica.scheduler.tick()
+        runs = {r.name: r for r in _settled(api, admin, job)}
+        assert runs[started].state == jobs_pb2.RUN_STATE_SUCCEEDED and len(runs) == 2
+    finally:
+        replica.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import typer
@@ -42,10 +41,23 @@ def make_service_cli(spec: ServiceSpec) -> typer.Typer:
     def migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
         """Upgrade this service's database schema (the Kubernetes migration Job runs this)."""
         configure_logging(spec.name, os.environ.get("STEWARD_LOG_LEVEL", "info"))
-        spec.migrations.upgrade(database_url(spec.name), revision)
-        typer.echo(
-            f"{spec.name}: database at {spec.migrations.head() if revision == 'head' else revision}", file=sys.stderr
-        )
+        url = database_url(spec.name)
+        db = Database(url)
+        try:
+            if spec.migrations.schema_state(db) is SchemaState.AHEAD:
+                # Rolling back to this build: the newer schema stays (migrations are expand/
+                # contract), so there is nothing to do and the Job must not fail.
+                typer.echo(f"{spec.name}: schema is ahead of this build; nothing to do", err=True)
+                return
+            spec.migrations.upgrade(url, revision)
+            current = spec.migrations.current(db)
+        finally:
+            db.dispose()
+        wanted = spec.migrations.head() if revision == "head" else revision
+        if current != wanted:  # alembic's upgrade to an older revision silently does nothing
+            typer.echo(f"{spec.name}: database at {current}, not {wanted}: migrate only upgrades", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{spec.name}: database at {current}", err=True)
 
     @app.command("await-schema")
     def await_schema(

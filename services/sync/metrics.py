@@ -17,5 +17,6 @@ ROWS = Counter(
 LAST_SUCCESS = Gauge(
     "steward_sync_last_success_timestamp_seconds",
     "When the last successful run of a job finished on this replica (take the max over replicas).",
-    ["job"],  # the job's display name
+    # The job's display name; not "job", which Prometheus itself sets on every series.
+    ["sync_job"],
 )

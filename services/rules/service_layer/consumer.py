@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 from google.protobuf.json_format import MessageToDict
 
 from services.rules import metrics
@@ -100,7 +101,12 @@ class UsersEventConsumer:
                     self.handle(event)
             except LeaseLost:
                 log.info("consumer_standing_by", reason="another replica took the lease")
-            except Exception as error:  # the users service is away or restarting: reconnect
+            except grpc.RpcError as error:  # the users service is away, restarting or rebalancing
+                if not self._stop.is_set() and self._lease.held:
+                    # Servers end connections past their max age on purpose: resume quietly.
+                    quiet = error.code() == grpc.StatusCode.UNAVAILABLE
+                    (log.info if quiet else log.warning)("users_stream_interrupted", code=error.code().name)
+            except Exception as error:
                 if not self._stop.is_set() and self._lease.held:
                     log.warning("users_stream_interrupted", error=str(error))
             finally:

@@ -81,6 +81,8 @@ class JobRunner:
         with SyncUnitOfWork(self._db) as uow:
             earlier = uow.runs.get(run_id)
             if earlier is not None:
+                if self._reap_if_dead(uow, earlier, now):
+                    uow.commit()
                 return earlier, False
             job = uow.jobs.get(job_id)
             if job is None:
@@ -120,6 +122,22 @@ class JobRunner:
     def wait(self, timeout: float) -> None:
         for thread in list(self._threads):
             thread.join(timeout)
+
+    @staticmethod
+    def _reap_if_dead(uow: SyncUnitOfWork, run: Run, now: dt.datetime) -> bool:
+        """A run still RUNNING whose lease expired died with its replica. Recording it as the
+        job's last run moves a schedule on: the next scheduled run is keyed by the run before
+        it, and would otherwise keep finding this dead one."""
+        if run.state is not RunState.RUNNING or uow.jobs.running(run.job_id, now) == run.id:
+            return False
+        run.fail(now, "INTERRUPTED", "the replica running it stopped; a later run took over")
+        uow.runs.put(run)
+        job = uow.jobs.get(run.job_id)
+        if job is not None:
+            job.last_run_id, job.last_run_time = run.id, run.start_time
+            uow.jobs.put(job)
+            uow.jobs.release_lease(run.job_id, run.id)
+        return True
 
     @staticmethod
     def _interrupted(uow: SyncUnitOfWork, run_id: str, now: dt.datetime) -> None:
