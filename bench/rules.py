@@ -43,7 +43,7 @@ from bench.harness import SECRET, backend, rules_service, scratch_databases, use
 from services.rules import convert
 from services.rules.adapters.orm import AccountEventRecord
 from services.rules.domain.criteria import parse as parse_criteria
-from services.rules.domain.events import AccountEvent, evaluation_input
+from services.rules.domain.events import AccountEvent, AccountState, evaluation_input
 from services.rules.domain.model import EventType, engine_type
 from services.rules.engine.compiler import Compiler, key, previous_key
 from services.rules.engine.evaluator import SID, CompiledPlay, PlayEngine
@@ -309,9 +309,9 @@ def domain_events(messages: list[events_pb2.AccountEvent]) -> list[AccountEvent]
 
 def evaluation_inputs(events: list[AccountEvent]) -> Iterator[tuple[AccountEvent, dict[str, Any], dict[str, Any]]]:
     """(event, attributes, previous) with the account state chained from event to event."""
-    states: dict[str, dict[str, Any]] = {}
+    states: dict[str, AccountState] = {}
     for event in events:
-        seen = evaluation_input(event, states.get(event.account_id, {}))
+        seen = evaluation_input(event, states.get(event.account_id))
         states[event.account_id] = seen.new_state
         yield event, seen.attributes, seen.previous
 

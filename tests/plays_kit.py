@@ -47,10 +47,15 @@ def play_message(
     event_type: Any = events_pb2.EVENT_TYPE_ACCOUNT_CREATED,
     status: Any = plays_pb2.PLAY_STATUS_ACTIVE,
     custom: str = "",
+    kind: Any = plays_pb2.TRIGGER_KIND_UNSPECIFIED,
+    activation: Any = plays_pb2.ACTIVATION_SCOPE_UNSPECIFIED,
+    webhook_secret: str = "",
 ) -> plays_pb2.Play:
     from google.protobuf import json_format
 
-    trigger = plays_pb2.Trigger(event_type=event_type, custom_event_type=custom)
+    if kind not in (plays_pb2.TRIGGER_KIND_UNSPECIFIED, plays_pb2.TRIGGER_KIND_EVENT):
+        event_type = events_pb2.EVENT_TYPE_UNSPECIFIED  # segment and manual plays name no event type
+    trigger = plays_pb2.Trigger(event_type=event_type, custom_event_type=custom, kind=kind, activation=activation)
     if criteria is not None:
         trigger.criteria.CopyFrom(struct(criteria))
     return plays_pb2.Play(
@@ -60,6 +65,7 @@ def play_message(
         status=status,
         trigger=trigger,
         actions=[json_format.ParseDict(a, plays_pb2.Action()) for a in actions],
+        webhook_secret=webhook_secret,
     )
 
 

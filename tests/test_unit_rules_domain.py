@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.rules.domain import actions
-from services.rules.domain.events import AccountEvent, evaluation_input, flatten
+from services.rules.domain.events import AccountEvent, AccountState, evaluation_input, flatten
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger, check_definition
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome
 from services.runtime.errors import Violations
@@ -93,7 +93,7 @@ def test_the_engine_sees_the_event_over_the_last_known_state_and_what_changed():
         NOW,
         {"stage": "adoption", "billing": {"country": "FR", "seats": 3.0}},
     )
-    seen = evaluation_input(event, {"stage": "onboarding", "segment": "SMB"})
+    seen = evaluation_input(event, AccountState({"stage": "onboarding", "segment": "SMB"}))
     assert seen.attributes == {
         "stage": "adoption",
         "segment": "SMB",
@@ -102,18 +102,37 @@ def test_the_engine_sees_the_event_over_the_last_known_state_and_what_changed():
         "account_id": "a1",
     }
     assert seen.previous == {"stage": "onboarding"}
-    assert seen.new_state == {"stage": "adoption", "segment": "SMB", "billing.country": "FR", "billing.seats": 3}
+    assert seen.new_state.attributes == {
+        "stage": "adoption",
+        "segment": "SMB",
+        "billing.country": "FR",
+        "billing.seats": 3,
+    }
     explicit = AccountEvent("e2", "a1", EventType.ACCOUNT_UPDATED, "", NOW, {"stage": "x"}, {"stage": "told"})
-    assert evaluation_input(explicit, {"stage": "known"}).previous == {"stage": "told"}
+    assert evaluation_input(explicit, AccountState({"stage": "known"})).previous == {"stage": "told"}
     assert flatten({"a": {"b": {"c": [1, 2]}}}) == {"a.b.c": [1, 2]}
+
+
+def test_an_older_event_does_not_roll_back_an_attribute_a_newer_one_set():
+    newer = AccountEvent("e2", "a1", EventType.ATTRIBUTE_CHANGED, "", NOW, {"segment": "Enterprise", "arr": 5})
+    state = evaluation_input(newer, None).new_state
+    late = AccountEvent(
+        "e1", "a1", EventType.ATTRIBUTE_CHANGED, "", NOW - dt.timedelta(hours=1), {"segment": "SMB", "region": "EU"}
+    )
+    seen = evaluation_input(late, state)
+    # The late event's own news (region) is taken; what it says about segment is older news.
+    assert seen.new_state.attributes == {"segment": "Enterprise", "arr": 5, "region": "EU"}
+    assert seen.attributes["segment"] == "Enterprise"
+    same_time = AccountEvent("e3", "a1", EventType.ATTRIBUTE_CHANGED, "", NOW, {"segment": "Mid"})
+    assert evaluation_input(same_time, state).new_state.attributes["segment"] == "Mid"  # ties: the later arrival
 
 
 def test_assignment_changes_update_only_the_account_team_in_the_state():
     event = AccountEvent(
         "e", "a1", EventType.ASSIGNMENT_CHANGED, "", NOW, {"role": "roles/sm", "user": "users/u", "sm___tid": "u"}
     )
-    seen = evaluation_input(event, {"segment": "SMB"})
-    assert seen.new_state == {"segment": "SMB", "sm___tid": "u"}
+    seen = evaluation_input(event, AccountState({"segment": "SMB"}))
+    assert seen.new_state.attributes == {"segment": "SMB", "sm___tid": "u"}
     assert seen.attributes["role"] == "roles/sm"
 
 

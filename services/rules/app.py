@@ -9,8 +9,10 @@ import grpc
 
 from services.rules.adapters.orm import WORKER_LEASES
 from services.rules.adapters.users_client import UsersClient
+from services.rules.adapters.webhook import WebhookPolicy
 from services.rules.config import RulesConfig
 from services.rules.event_servicer import AccountEventServicer
+from services.rules.service_layer.clock import SegmentClock
 from services.rules.service_layer.consumer import UsersEventConsumer
 from services.rules.service_layer.executor import RunExecutor
 from services.rules.service_layer.ingest import PlayCatalog
@@ -41,14 +43,28 @@ def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
             lease,
             base_backoff_seconds=current.run_retry_base_seconds,
             max_backoff_seconds=current.run_retry_max_seconds,
+            webhook_policy=WebhookPolicy(
+                attempts=current.webhook_attempts, base_backoff_seconds=current.webhook_backoff_seconds
+            ),
         )
-        plays_pb2_grpc.add_PlayServiceServicer_to_server(PlayServicer(db, directory), server)
+        plays = PlayServicer(
+            db,
+            directory,
+            catalog,
+            executor.wake,
+            clock=current.clock,
+            manual_runs_per_minute=current.manual_runs_per_minute,
+        )
+        plays_pb2_grpc.add_PlayServiceServicer_to_server(plays, server)
         events_pb2_grpc.add_AccountEventServiceServicer_to_server(
-            AccountEventServicer(db, catalog, executor.wake), server
+            AccountEventServicer(db, catalog, executor.wake, current.clock), server
         )
-        workers: list[BackgroundWorker] = [executor]
+        clock = SegmentClock(
+            db, catalog, lease, executor.wake, every_seconds=current.time_pass_seconds, clock=current.clock
+        )
+        workers: list[BackgroundWorker] = [executor, clock]
         if current.consume_users_events:
-            workers.append(UsersEventConsumer(db, directory, catalog, executor.wake, lease))
+            workers.append(UsersEventConsumer(db, directory, catalog, executor.wake, lease, clock=current.clock))
         # Stopped in this order: the lease is released once its workers are done.
         return [*workers, lease, directory]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.runtime.config import env_float, service_address
+from services.runtime.db import utcnow
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,15 @@ class RulesConfig:
     # The executor and the consumer run in one replica at a time, the holder of a lease of this
     # length (renewed every third of it): a replica that dies is replaced after at most this.
     lease_seconds: float = 15.0
+    # How often the holder of the lease re-evaluates time-based segment plays for every account.
+    time_pass_seconds: float = 60.0
+    # RunPlay calls per caller per minute.
+    manual_runs_per_minute: int = 100
+    # call_webhook: attempts per delivery and their backoff.
+    webhook_attempts: int = 4
+    webhook_backoff_seconds: float = 0.5
+    # What time it is (tests set their own; relative-date criteria are judged against it).
+    clock: Callable[[], dt.datetime] = utcnow
 
     @classmethod
     def from_env(cls) -> RulesConfig:
@@ -32,4 +44,8 @@ class RulesConfig:
             run_retry_max_seconds=env_float("STEWARD_RULES_RUN_RETRY_MAX_SECONDS", 30.0),
             consume_users_events=(os.environ.get("STEWARD_RULES_CONSUME_USERS_EVENTS") or "true").lower() != "false",
             lease_seconds=env_float("STEWARD_RULES_LEASE_SECONDS", 15.0),
+            time_pass_seconds=env_float("STEWARD_RULES_TIME_PASS_SECONDS", 60.0),
+            manual_runs_per_minute=int(env_float("STEWARD_RULES_MANUAL_RUNS_PER_MINUTE", 100)),
+            webhook_attempts=int(env_float("STEWARD_RULES_WEBHOOK_ATTEMPTS", 4)),
+            webhook_backoff_seconds=env_float("STEWARD_RULES_WEBHOOK_BACKOFF_SECONDS", 0.5),
         )

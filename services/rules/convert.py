@@ -9,9 +9,10 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 
 from services.rules.adapters.repository import StoredEvent
-from services.rules.domain.events import AccountEvent, check_event
+from services.rules.domain.events import AccountEvent, AccountState, check_event
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
 from services.rules.domain.runs import PlayRun, RunOutcome
+from services.rules.domain.segments import ActivationScope, TriggerKind
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
 from services.runtime.names import format_name, parse_name
 from services.runtime.protobuf import enum_maps, timestamp
@@ -20,6 +21,8 @@ from steward.rules.v1 import events_pb2, plays_pb2
 STATUS, STATUS_FROM_PROTO = enum_maps(PlayStatus, "PLAY_STATUS_", plays_pb2.PlayStatus)
 EVENT_TYPE, EVENT_TYPE_FROM_PROTO = enum_maps(EventType, "EVENT_TYPE_", events_pb2.EventType)
 OUTCOME, OUTCOME_FROM_PROTO = enum_maps(RunOutcome, "RUN_OUTCOME_", plays_pb2.RunOutcome)
+KIND, KIND_FROM_PROTO = enum_maps(TriggerKind, "TRIGGER_KIND_", plays_pb2.TriggerKind)
+SCOPE, SCOPE_FROM_PROTO = enum_maps(ActivationScope, "ACTIVATION_SCOPE_", plays_pb2.ActivationScope)
 
 
 def whole_numbers(value: Any) -> Any:
@@ -44,8 +47,12 @@ def to_struct(value: dict[str, Any]) -> Struct:
 
 
 def play_to_proto(play: Play, stats: dict[RunOutcome, int] | None = None) -> plays_pb2.Play:
+    segment = play.kind.is_segment
     trigger = plays_pb2.Trigger(
-        event_type=EVENT_TYPE[play.trigger.event_type], custom_event_type=play.trigger.custom_event_type
+        kind=KIND[play.kind],
+        event_type=EVENT_TYPE[play.trigger.event_type] if play.trigger.event_type else "EVENT_TYPE_UNSPECIFIED",
+        custom_event_type=play.trigger.custom_event_type,
+        activation=SCOPE[play.trigger.activation] if segment else "ACTIVATION_SCOPE_UNSPECIFIED",
     )
     if play.trigger.criteria is not None:
         trigger.criteria.CopyFrom(to_struct(play.trigger.criteria))
@@ -63,6 +70,10 @@ def play_to_proto(play: Play, stats: dict[RunOutcome, int] | None = None) -> pla
         update_time=timestamp(play.update_time),
         etag=play.etag,
         actions=[json_format.ParseDict(a, plays_pb2.Action()) for a in play.actions],
+        has_webhook_secret=bool(play.webhook_secret),
+        warnings=[
+            plays_pb2.PlayWarning(field=w.field, reason=w.reason, description=w.description) for w in play.warnings()
+        ],
     )
     if stats is not None:
         pending = stats.get(RunOutcome.PENDING, 0)
@@ -99,9 +110,25 @@ def play_from_proto(
             problems.add(f"{path}.status", f"unknown value {message.status}", "ENUM_VALUE_INVALID")
         else:
             status = STATUS_FROM_PROTO[message.status]
+    kind = TriggerKind.EVENT
+    if message.trigger.kind:
+        if message.trigger.kind not in KIND_FROM_PROTO:
+            problems.add(f"{path}.trigger.kind", f"unknown value {message.trigger.kind}", "ENUM_VALUE_INVALID")
+        else:
+            kind = KIND_FROM_PROTO[message.trigger.kind]
+    scope = ActivationScope.NEW_ONLY
+    if message.trigger.activation:
+        if message.trigger.activation not in SCOPE_FROM_PROTO:
+            problems.add(
+                f"{path}.trigger.activation", f"unknown value {message.trigger.activation}", "ENUM_VALUE_INVALID"
+            )
+        elif not kind.is_segment:
+            problems.add(f"{path}.trigger.activation", "only for segment plays", "ACTIVATION_INVALID")
+        else:
+            scope = SCOPE_FROM_PROTO[message.trigger.activation]
     event_type = EVENT_TYPE_FROM_PROTO.get(message.trigger.event_type)
-    if event_type is None:
-        problems.add(f"{path}.trigger.event_type", "required: one of the EVENT_TYPE_ values", "EVENT_TYPE_REQUIRED")
+    if message.trigger.event_type and event_type is None:
+        problems.add(f"{path}.trigger.event_type", "one of the EVENT_TYPE_ values", "EVENT_TYPE_INVALID")
     criteria = struct_dict(message.trigger.criteria) if message.trigger.HasField("criteria") else None
     play = Play(
         id=play_id,
@@ -110,10 +137,11 @@ def play_from_proto(
         owner_id=owner,
         origin_team=message.origin_team.strip(),
         status=status,
-        trigger=Trigger(event_type or EventType.ACCOUNT_CREATED, message.trigger.custom_event_type.strip(), criteria),
+        trigger=Trigger(event_type, message.trigger.custom_event_type.strip(), criteria, kind, scope),
         actions=[json_format.MessageToDict(a, preserving_proto_field_name=True) for a in message.actions],
         create_time=now,
         update_time=now,
+        webhook_secret=message.webhook_secret,
     )
     return play, problems
 
@@ -190,4 +218,14 @@ def event_to_proto(stored: StoredEvent, pending_runs: int) -> events_pb2.Account
 def bad_argument(field: str, description: str, reason: str) -> InvalidArgument:
     return InvalidArgument(
         reason, f"{field}: {description}", field_violations=[FieldViolation(field, description, reason)]
+    )
+
+
+def account_state_to_proto(account_id: str, state: AccountState, segments: list[str]) -> events_pb2.AccountState:
+    return events_pb2.AccountState(
+        account_id=account_id,
+        attributes=to_struct(state.attributes),
+        parent_account_id=str(state.attributes.get("parent_account_id", "") or ""),
+        segments=[format_name("plays", p) for p in segments],
+        update_time=timestamp(state.update_time),
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import grpc
 
 from services.rules import convert
-from services.rules.domain.events import check_event
+from services.rules.domain.events import MAX_ACCOUNT_ID, check_event
 from services.rules.domain.permissions import ensure_can_publish
 from services.rules.service_layer.directory import caller_of
 from services.rules.service_layer.ingest import PlayCatalog, Published, publish
@@ -27,14 +28,21 @@ def _result(published: Published) -> events_pb2.PublishResult:
 
 
 class AccountEventServicer(events_pb2_grpc.AccountEventServiceServicer):
-    def __init__(self, db: Database, catalog: PlayCatalog, on_recorded: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: PlayCatalog,
+        on_recorded: Callable[[], None],
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
         self._db = db
         self._catalog = catalog
         self._on_recorded = on_recorded
+        self._clock = clock
 
     def _publish(self, messages: list[events_pb2.AccountEvent], path: str) -> list[Published]:
         ensure_can_publish(caller_of(current_principal()))
-        now = utcnow()
+        now = self._clock()
         problems = Violations()
         events = []
         for index, message in enumerate(messages):
@@ -72,3 +80,19 @@ class AccountEventServicer(events_pb2_grpc.AccountEventServiceServicer):
                 raise NotFound("EVENT_NOT_FOUND", f"no event {request.name}", metadata={"event": request.name})
             pending = uow.runs.pending_for_event(stored.seq)
         return convert.event_to_proto(stored, pending)
+
+    def GetAccountState(
+        self, request: events_pb2.GetAccountStateRequest, context: grpc.ServicerContext
+    ) -> events_pb2.AccountState:
+        account_id = request.account_id
+        if not 1 <= len(account_id) <= MAX_ACCOUNT_ID:
+            raise convert.bad_argument("account_id", f"1 to {MAX_ACCOUNT_ID} characters", "ACCOUNT_ID_INVALID")
+        with RulesUnitOfWork(self._db, write=False) as uow:
+            self._catalog.refresh(uow)
+            state = uow.accounts.states([account_id]).get(account_id)
+            if state is None:
+                raise NotFound(
+                    "ACCOUNT_NOT_FOUND", f"no event has named account {account_id}", metadata={"account_id": account_id}
+                )
+            segments = uow.segments.members_of([account_id], self._catalog.segment_ids)[account_id]
+        return convert.account_state_to_proto(account_id, state, sorted(segments))

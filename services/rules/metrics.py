@@ -21,3 +21,19 @@ USERS_EVENTS_CONSUMED = Counter(
     "steward_rules_users_events_consumed_total",
     "Events of the users service's stream handled (and their cursor saved) by this replica.",
 )
+WEBHOOKS = Counter(
+    "steward_rules_webhooks_total",
+    "call_webhook deliveries, by result (accepted, failed after retries or refused).",
+    ["result"],
+)
+SEGMENT_FLIPS = Counter(
+    "steward_rules_segment_flips_total", "Accounts entering or leaving segment plays' segments.", ["direction"]
+)
+TIME_PASS_SECONDS = Histogram(
+    "steward_rules_time_pass_seconds",
+    "One pass of the clock over every account for time-based segment plays.",
+    buckets=(0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+)
+MANUAL_RUNS = Counter(
+    "steward_rules_manual_runs_total", "RunPlay calls, by result (started, repeated, limited).", ["result"]
+)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Callable
 
 import grpc
 from google.protobuf.empty_pb2 import Empty
@@ -10,16 +12,20 @@ from google.protobuf.empty_pb2 import Empty
 from services.rules import convert
 from services.rules.adapters.repository import RunFilter, list_key, run_key
 from services.rules.adapters.users_client import UsersClient
+from services.rules.domain.events import MAX_ACCOUNT_ID
 from services.rules.domain.model import Play, play_not_found
+from services.rules.domain.permissions import ensure_can_run_manually
 from services.rules.domain.runs import PlayRun
 from services.rules.service_layer import plays as play_cases
 from services.rules.service_layer.directory import caller_of
 from services.rules.service_layer.dry_run import dry_run
+from services.rules.service_layer.ingest import PlayCatalog
 from services.rules.service_layer.plays import UPDATABLE, validate
+from services.rules.service_layer.segments import run_manually
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.auth import current_principal
 from services.runtime.db import Database, utcnow
-from services.runtime.errors import Violations
+from services.runtime.errors import InvalidArgument, Violations
 from services.runtime.names import format_name, parse_name, validate_request_id
 from services.runtime.pagination import PageRequest, list_response_page
 from services.runtime.protobuf import enum_filter, update_paths
@@ -29,9 +35,22 @@ MAX_TEST_EVENTS = 1000
 
 
 class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
-    def __init__(self, db: Database, directory: UsersClient) -> None:
+    def __init__(
+        self,
+        db: Database,
+        directory: UsersClient,
+        catalog: PlayCatalog,
+        on_recorded: Callable[[], None],
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        manual_runs_per_minute: int = 100,
+    ) -> None:
         self._db = db
         self._directory = directory
+        self._catalog = catalog
+        self._on_recorded = on_recorded
+        self._clock = clock
+        self._per_minute = manual_runs_per_minute
 
     def _uow(self, write: bool = True) -> RulesUnitOfWork:
         return RulesUnitOfWork(self._db, write=write)
@@ -43,7 +62,7 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
 
     def CreatePlay(self, request: plays_pb2.CreatePlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
         validate_request_id(request.request_id)
-        now = utcnow()
+        now = self._clock()
         play, shape = convert.play_from_proto(request.play, str(uuid.uuid4()), now)
         caller = caller_of(current_principal())
         saved = play_cases.create_play(
@@ -96,7 +115,7 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
                 merged.trigger.CopyFrom(request.play.trigger)
             else:
                 setattr(merged, path, getattr(request.play, path))
-        changes, shape = convert.play_from_proto(merged, play_id, utcnow())
+        changes, shape = convert.play_from_proto(merged, play_id, self._clock())
         caller = caller_of(current_principal())
         updated = play_cases.update_play(
             self._uow,
@@ -106,7 +125,7 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
             paths,
             request.play.etag,
             request.validate_only,
-            utcnow(),
+            self._clock(),
             shape,
         )
         return self._reply(updated) if not request.validate_only else convert.play_to_proto(updated)
@@ -122,14 +141,14 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
         if not 1 <= len(request.events) <= MAX_TEST_EVENTS:
             problems.add("events", f"1 to {MAX_TEST_EVENTS} events", "EVENTS_INVALID")
         events = [
-            convert.event_from_proto(e, utcnow(), f"events[{i}]", problems, published=False)
+            convert.event_from_proto(e, self._clock(), f"events[{i}]", problems, published=False)
             for i, e in enumerate(request.events)
         ]
         problems.raise_if_any("the test events are invalid")
         subject = request.WhichOneof("subject")
         if subject == "play":
-            play, shape = convert.play_from_proto(request.play, request.play.uid or str(uuid.uuid4()), utcnow())
-            validate(self._directory, play, shape)
+            play, shape = convert.play_from_proto(request.play, request.play.uid or str(uuid.uuid4()), self._clock())
+            validate(self._directory, play, shape, lambda: self._uow(write=False))
             plays = [play]
         else:
             with self._uow(write=False) as uow:
@@ -184,6 +203,41 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
         }
         runs, next_token = list_response_page(request.page_size, request.page_token, filters, 2, fetch, run_key)
         return plays_pb2.ListPlayRunsResponse(runs=[convert.run_to_proto(r) for r in runs], next_page_token=next_token)
+
+    def RunPlay(self, request: plays_pb2.RunPlayRequest, context: grpc.ServicerContext) -> plays_pb2.PlayRun:
+        problems = Violations()
+        play_id = ""
+        try:
+            play_id = parse_name("plays", request.name)
+        except InvalidArgument as error:
+            problems.items += error.field_violations
+        if not 1 <= len(request.account_id) <= MAX_ACCOUNT_ID or request.account_id.strip() != request.account_id:
+            problems.add("account_id", f"1 to {MAX_ACCOUNT_ID} characters, no surrounding spaces", "ACCOUNT_ID_INVALID")
+        if not request.request_id:
+            problems.add("request_id", "required: a retry with the same id returns the same run", "REQUEST_ID_REQUIRED")
+        else:
+            try:
+                validate_request_id(request.request_id)
+            except InvalidArgument as error:
+                problems.items += error.field_violations
+        problems.raise_if_any("invalid RunPlay request")
+        caller = caller_of(current_principal())
+        ensure_can_run_manually(caller)
+        with self._uow() as uow:
+            run, started = run_manually(
+                uow,
+                self._catalog,
+                play_id,
+                request.account_id,
+                request.request_id,
+                caller.subject,
+                self._clock(),
+                self._per_minute,
+            )
+            uow.commit()
+        if started:
+            self._on_recorded()
+        return convert.run_to_proto(run)
 
 
 __all__ = ["PlayServicer", "format_name"]

@@ -6,10 +6,13 @@ from typing import Self
 
 from services.rules.adapters.repository import (
     AccountRepository,
+    AttributeRepository,
     CursorRepository,
     EventRepository,
     PlayRepository,
+    RateWindowRepository,
     RunRepository,
+    SegmentRepository,
 )
 from services.runtime.db import UnitOfWork
 
@@ -20,6 +23,9 @@ class RulesUnitOfWork(UnitOfWork):
     accounts: AccountRepository
     runs: RunRepository
     cursors: CursorRepository
+    segments: SegmentRepository
+    attributes: AttributeRepository
+    rate_windows: RateWindowRepository
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -28,4 +34,7 @@ class RulesUnitOfWork(UnitOfWork):
         self.accounts = AccountRepository(self.session)
         self.runs = RunRepository(self.session)
         self.cursors = CursorRepository(self.session)
+        self.segments = SegmentRepository(self.session)
+        self.attributes = AttributeRepository(self.session)
+        self.rate_windows = RateWindowRepository(self.session)
         return self

@@ -32,6 +32,9 @@ class PlayRecord(RulesBase):
     status: Mapped[str] = mapped_column(String(20), index=True)
     trigger_event_type: Mapped[str] = mapped_column(String(40))
     trigger_custom_event_type: Mapped[str] = mapped_column(String(200), default="")
+    trigger_kind: Mapped[str] = mapped_column(String(20), default="EVENT", server_default="EVENT")
+    activation: Mapped[str] = mapped_column(String(20), default="NEW_ONLY", server_default="NEW_ONLY")
+    webhook_secret: Mapped[str] = mapped_column(Text, default="", server_default="")
     criteria: Mapped[Any] = mapped_column(JSON, nullable=True)
     actions: Mapped[Any] = mapped_column(JSON, default=list)
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -85,6 +88,37 @@ class AccountRecord(RulesBase):
     account_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     attributes: Mapped[Any] = mapped_column(JSON)
     update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # When each attribute's value occurred (ISO 8601): an older event does not roll it back.
+    attribute_times: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class SegmentMemberRecord(RulesBase):
+    """An account in the segment of an active segment play (ENTERS_SEGMENT / EXITS_SEGMENT)."""
+
+    __tablename__ = "segment_members"
+
+    play_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class AccountAttributeRecord(RulesBase):
+    """Every attribute name an account event has carried: what segment criteria may name."""
+
+    __tablename__ = "account_attributes"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class RateWindowRecord(RulesBase):
+    """Manual runs a caller started in the current one-minute window (RunPlay's rate limit)."""
+
+    __tablename__ = "rate_windows"
+
+    caller: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class PlayRunRecord(RulesBase):
@@ -113,6 +147,7 @@ class PlayRunRecord(RulesBase):
         Index("ix_play_runs_queue", "outcome", "event_seq", "position"),
         Index("ix_play_runs_play_outcome", "play_id", "outcome"),
         Index("ix_play_runs_create_time", "create_time", "id"),
+        Index("ix_play_runs_event_id", "event_id"),  # an event's runs (RunPlay's retries)
     )
 
 

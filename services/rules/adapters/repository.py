@@ -7,10 +7,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services.rules.adapters.orm import (
+    AccountAttributeRecord,
     AccountEventRecord,
     AccountRecord,
     ConsumerCursorRecord,
@@ -18,10 +19,13 @@ from services.rules.adapters.orm import (
     PlayRecord,
     PlayRunRecord,
     PlayVersionRecord,
+    RateWindowRecord,
+    SegmentMemberRecord,
 )
-from services.rules.domain.events import AccountEvent
+from services.rules.domain.events import AccountEvent, AccountState
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome
+from services.rules.domain.segments import ActivationScope, TriggerKind
 from services.runtime.db import flush, keyset, table_of
 from services.runtime.pagination import Key
 
@@ -38,11 +42,18 @@ def _play(row: PlayRecord) -> Play:
         owner_id=row.owner_id,
         origin_team=row.origin_team,
         status=PlayStatus(row.status),
-        trigger=Trigger(EventType(row.trigger_event_type), row.trigger_custom_event_type, row.criteria),
+        trigger=Trigger(
+            EventType(row.trigger_event_type) if row.trigger_event_type else None,
+            row.trigger_custom_event_type,
+            row.criteria,
+            TriggerKind(row.trigger_kind or TriggerKind.EVENT.value),
+            ActivationScope(row.activation or ActivationScope.NEW_ONLY.value),
+        ),
         actions=list(row.actions or []),
         create_time=row.create_time,
         update_time=row.update_time,
         version=row.version,
+        webhook_secret=row.webhook_secret or "",
     )
 
 
@@ -52,8 +63,11 @@ def _copy_into(row: PlayRecord, play: Play) -> None:
     row.owner_id = play.owner_id
     row.origin_team = play.origin_team
     row.status = play.status.value
-    row.trigger_event_type = play.trigger.event_type.value
+    row.trigger_event_type = play.trigger.event_type.value if play.trigger.event_type else ""
     row.trigger_custom_event_type = play.trigger.custom_event_type
+    row.trigger_kind = play.trigger.kind.value
+    row.activation = play.trigger.activation.value
+    row.webhook_secret = play.webhook_secret
     row.criteria = play.trigger.criteria
     row.actions = play.actions
     row.update_time = play.update_time
@@ -109,6 +123,9 @@ class PlayRepository:
 
     def _catalog_changed(self) -> None:
         self._session.execute(update(PlayCatalogRecord).values(version=PlayCatalogRecord.version + 1))
+
+    def webhook_secret(self, play_id: str) -> str:
+        return str(self._session.scalar(select(PlayRecord.webhook_secret).where(PlayRecord.id == play_id)) or "")
 
     def catalog_version(self) -> int:
         return int(self._session.scalar(select(PlayCatalogRecord.version)) or 0)
@@ -221,29 +238,133 @@ class EventRepository:
         return None if row is None else _stored_event(row)
 
 
+_STATE_COLUMNS = (
+    AccountRecord.account_id,
+    AccountRecord.attributes,
+    AccountRecord.attribute_times,
+    AccountRecord.update_time,
+)
+
+
+def _account_states(rows: Iterable[Any]) -> dict[str, AccountState]:
+    return {r.account_id: AccountState(dict(r.attributes), dict(r.attribute_times or {}), r.update_time) for r in rows}
+
+
 class AccountRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def states(self, account_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        query = select(AccountRecord.account_id, AccountRecord.attributes).where(
-            AccountRecord.account_id.in_(list(set(account_ids)))
-        )
-        return {account_id: dict(attributes) for account_id, attributes in self._session.execute(query)}
+    def states(self, account_ids: Iterable[str]) -> dict[str, AccountState]:
+        query = select(*_STATE_COLUMNS).where(AccountRecord.account_id.in_(list(set(account_ids))))
+        return _account_states(self._session.execute(query))
 
-    def save(self, states: dict[str, dict[str, Any]], existing: set[str], now: dt.datetime) -> None:
+    def page(self, after: str, limit: int) -> dict[str, AccountState]:
+        """Accounts in id order after `after`: passes over every account go a page at a time."""
+        query = select(*_STATE_COLUMNS).where(AccountRecord.account_id > after).order_by(AccountRecord.account_id)
+        return _account_states(self._session.execute(query.limit(limit)))
+
+    def save(self, states: dict[str, AccountState], existing: set[str], now: dt.datetime) -> None:
         table = table_of(AccountRecord)
-        new = [{"account_id": a, "attributes": s, "update_time": now} for a, s in states.items() if a not in existing]
+        new = [
+            {"account_id": a, "attributes": s.attributes, "attribute_times": s.times, "update_time": now}
+            for a, s in states.items()
+            if a not in existing
+        ]
         if new:
             self._session.execute(insert(table), new)
-        changed = [{"key": a, "state": states[a]} for a in existing & states.keys()]
+        changed = [
+            {"key": a, "state": states[a].attributes, "times": states[a].times} for a in existing & states.keys()
+        ]
         if changed:
             statement = (
                 update(table)
                 .where(table.c.account_id == bindparam("key"))
-                .values(attributes=bindparam("state"), update_time=now)
+                .values(attributes=bindparam("state"), attribute_times=bindparam("times"), update_time=now)
             )
             self._session.connection().execute(statement, changed)
+
+
+class SegmentRepository:
+    """Which accounts are in which active segment play's segment."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def members_of(self, account_ids: Iterable[str], play_ids: Iterable[str] | None = None) -> dict[str, set[str]]:
+        accounts = list(set(account_ids))
+        found: dict[str, set[str]] = {a: set() for a in accounts}
+        if not accounts:
+            return found
+        query = select(SegmentMemberRecord.account_id, SegmentMemberRecord.play_id).where(
+            SegmentMemberRecord.account_id.in_(accounts)
+        )
+        if play_ids is not None:
+            query = query.where(SegmentMemberRecord.play_id.in_(list(play_ids)))
+        for account_id, play_id in self._session.execute(query):
+            found[account_id].add(play_id)
+        return found
+
+    def apply(self, entered: Sequence[tuple[str, str]], left: Sequence[tuple[str, str]], now: dt.datetime) -> None:
+        """(play_id, account_id) pairs that entered and that left."""
+        table = table_of(SegmentMemberRecord)
+        if entered:
+            self._session.execute(insert(table), [{"play_id": p, "account_id": a, "since": now} for p, a in entered])
+        if left:
+            self._session.connection().execute(
+                delete(table).where(table.c.play_id == bindparam("p"), table.c.account_id == bindparam("a")),
+                [{"p": p, "a": a} for p, a in left],
+            )
+
+    def clear(self, play_id: str) -> None:
+        self._session.execute(delete(table_of(SegmentMemberRecord)).where(SegmentMemberRecord.play_id == play_id))
+
+    def count(self, play_id: str) -> int:
+        query = select(func.count()).where(SegmentMemberRecord.play_id == play_id)
+        return int(self._session.scalar(query) or 0)
+
+
+class AttributeRepository:
+    """The names account events have carried (what segment criteria may refer to)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def known(self, names: Iterable[str]) -> set[str]:
+        wanted = list(set(names))
+        if not wanted:
+            return set()
+        query = select(AccountAttributeRecord.name).where(AccountAttributeRecord.name.in_(wanted))
+        return set(self._session.scalars(query))
+
+    def add(self, names: Iterable[str], now: dt.datetime) -> None:
+        """Adds the names not known yet (the caller holds the ingest lock: no racing insert)."""
+        new = set(names) - self.known(names)
+        if new:
+            self._session.execute(
+                insert(table_of(AccountAttributeRecord)), [{"name": n, "first_seen": now} for n in sorted(new)]
+            )
+
+
+class RateWindowRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def take(self, caller: str, window_start: dt.datetime, limit: int) -> bool:
+        """Counts one call of the caller in the window starting at window_start; False (and not
+        counted) when the caller has made `limit` calls in it already. The row is locked until
+        commit, so concurrent calls of one caller count one after the other."""
+        row = self._session.get(RateWindowRecord, caller, with_for_update=True)
+        if row is None:
+            self._session.add(RateWindowRecord(caller=caller, window_start=window_start, count=1))
+            flush(self._session)
+            return True
+        if row.window_start != window_start:
+            row.window_start, row.count = window_start, 0
+        if row.count >= limit:
+            return False
+        row.count += 1
+        flush(self._session)
+        return True
 
 
 def _run(row: PlayRunRecord, plan: dict[str, Any]) -> PlayRun:
@@ -353,6 +474,10 @@ class RunRepository:
                 finish_time=run.finish_time,
             )
         )
+
+    def for_event(self, event_id: str) -> list[PlayRun]:
+        query = select(PlayRunRecord).where(PlayRunRecord.event_id == event_id).order_by(PlayRunRecord.position)
+        return self._with_plans(list(self._session.scalars(query)))
 
     def pending_for_event(self, event_seq: int) -> int:
         query = select(func.count()).where(

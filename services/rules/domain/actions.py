@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from services.runtime.errors import Violations
 
 MAX_ACTIONS = 20
 MAX_DUE_DAYS = 3650
+DEFAULT_WEBHOOK_TIMEOUT = 10
+MAX_WEBHOOK_TIMEOUT = 30
+MAX_URL = 2000
 
 
 @dataclass(frozen=True)
@@ -41,16 +45,26 @@ class CreateTask:
     title: str
     assignee: UserChoice
     due_in_days: int = 0
+    on_parent_account: bool = False  # the account's immediate parent gets the task
 
 
-Action = UpdateValue | CreateTask
+@dataclass(frozen=True)
+class CallWebhook:
+    url: str
+    timeout_seconds: int = DEFAULT_WEBHOOK_TIMEOUT
+
+
+Action = UpdateValue | CreateTask | CallWebhook
 
 
 def describe(action: Action) -> str:
     if isinstance(action, UpdateValue):
         return f"set {action.role} to {_who(action.value)}"
+    if isinstance(action, CallWebhook):
+        return f"call webhook {action.url}"
     due = f", due in {action.due_in_days} days" if action.due_in_days else ""
-    return f"create task {action.title!r} for {_who(action.assignee)}{due}"
+    where = " on the parent account" if action.on_parent_account else ""
+    return f"create task {action.title!r} for {_who(action.assignee)}{due}{where}"
 
 
 def _who(choice: UserChoice) -> str:
@@ -95,11 +109,38 @@ def _parse_action(raw: Any, path: str, problems: Violations) -> Action | None:
         if not isinstance(due, int) or isinstance(due, bool) or not 0 <= due <= MAX_DUE_DAYS:
             problems.add(f"{where}.due_in_days", f"0 to {MAX_DUE_DAYS} days", "DUE_INVALID")
         assignee = _choice(body, where, problems, allow_round_robin=False, what="assignee")
-        if not isinstance(title, str) or assignee is None or not isinstance(due, int):
+        parent = body.get("on_parent_account", False)
+        if not isinstance(parent, bool):
+            problems.add(f"{where}.on_parent_account", "true or false", "TYPE_MISMATCH")
+        if not isinstance(title, str) or assignee is None or not isinstance(due, int) or not isinstance(parent, bool):
             return None
-        return CreateTask(title.strip(), assignee, due)
-    problems.add(path, "exactly one of update_value or create_task", "ACTION_INVALID")
+        return CreateTask(title.strip(), assignee, due, parent)
+    if isinstance(raw, dict) and len(raw) == 1 and "call_webhook" in raw:
+        return _webhook(raw["call_webhook"], f"{path}.call_webhook", problems)
+    problems.add(path, "exactly one of update_value, create_task or call_webhook", "ACTION_INVALID")
     return None
+
+
+def _webhook(body: Any, path: str, problems: Violations) -> CallWebhook | None:
+    url = body.get("url") if isinstance(body, dict) else None
+    timeout = body.get("timeout_seconds", 0) if isinstance(body, dict) else 0
+    ok = True
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(str(url)) > MAX_URL:
+        problems.add(
+            f"{path}.url", f"an http:// or https:// URL with a host, at most {MAX_URL} characters", "URL_INVALID"
+        )
+        ok = False
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout <= MAX_WEBHOOK_TIMEOUT:
+        problems.add(
+            f"{path}.timeout_seconds",
+            f"0 (default {DEFAULT_WEBHOOK_TIMEOUT}) to {MAX_WEBHOOK_TIMEOUT}",
+            "TIMEOUT_INVALID",
+        )
+        ok = False
+    if not ok:
+        return None
+    return CallWebhook(str(url), int(timeout) or DEFAULT_WEBHOOK_TIMEOUT)
 
 
 def _role(raw: Any, path: str, problems: Violations) -> str:
@@ -146,9 +187,13 @@ def _choice(body: Any, path: str, problems: Violations, *, allow_round_robin: bo
 def to_dict(action: Action) -> dict[str, Any]:
     if isinstance(action, UpdateValue):
         return {"update_value": {"role": action.role, **_choice_dict(action.value)}}
+    if isinstance(action, CallWebhook):
+        return {"call_webhook": {"url": action.url, "timeout_seconds": action.timeout_seconds}}
     body: dict[str, Any] = {"title": action.title, **_choice_dict(action.assignee)}
     if action.due_in_days:
         body["due_in_days"] = action.due_in_days
+    if action.on_parent_account:
+        body["on_parent_account"] = True
     return {"create_task": body}
 
 
@@ -182,6 +227,8 @@ class Reference:
 def references(actions: dict[int, Action], path: str = "actions") -> list[Reference]:
     found: list[Reference] = []
     for index, action in actions.items():
+        if isinstance(action, CallWebhook):
+            continue
         if isinstance(action, UpdateValue):
             where, choice = f"{path}[{index}].update_value", action.value
             found.append(Reference(f"{where}.role", "role", action.role))

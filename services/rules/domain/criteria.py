@@ -5,6 +5,7 @@ Written by workflow authors (YAML/JSON), so parsing reports every problem at onc
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,16 @@ class Op(StrEnum):
     CONTAINS = "contains"
     EXISTS = "exists"
     CHANGED = "changed"  # from X to Y: the event carries the previous value
+    # Relative dates: the attribute is a date; the value a number of days. True or false
+    # depends on when it is asked, so accounts enter and leave such segments as time passes.
+    WITHIN_NEXT_DAYS = "within_next_days"  # between now and N days from now
+    WITHIN_LAST_DAYS = "within_last_days"  # between N days ago and now
+    OLDER_THAN_DAYS = "older_than_days"  # before N days ago
+
+
+ROLE_SUFFIX = "___tid"  # the users service exposes each role as attribute <key>___tid
+RELATIVE_DATES = frozenset({Op.WITHIN_NEXT_DAYS, Op.WITHIN_LAST_DAYS, Op.OLDER_THAN_DAYS})
+MAX_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,15 @@ def _condition(raw: dict[str, Any], path: str, problems: Violations) -> Conditio
         problems.add(f"{path}.value", "contains looks for a text", "TYPE_MISMATCH")
     elif op in (Op.EQUALS, Op.NOT_EQUALS, Op.CHANGED) and not isinstance(value, SCALAR):
         problems.add(f"{path}.value", f"{op.value} needs a text, number or true/false", "TYPE_MISMATCH")
+    elif op in RELATIVE_DATES and (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or value != int(value)
+        or not 1 <= value <= MAX_DAYS
+    ):
+        problems.add(f"{path}.value", f"{op.value} needs a whole number of days, 1 to {MAX_DAYS}", "TYPE_MISMATCH")
+    if op in RELATIVE_DATES and isinstance(value, float) and value.is_integer():
+        value = int(value)
     return Condition(field, op, value, raw.get("from") if op is Op.CHANGED else None)
 
 
@@ -111,3 +131,47 @@ def fields_of(criterion: Criterion) -> set[str]:
     if isinstance(criterion, NotOf):
         return fields_of(criterion.item)
     return set().union(*(fields_of(i) for i in criterion.items))
+
+
+def is_time_based(criterion: Criterion | None) -> bool:
+    """True when the criteria's truth can change with no event, as time passes."""
+    if criterion is None:
+        return False
+    if isinstance(criterion, Condition):
+        return criterion.op in RELATIVE_DATES
+    if isinstance(criterion, NotOf):
+        return is_time_based(criterion.item)
+    return any(is_time_based(i) for i in criterion.items)
+
+
+def to_epoch(value: Any) -> float | None:
+    """An attribute's value as a point in time: epoch seconds, or an ISO-8601 date or date-time
+    (a date is its midnight UTC; a date-time without zone is UTC). None if it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value)
+            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+DAY = 86400.0
+
+
+def relative_date_holds(op: Op, days: int, value: Any, now: float) -> bool:
+    moment = to_epoch(value)
+    if moment is None:
+        return False  # no date, or not a date: not in any relative-date segment
+    if op is Op.WITHIN_NEXT_DAYS:
+        return now <= moment <= now + days * DAY
+    if op is Op.WITHIN_LAST_DAYS:
+        return now - days * DAY <= moment <= now
+    return moment < now - days * DAY

@@ -2,6 +2,9 @@
 
 A play's criteria see the event's attributes merged over the account's last known attributes,
 so "segment = Enterprise" matches an ACCOUNT_UPDATED event that only reports a new ARR.
+
+Each attribute of the state remembers when its value occurred: an event that occurred before
+that (delivered late, or replayed) does not roll the attribute back.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.rules.domain.criteria import ROLE_SUFFIX
 from services.rules.domain.model import CUSTOM_TYPE, EventType, engine_type
 from services.runtime.errors import Violations
 
 MAX_EVENT_ID = 200
 MAX_ACCOUNT_ID = 100
 MAX_ATTRIBUTES = 500
-ROLE_SUFFIX = "___tid"  # the users service exposes each role as attribute <key>___tid
 
 
 @dataclass(frozen=True)
@@ -70,22 +73,50 @@ def check_event(
         problems.add(f"{path}.attributes", f"at most {MAX_ATTRIBUTES} attributes", "ATTRIBUTES_TOO_MANY")
 
 
+@dataclass
+class AccountState:
+    """An account's last known attributes (flat), and when each value occurred (ISO 8601)."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    times: dict[str, str] = field(default_factory=dict)
+    update_time: dt.datetime | None = None
+
+    def view(self, account_id: str) -> dict[str, Any]:
+        """What segment criteria see: the attributes, and the account's own id."""
+        return {**self.attributes, "account_id": account_id}
+
+
+def moment(when: dt.datetime) -> str:
+    """Comparable as text: always UTC, always with microseconds."""
+    return when.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What the engine sees of one event: current and previous values, flat."""
 
     attributes: dict[str, Any]
     previous: dict[str, Any]
-    new_state: dict[str, Any]
+    new_state: AccountState
 
 
-def evaluation_input(event: AccountEvent, state: Mapping[str, Any]) -> Evaluation:
-    reported = flatten(event.attributes)
-    current = {**state, **reported, "account_id": event.account_id}
+def evaluation_input(event: AccountEvent, state: AccountState | None) -> Evaluation:
+    known = state or AccountState()
+    when = moment(event.occurred_at)
+    # A value that occurred after this event stays: the event is older news.
+    reported = {
+        name: value
+        for name, value in flatten(event.attributes).items()
+        if not (name in known.times and known.times[name] > when)
+    }
+    current = {**known.attributes, **reported, "account_id": event.account_id}
     # "changed from X": what the publisher says it was, else what we knew before this event.
-    previous = {name: state[name] for name in reported if name in state}
+    previous = {name: known.attributes[name] for name in reported if name in known.attributes}
     previous |= flatten(event.previous)
     if event.type is EventType.ASSIGNMENT_CHANGED:
         # The account keeps only the team ("<role>___tid"), not the change's own fields.
         reported = {name: value for name, value in reported.items() if name.endswith(ROLE_SUFFIX)}
-    return Evaluation(current, previous, {**state, **reported})
+    new_state = AccountState(
+        {**known.attributes, **reported}, {**known.times, **dict.fromkeys(reported, when)}, known.update_time
+    )
+    return Evaluation(current, previous, new_state)

@@ -1,10 +1,21 @@
-"""A SuccessPlay: an event-triggered rule owned by a user and run by the engine.
+"""A SuccessPlay: a rule owned by a user and run by the engine.
+
+What starts it (its trigger kind):
+
+    EVENT            a recorded event of its type that meets its criteria
+    ENTERS_SEGMENT   an account starting to meet its criteria (see segments.py)
+    EXITS_SEGMENT    an account ceasing to meet them
+    MANUAL           RunPlay, for one account, on demand
+
+Its status:
 
     DRAFT    saved and validated, never evaluated
     ACTIVE   evaluated against every event recorded after the change committed
-    PAUSED   not evaluated; runs it already matched still finish
+    PAUSED   not evaluated; runs it already matched still finish; tasks it created stay open
 
-Any status may change to any other; a change takes effect from the next recorded event.
+Any status may change to any other; a change takes effect from the next recorded event. A
+segment play that becomes ACTIVE learns which accounts are in its segment then, and runs for
+them only if its activation scope says EXISTING_AND_NEW.
 """
 
 from __future__ import annotations
@@ -17,10 +28,14 @@ from typing import Any
 
 from services.rules.domain import actions as play_actions
 from services.rules.domain import criteria as play_criteria
+from services.rules.domain.segments import ActivationScope, TriggerKind, Warning_, loop_warnings
 from services.runtime.errors import NotFound, Violations
 from services.runtime.etag import make_etag
 
 CUSTOM_TYPE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+# What segment plays' criteria are asserted on: an account's state, not an event.
+SEGMENT_FACT = "account_state"
+MIN_SECRET, MAX_SECRET = 32, 200
 
 
 class PlayStatus(StrEnum):
@@ -46,10 +61,12 @@ def engine_type(event_type: EventType, custom_type: str) -> str:
 
 @dataclass(frozen=True)
 class Trigger:
-    event_type: EventType
+    event_type: EventType | None  # EVENT plays only
     custom_event_type: str = ""
     # The authors' form (see criteria.parse); None matches every event of the type.
     criteria: dict[str, Any] | None = None
+    kind: TriggerKind = TriggerKind.EVENT
+    activation: ActivationScope = ActivationScope.NEW_ONLY
 
 
 @dataclass
@@ -65,6 +82,8 @@ class Play:
     update_time: dt.datetime
     actions: list[dict[str, Any]] = field(default_factory=list)
     version: int = 1
+    # The HMAC key of call_webhook actions; write-only through the API.
+    webhook_secret: str = ""
 
     @property
     def etag(self) -> str:
@@ -76,7 +95,17 @@ class Play:
 
     @property
     def trigger_key(self) -> str:
+        if self.trigger.event_type is None:
+            return SEGMENT_FACT
         return engine_type(self.trigger.event_type, self.trigger.custom_event_type)
+
+    @property
+    def kind(self) -> TriggerKind:
+        return self.trigger.kind
+
+    @property
+    def is_time_based(self) -> bool:
+        return play_criteria.is_time_based(self.parsed_criteria())
 
     def plan(self) -> dict[str, Any]:
         """What a run needs of this version of the play."""
@@ -93,6 +122,12 @@ class Play:
     def parsed_actions(self) -> list[play_actions.Action]:
         return play_actions.from_dicts(self.actions)
 
+    def warnings(self, path: str = "play") -> list[Warning_]:
+        problems = Violations()
+        criteria = None if self.trigger.criteria is None else play_criteria.parse(self.trigger.criteria, "c", problems)
+        actions = play_actions.parse_actions(self.actions, "a", problems)
+        return loop_warnings(criteria, actions, path)
+
 
 def check_definition(play: Play, path: str = "play") -> Violations:
     """Every problem of the play's own definition; references to users, roles and teams are
@@ -103,6 +138,7 @@ def check_definition(play: Play, path: str = "play") -> Violations:
     if len(play.description) > 5000:
         problems.add(f"{path}.description", "at most 5000 characters", "DESCRIPTION_INVALID")
     trigger = play.trigger
+    _check_trigger_kind(trigger, f"{path}.trigger", problems)
     if trigger.event_type is EventType.CUSTOM and not CUSTOM_TYPE.match(trigger.custom_event_type):
         problems.add(
             f"{path}.trigger.custom_event_type", "1 to 100 letters, digits, '_', '.' or '-'", "EVENT_TYPE_INVALID"
@@ -116,7 +152,27 @@ def check_definition(play: Play, path: str = "play") -> Violations:
         problems.add(f"{path}.origin_team", "a play that sets roles needs its origin team", "ORIGIN_TEAM_REQUIRED")
     if play.origin_team and not play.origin_team.startswith("teams/"):
         problems.add(f"{path}.origin_team", "a team name, teams/{uid}", "TEAM_INVALID")
+    webhooks = any(isinstance(a, dict) and "call_webhook" in a for a in play.actions)  # valid or not
+    if webhooks and not MIN_SECRET <= len(play.webhook_secret) <= MAX_SECRET:
+        problems.add(
+            f"{path}.webhook_secret",
+            f"call_webhook actions sign with it: {MIN_SECRET} to {MAX_SECRET} characters",
+            "WEBHOOK_SECRET_REQUIRED",
+        )
     return problems
+
+
+def _check_trigger_kind(trigger: Trigger, path: str, problems: Violations) -> None:
+    if trigger.kind is TriggerKind.EVENT:
+        if trigger.event_type is None:
+            problems.add(f"{path}.event_type", "an event play names its event type", "EVENT_TYPE_REQUIRED")
+        return
+    if trigger.event_type is not None or trigger.custom_event_type:
+        problems.add(f"{path}.event_type", f"only with kind EVENT, not {trigger.kind.value}", "EVENT_TYPE_INVALID")
+    if trigger.kind.is_segment and trigger.criteria is None:
+        problems.add(f"{path}.criteria", "a segment play's criteria define its segment", "CRITERIA_REQUIRED")
+    if trigger.kind is TriggerKind.MANUAL and trigger.criteria is not None:
+        problems.add(f"{path}.criteria", "a manual play runs for the account it is asked for", "CRITERIA_INVALID")
 
 
 def play_not_found(play_id: str) -> NotFound:

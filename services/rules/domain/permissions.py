@@ -4,6 +4,8 @@
     create, change, delete plays   service accounts with scope plays.write; operators (role admin);
                                    users who are ACTIVE global admins or user managers
     publish account events         service accounts with scope events.publish; operators
+    run a manual play (RunPlay)    users of the directory (the button's clicker); service accounts
+                                   with scope plays.run; operators
 
 A user's rights come from the users service's directory, never from the token, so revoking
 one takes effect at once.
@@ -17,6 +19,7 @@ from services.runtime.errors import PermissionDenied
 
 SCOPE_PLAYS_WRITE = "plays.write"
 SCOPE_PUBLISH = "events.publish"
+SCOPE_RUN = "plays.run"
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,8 @@ def ensure_can_author(caller: Caller, directory_says_admin: bool) -> None:
 def ensure_can_publish(caller: Caller) -> None:
     if not (caller.operator or SCOPE_PUBLISH in caller.scopes):
         raise _deny(caller, "publish account events", SCOPE_PUBLISH)
+
+
+def ensure_can_run_manually(caller: Caller) -> None:
+    if not (caller.operator or caller.user_id is not None or SCOPE_RUN in caller.scopes):
+        raise _deny(caller, "run manual plays", SCOPE_RUN)

@@ -12,9 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.rules.domain.criteria import AllOf, AnyOf, Condition, Criterion, NotOf, Op
+from services.rules.domain.criteria import (
+    RELATIVE_DATES,
+    AllOf,
+    AnyOf,
+    Condition,
+    Criterion,
+    NotOf,
+    Op,
+    relative_date_holds,
+)
 
 Derived = Callable[[dict[str, Any]], bool]
+# The evaluation's clock, in every fact (epoch seconds): relative dates are judged against it.
+NOW_KEY = "t__now"
 
 
 def key(field_name: str) -> str:
@@ -46,6 +57,12 @@ class Compiler:
             lambda attrs: isinstance(attrs.get(k), str) and needle.lower() in attrs[k].lower(),
         )
 
+    def relative_date(self, field_name: str, op: Op, days: int) -> str:
+        k = key(field_name)
+        return self._derive(
+            f"d__{op.value}__{days}__{k}", lambda attrs: relative_date_holds(op, days, attrs.get(k), attrs[NOW_KEY])
+        )
+
     def compile(self, criterion: Criterion, negate: bool = False) -> dict[str, Any]:
         if isinstance(criterion, NotOf):
             return self.compile(criterion.item, not negate)
@@ -61,6 +78,8 @@ class Compiler:
             return {self.exists(c.field): not negate}
         if c.op is Op.CONTAINS:
             return {self.contains(c.field, str(c.value)): not negate}
+        if c.op in RELATIVE_DATES:
+            return {self.relative_date(c.field, c.op, int(c.value)): not negate}
         if c.op is Op.IN:
             values = list(c.value)
             if negate:  # neither of them, or no value at all

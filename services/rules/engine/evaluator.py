@@ -10,6 +10,7 @@ swaps it in between two evaluations.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 from durable.engine import Host, MessageNotHandledException
 
 from services.rules.domain.criteria import Criterion
-from services.rules.engine.compiler import Compiler, Derived, key, previous_key
+from services.rules.engine.compiler import NOW_KEY, Compiler, Derived, key, previous_key
 
 SID = "plays"
 
@@ -70,9 +71,15 @@ class PlayEngine:
         return record
 
     def evaluate(
-        self, event_id: str, event_type: str, attributes: Mapping[str, Any], previous: Mapping[str, Any] | None = None
+        self,
+        event_id: str,
+        event_type: str,
+        attributes: Mapping[str, Any],
+        previous: Mapping[str, Any] | None = None,
+        now: float | None = None,
     ) -> list[str]:
-        """Ids of the plays this event matches (each once), in play order."""
+        """Ids of the plays this event matches (each once), in play order; `now` (epoch
+        seconds, default the wall clock) judges relative dates."""
         with self._lock:
             generation = self._generation
             if generation.host is None:
@@ -80,6 +87,7 @@ class PlayEngine:
             fact: dict[str, Any] = {"sid": SID, "id": event_id, "type": event_type}
             fact |= {key(k): v for k, v in attributes.items() if _scalar(v)}
             fact |= {previous_key(k): v for k, v in (previous or {}).items() if _scalar(v)}
+            fact[NOW_KEY] = time.time() if now is None else now
             fact |= {name: predicate(fact) for name, predicate in generation.derived.items()}
             generation.matches = []
             try:

@@ -31,7 +31,7 @@ def dry_run(
         states = uow.accounts.states(e.account_id for e in events)
     results = []
     for index, event in enumerate(events):
-        seen = evaluation_input(event, states.get(event.account_id, {}))
+        seen = evaluation_input(event, states.get(event.account_id))
         states[event.account_id] = seen.new_state
         matched = engine.evaluate(event.event_id or f"test-{index}", event.engine_type, seen.attributes, seen.previous)
         results.append([Match(by_id[p], [describe(a) for a in by_id[p].parsed_actions()]) for p in matched])

@@ -20,8 +20,9 @@ from collections.abc import Callable
 import grpc
 
 from services.rules import metrics
+from services.rules.adapters import webhook
 from services.rules.adapters.users_client import UsersCallError, UsersClient
-from services.rules.domain.actions import Action, UpdateValue, UserChoice, describe, from_dicts
+from services.rules.domain.actions import Action, CallWebhook, UpdateValue, UserChoice, describe, from_dicts
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome, retry_delay
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.db import Database, utcnow
@@ -54,6 +55,7 @@ class RunExecutor:
         base_backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
         idle_seconds: float = 1.0,
+        webhook_policy: webhook.WebhookPolicy = webhook.DEFAULT_POLICY,
     ) -> None:
         self._db = db
         self._directory = directory
@@ -62,6 +64,7 @@ class RunExecutor:
         self._batch = batch
         self._base, self._cap = base_backoff_seconds, max_backoff_seconds
         self._idle = idle_seconds
+        self._webhook_policy = webhook_policy
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -161,6 +164,8 @@ class RunExecutor:
 
     def _apply(self, run: PlayRun, index: int, action: Action) -> ActionResult:
         play = f"plays/{run.play_id}"
+        if isinstance(action, CallWebhook):
+            return self._webhook(run, index, action)
         if isinstance(action, UpdateValue):
             user = self._choose(run, index, action.role, action.value)
             assignment = self._directory.set_assignment(
@@ -174,8 +179,45 @@ class RunExecutor:
         if action.due_in_days:
             day = run.create_time.astimezone(dt.UTC).date() + dt.timedelta(days=action.due_in_days)
             due = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        task = self._directory.create_task(run.account_id, action.title, assignee, due, play, run.request_id(index))
+        account = self._parent_of(run.account_id) if action.on_parent_account else run.account_id
+        task = self._directory.create_task(account, action.title, assignee, due, play, run.request_id(index))
         return ActionResult(index, RunOutcome.APPLIED, description=describe(action), target=task.name)
+
+    def _parent_of(self, account_id: str) -> str:
+        """The account's immediate parent, as its state knows it when the run executes."""
+        with RulesUnitOfWork(self._db, write=False) as uow:
+            state = uow.accounts.states([account_id]).get(account_id)
+        parent = str(state.attributes.get("parent_account_id", "") or "") if state else ""
+        if not parent:
+            raise _Refused("NO_PARENT_ACCOUNT", f"{account_id} has no parent_account_id")
+        return parent
+
+    def _webhook(self, run: PlayRun, index: int, action: CallWebhook) -> ActionResult:
+        with RulesUnitOfWork(self._db, write=False) as uow:
+            secret = uow.plays.webhook_secret(run.play_id)
+            state = uow.accounts.states([run.account_id]).get(run.account_id)
+        payload = {
+            "play": f"plays/{run.play_id}",
+            "play_version": run.play_version,
+            "run": f"plays/{run.play_id}/runs/{run.id}",
+            "account_id": run.account_id,
+            "event_id": run.event_id,
+            "attributes": state.attributes if state else {},
+        }
+        delivery = webhook.deliver(
+            action.url,
+            payload,
+            secret,
+            run.request_id(index),  # stable across attempts, restarts and replicas
+            timeout_seconds=action.timeout_seconds,
+            policy=self._webhook_policy,
+        )
+        metrics.WEBHOOKS.labels("accepted" if delivery.accepted else "failed").inc()
+        detail = f"{describe(action)}: {delivery.detail} after {delivery.attempts} attempt(s)"
+        if delivery.accepted:
+            return ActionResult(index, RunOutcome.APPLIED, description=detail, target=action.url)
+        reason = "WEBHOOK_REJECTED" if 400 <= delivery.status < 500 else "WEBHOOK_UNREACHABLE"
+        return ActionResult(index, RunOutcome.FAILED, reason, detail, action.url)
 
     def _choose(self, run: PlayRun, index: int, role: str, choice: UserChoice) -> str:
         if choice.user:

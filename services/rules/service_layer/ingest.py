@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.rules import metrics
-from services.rules.domain.events import AccountEvent, evaluation_input
-from services.rules.domain.model import EventType, Play
+from services.rules.domain.events import AccountEvent, AccountState, evaluation_input
+from services.rules.domain.model import SEGMENT_FACT, EventType, Play
 from services.rules.domain.runs import PlayRun, new_run_id
+from services.rules.domain.segments import Flip, TriggerKind, fires, flips
 from services.rules.engine.evaluator import CompiledPlay, PlayEngine
 from services.rules.unit_of_work import RulesUnitOfWork
 
@@ -31,12 +32,21 @@ class Published:
 
 class PlayCatalog:
     """This replica's compiled active plays; recompiled when the catalog version in the
-    database moves (a play changed here or on another replica)."""
+    database moves (a play changed here or on another replica).
+
+    Three engines: event plays (on events), segment plays (on an account's state), and the
+    time-based ones among the segment plays (what the clock pass re-evaluates)."""
 
     def __init__(self) -> None:
         self.engine = PlayEngine()
+        self.segments = PlayEngine()
+        self.timed = PlayEngine()
         self.version = -1
         self.plays: dict[str, Play] = {}
+        self.segment_ids: frozenset[str] = frozenset()
+        self.timed_ids: frozenset[str] = frozenset()
+        # Attribute names known to be in the catalog table (saves a query per event).
+        self.known_attributes: set[str] = set()
         self._lock = threading.Lock()
 
     def refresh(self, uow: RulesUnitOfWork) -> None:
@@ -45,8 +55,14 @@ class PlayCatalog:
             if version == self.version:
                 return
             plays = uow.plays.active()
-            self.engine.load([compiled(p) for p in plays])
+            segments = [p for p in plays if p.kind.is_segment]
+            timed = [p for p in segments if p.is_time_based]
+            self.engine.load([compiled(p) for p in plays if p.kind is TriggerKind.EVENT])
+            self.segments.load([compiled(p) for p in segments])
+            self.timed.load([compiled(p) for p in timed])
             self.plays, self.version = {p.id: p for p in plays}, version
+            self.segment_ids = frozenset(p.id for p in segments)
+            self.timed_ids = frozenset(p.id for p in timed)
 
 
 def compiled(play: Play) -> CompiledPlay:
@@ -58,6 +74,76 @@ def _own_change(event: AccountEvent) -> str:
     if event.type is EventType.ASSIGNMENT_CHANGED and event.attributes.get("source") == "PLAY":
         return str(event.attributes.get("source_ref", ""))
     return ""
+
+
+@dataclass
+class Memberships:
+    """Segment memberships of the accounts a transaction touches: read once, changed in
+    memory event by event (runs fire on each flip), written once as the net change."""
+
+    before: dict[str, set[str]]
+    now: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.now = {account: set(plays) for account, plays in self.before.items()}
+
+    def update(self, account_id: str, members_now: set[str], considered: frozenset[str]) -> list[Flip]:
+        current = self.now.setdefault(account_id, set())
+        changed = flips(account_id, current, members_now, considered)
+        self.now[account_id] = (current - considered) | (members_now & considered)
+        return changed
+
+    def save(self, uow: RulesUnitOfWork, now: dt.datetime) -> None:
+        entered, left = [], []
+        for account_id, plays in self.now.items():
+            was = self.before.get(account_id, set())
+            entered += [(p, account_id) for p in sorted(plays - was)]
+            left += [(p, account_id) for p in sorted(was - plays)]
+        uow.segments.apply(entered, left, now)
+
+
+def segment_runs(
+    catalog: PlayCatalog,
+    engine: PlayEngine,
+    considered: frozenset[str],
+    memberships: Memberships,
+    account_id: str,
+    state: AccountState,
+    now: dt.datetime,
+    fact_id: str,
+    own_change: str = "",
+) -> list[str]:
+    """Re-evaluates one account's segments; the plays that fire on its flips."""
+    members_now = set(engine.evaluate(fact_id, SEGMENT_FACT, state.view(account_id), None, now.timestamp()))
+    fired = []
+    for flip in memberships.update(account_id, members_now, considered):
+        play = catalog.plays[flip.play_id]
+        if fires(play.kind, flip) and play.name != own_change:
+            fired.append(flip.play_id)
+    return fired
+
+
+def record_runs(
+    uow: RulesUnitOfWork, catalog: PlayCatalog, matched: Sequence[tuple[AccountEvent, list[str]]], now: dt.datetime
+) -> None:
+    """Stores events the service itself records (time passing, activation, manual runs) with
+    the runs of the plays they fire: the executor then applies them in event order."""
+    if not matched:
+        return
+    seqs = uow.events.add_all([e for e, _ in matched], [p for _, p in matched], now)
+    _add_runs(uow, catalog, [(event, seq, plays) for (event, plays), seq in zip(matched, seqs, strict=True)], now)
+
+
+def _add_runs(
+    uow: RulesUnitOfWork, catalog: PlayCatalog, matched: Sequence[tuple[AccountEvent, int, list[str]]], now: dt.datetime
+) -> None:
+    runs = []
+    for event, seq, plays in matched:
+        for position, play_id in enumerate(plays):
+            play = catalog.plays[play_id]
+            run = PlayRun(new_run_id(), play_id, play.version, seq, event.event_id, event.account_id, play.plan(), now)
+            runs.append((run, position))
+    uow.runs.add_all(runs)
 
 
 def ingest(
@@ -73,31 +159,41 @@ def ingest(
     fresh = [e for e in first.values() if e.event_id not in known]
     states = uow.accounts.states(e.account_id for e in fresh)
     existing = set(states)
+    memberships = Memberships(
+        uow.segments.members_of({e.account_id for e in fresh}, catalog.segment_ids) if catalog.segment_ids else {}
+    )
     matches: list[list[str]] = []
+    names: set[str] = set()
     for event in fresh:
-        seen = evaluation_input(event, states.get(event.account_id, {}))
+        seen = evaluation_input(event, states.get(event.account_id))
         states[event.account_id] = seen.new_state
-        matched = catalog.engine.evaluate(event.event_id, event.engine_type, seen.attributes, seen.previous)
+        names.update(seen.new_state.attributes)
+        matched = catalog.engine.evaluate(
+            event.event_id, event.engine_type, seen.attributes, seen.previous, now.timestamp()
+        )
         loop = _own_change(event)
-        matches.append([p for p in matched if f"plays/{p}" != loop])
-    seqs = uow.events.add_all(fresh, matches, now)
-    runs = []
-    for event, seq, matched in zip(fresh, seqs, matches, strict=True):
-        for position, play_id in enumerate(matched):
-            play = catalog.plays[play_id]
-            run = PlayRun(
-                new_run_id(),
-                play_id,
-                play.version,
-                seq,
-                event.event_id,
+        matched = [p for p in matched if f"plays/{p}" != loop]
+        if catalog.segment_ids:
+            matched += segment_runs(
+                catalog,
+                catalog.segments,
+                catalog.segment_ids,
+                memberships,
                 event.account_id,
-                play.plan(),
+                seen.new_state,
                 now,
+                event.event_id,
+                loop,
             )
-            runs.append((run, position))
-    uow.runs.add_all(runs)
+        matches.append(matched)
+    seqs = uow.events.add_all(fresh, matches, now)
+    _add_runs(uow, catalog, list(zip(fresh, seqs, matches, strict=True)), now)
     uow.accounts.save({e.account_id: states[e.account_id] for e in fresh}, existing, now)
+    memberships.save(uow, now)
+    new_names = names - catalog.known_attributes
+    if new_names:
+        uow.attributes.add(new_names, now)
+        catalog.known_attributes |= new_names  # (a rollback only costs a query next time)
     counts = {e.event_id: len(m) for e, m in zip(fresh, matches, strict=True)}
     results, reported = [], set()
     for event in events:

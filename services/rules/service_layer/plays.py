@@ -9,14 +9,20 @@ import uuid
 from collections.abc import Callable
 
 from services.rules.adapters.users_client import UsersCallError, UsersClient
+from services.rules.domain import criteria as play_criteria
+from services.rules.domain.events import ROLE_SUFFIX
 from services.rules.domain.model import Play, check_definition, play_not_found
 from services.rules.domain.permissions import Caller, author_by_token, ensure_can_author
+from services.rules.domain.segments import BUILT_IN_ATTRIBUTES
 from services.rules.service_layer.directory import check_references, is_directory_admin, users_unreachable
+from services.rules.service_layer.segments import on_play_change
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.errors import AlreadyExists, Violations
 from services.runtime.etag import check_etag
 
-UPDATABLE = frozenset({"display_name", "description", "owner", "origin_team", "status", "trigger", "actions"})
+UPDATABLE = frozenset(
+    {"display_name", "description", "owner", "origin_team", "status", "trigger", "actions", "webhook_secret"}
+)
 REGISTRATION = uuid.UUID("0d6f3c55-1a5e-4d0b-a8f2-6b8d9e1c7a44")
 
 
@@ -25,13 +31,36 @@ def ensure_author(directory: UsersClient, caller: Caller) -> None:
         ensure_can_author(caller, is_directory_admin(directory, caller))
 
 
-def validate(directory: UsersClient, play: Play, shape: Violations | None = None) -> None:
+def validate(
+    directory: UsersClient,
+    play: Play,
+    shape: Violations | None = None,
+    uow_factory: Callable[[], RulesUnitOfWork] | None = None,
+) -> None:
     """Raises INVALID_ARGUMENT listing every problem of the play: its shape (from the request),
-    its definition and its references."""
+    its definition, its references and (segment plays) the attributes its criteria name."""
     problems = check_definition(play)
     problems.items[:0] = shape.items if shape else []
     check_references(directory, play, problems)
+    if uow_factory is not None:
+        _check_attributes(uow_factory, play, problems)
     problems.raise_if_any("the play is invalid")
+
+
+def _check_attributes(uow_factory: Callable[[], RulesUnitOfWork], play: Play, problems: Violations) -> None:
+    """A segment over an attribute no account has ever had is a typo far more often than a
+    plan: every field must be one an event carried (roles are checked as references)."""
+    if not play.kind.is_segment or play.trigger.criteria is None:
+        return
+    criterion = play_criteria.parse(play.trigger.criteria, "criteria", Violations())
+    fields = {f for f in play_criteria.fields_of(criterion) if not f.endswith(ROLE_SUFFIX)} if criterion else set()
+    fields -= BUILT_IN_ATTRIBUTES
+    with uow_factory() as uow:
+        known = uow.attributes.known(fields)
+    for field in sorted(fields - known):
+        problems.add(
+            "play.trigger.criteria", f"no account event has carried the attribute {field!r}", "ATTRIBUTE_UNKNOWN"
+        )
 
 
 def _name_taken(uow: RulesUnitOfWork, play: Play) -> None:
@@ -76,7 +105,7 @@ def create_play(
             earlier = uow.plays.get(play.id)
         if earlier is not None:
             return earlier
-    validate(directory, play, shape)
+    validate(directory, play, shape, uow_factory)
     with uow_factory() as uow:
         _name_taken(uow, play)
     if validate_only:
@@ -85,6 +114,7 @@ def create_play(
     with uow_factory() as uow:
         _name_taken(uow, play)
         uow.plays.add(play)
+        on_play_change(uow, None, play, play.update_time)
         uow.commit()
     return play
 
@@ -112,7 +142,7 @@ def update_play(
     if "trigger" in paths:
         fields["trigger"] = changes.trigger
     updated = dataclasses.replace(current, **fields, update_time=now)
-    validate(directory, updated, shape)
+    validate(directory, updated, shape, uow_factory)
     with uow_factory() as uow:
         _name_taken(uow, updated)
     if validate_only:
@@ -125,6 +155,7 @@ def update_play(
         check_etag(current.etag, latest.etag)  # changed while we validated: the caller retries
         _name_taken(uow, updated)
         uow.plays.save(updated)
+        on_play_change(uow, latest, updated, now)
         uow.commit()
     return updated
 
@@ -150,4 +181,5 @@ def delete_play(
             raise play_not_found(play_id)
         check_etag(play.etag, latest.etag)
         uow.plays.delete(play_id)
+        on_play_change(uow, latest, None, latest.update_time)
         uow.commit()
