@@ -431,3 +431,19 @@ def test_a_play_that_changes_its_own_segment_is_flagged_and_runs_once_per_change
     # The assignment comes back through the users stream: the account leaves the segment.
     eventually(lambda: play.name not in state(api, admin, "acct-1").segments, "the account left the segment")
     settle(api, admin, play, 1)
+
+
+def test_a_dry_run_of_a_segment_play_matches_events_that_cross_its_boundary(segment_api, admin):
+    api = segment_api
+    update(api, admin, "inside", {"segment": "Enterprise"})
+    update(api, admin, "outside", {"segment": "SMB"})
+    enters = segment_play(api, admin, "Became enterprise", ENTERS, ENTERPRISE)
+    events = [
+        account_event("outside", {"segment": "Enterprise"}, event_type=events_pb2.EVENT_TYPE_ATTRIBUTE_CHANGED),
+        account_event("inside", {"arr": 9}, event_type=events_pb2.EVENT_TYPE_ATTRIBUTE_CHANGED),
+        account_event("new", {"segment": "Enterprise"}),
+    ]
+    reply = api.plays.TestPlay(plays_pb2.TestPlayRequest(name=enters.name, events=events), metadata=admin)
+    assert [[m.play for m in r.matches] for r in reply.results] == [[enters.name], [], [enters.name]]
+    assert runs_for(api, admin, enters) == []  # nothing was recorded
+    assert dict(state(api, admin, "outside").attributes)["segment"] == "SMB"

@@ -7,6 +7,7 @@ import signal
 import time
 
 import grpc
+import pytest
 
 from services.sync.app import build_spec
 from services.sync.config import SyncConfig
@@ -56,6 +57,9 @@ def _teams(users, md, accounts: list[str], email_of: dict[str, str]) -> dict[str
             return teams
 
 
+# Two full syncs of 25,000 rows (more than two 10,000-row batches, to kill between them) take
+# about a minute alone; a busy machine (CI, PostgreSQL) needs more than the default 120 s.
+@pytest.mark.timeout(360)
 def test_a_run_killed_midway_is_taken_over_and_ends_like_an_uninterrupted_one(databases, serve, users_api, admin):
     org = Org()
     generate_rows(org, 25_000, seed=11)

@@ -7,8 +7,10 @@ One play, in the file form (keys in this order when written back):
     owner: alice@example.com                  # or users/{uid}; omitted: the caller (new plays)
     origin_team: teams/6f1c...
     status: active                            # draft | active | paused
+    webhook_secret_env: ONBOARDING_HOOK_KEY   # names the environment variable holding the secret
     trigger:
-      event: account_created                  # or `custom: renewal.signed`
+      kind: event                             # default; or enters_segment | exits_segment | manual
+      event: account_created                  # or `custom: renewal.signed` (kind event only)
       criteria: {all: [{field: segment, op: equals, value: Enterprise}]}   # verbatim
     actions:
       - update_value: {role: success_manager, user: bob@example.com}
@@ -16,6 +18,27 @@ One play, in the file form (keys in this order when written back):
       - update_value: {role: sales_manager, round_robin: {team: teams/abc}}
       - update_value: {role: renewal_manager, holder_of_role: success_manager}
       - create_task: {title: Kick-off call, holder_of_role: success_manager, due_in_days: 3}
+      - create_task: {title: Tell the group, user: bob@example.com, on_parent_account: true}
+      - call_webhook: {url: https://hooks.example.com/steward, timeout_seconds: 10}
+
+Segment plays fire when an account starts (enters_segment) or stops (exits_segment) meeting
+their criteria, which are required and read the account's state; `activation: existing_and_new`
+also runs an enters_segment play for the accounts already inside when it is activated (default
+new_only). Manual plays have no event and no criteria: `steward plays run PLAY --account ID`.
+
+    trigger:
+      kind: enters_segment
+      activation: existing_and_new            # segment kinds only; default new_only
+      criteria:
+        all:
+          - {field: segment, op: equals, value: Enterprise}
+          - {field: renewal_date, op: within_next_days, value: 90}   # also within_last_days,
+          - not: {field: success_manager___tid, op: exists}          # older_than_days
+
+call_webhook actions sign their requests with the play's webhook secret, which is write-only:
+a file never holds it, only `webhook_secret_env`, the name of the environment variable read when
+validate, diff or apply run (a missing variable is an ENV_MISSING problem). The server never
+shows the secret, so it is not part of what diff compares (see play_to_file).
 
 A file holds one play, several as YAML documents separated by `---`, or a list of plays.
 Pure: nothing here calls a service; looking users up is left to functions passed in.
@@ -24,6 +47,7 @@ Pure: nothing here calls a service; looking users up is left to functions passed
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,12 +74,24 @@ EVENTS = {
     for name, number in events_pb2.EventType.items()
     if number not in (events_pb2.EVENT_TYPE_UNSPECIFIED, events_pb2.EVENT_TYPE_CUSTOM)
 }
-PLAY_KEYS = ("name", "description", "owner", "origin_team", "status", "trigger", "actions")
-TRIGGER_KEYS = ("event", "custom", "criteria")
-ACTION_KEYS = ("update_value", "create_task")
+KINDS = {
+    name.removeprefix("TRIGGER_KIND_").lower(): number
+    for name, number in plays_pb2.TriggerKind.items()
+    if number != plays_pb2.TRIGGER_KIND_UNSPECIFIED
+}
+ACTIVATIONS = {
+    name.removeprefix("ACTIVATION_SCOPE_").lower(): number
+    for name, number in plays_pb2.ActivationScope.items()
+    if number != plays_pb2.ACTIVATION_SCOPE_UNSPECIFIED
+}
+SEGMENT_KINDS = (plays_pb2.TRIGGER_KIND_ENTERS_SEGMENT, plays_pb2.TRIGGER_KIND_EXITS_SEGMENT)
+PLAY_KEYS = ("name", "description", "owner", "origin_team", "status", "webhook_secret_env", "trigger", "actions")
+TRIGGER_KEYS = ("kind", "event", "custom", "activation", "criteria")
+ACTION_KEYS = ("update_value", "create_task", "call_webhook")
 UPDATE_VALUE_KEYS = ("role", "user", "round_robin", "holder_of_role")
 ROUND_ROBIN_KEYS = ("users", "team")
-CREATE_TASK_KEYS = ("title", "user", "holder_of_role", "due_in_days")
+CREATE_TASK_KEYS = ("title", "user", "holder_of_role", "due_in_days", "on_parent_account")
+CALL_WEBHOOK_KEYS = ("url", "timeout_seconds")
 # Criteria keep their content; only their keys get a stable order (unknown keys follow, sorted).
 CRITERIA_ORDER = ("all", "any", "not", "field", "op", "value", "from", "to")
 # Server field paths (play.trigger.event_type) in file terms (trigger.event).
@@ -63,6 +99,9 @@ _SERVER_PATHS = {
     "display_name": "name",
     "trigger.event_type": "trigger.event",
     "trigger.custom_event_type": "trigger.custom",
+    "trigger.kind": "trigger.kind",
+    "trigger.activation": "trigger.activation",
+    "webhook_secret": "webhook_secret_env",
 }
 
 
@@ -177,14 +216,19 @@ def owner_emails(sources: Iterable[PlaySource]) -> set[str]:
     return found
 
 
-def convert(source: PlaySource, resolve_email: ResolveEmail) -> tuple[plays_pb2.Play, list[Problem]]:
-    play, issues = file_to_play(source.data, resolve_email)
+def convert(
+    source: PlaySource, resolve_email: ResolveEmail, environ: Mapping[str, str] | None = None
+) -> tuple[plays_pb2.Play, list[Problem]]:
+    play, issues = file_to_play(source.data, resolve_email, environ)
     return play, [source.problem(*issue) for issue in issues]
 
 
-def file_to_play(data: Any, resolve_email: ResolveEmail) -> tuple[plays_pb2.Play, list[tuple[str, str, str]]]:
+def file_to_play(
+    data: Any, resolve_email: ResolveEmail, environ: Mapping[str, str] | None = None
+) -> tuple[plays_pb2.Play, list[tuple[str, str, str]]]:
     """The Play a file form describes, and its problems as (key path, description, reason).
-    The play is only meaningful when there are no problems."""
+    The play is only meaningful when there are no problems. `environ` (default: os.environ)
+    is where `webhook_secret_env` names the webhook secret."""
     reader = _Reader()
     play = plays_pb2.Play()
     body = reader.mapping(data, "", PLAY_KEYS)
@@ -212,6 +256,20 @@ def file_to_play(data: Any, resolve_email: ResolveEmail) -> tuple[plays_pb2.Play
             play.status = STATUSES[status.lower()]  # type: ignore[assignment]
         else:
             reader.add("status", f"unknown status {status!r}; use one of {', '.join(STATUSES)}", "ENUM_INVALID")
+    secret_env = reader.text(body, "webhook_secret_env", "").strip()
+    if secret_env:
+        # The value is never part of a problem's description: only the variable's name is.
+        secret = (os.environ if environ is None else environ).get(secret_env, "")
+        if secret:
+            play.webhook_secret = secret
+        else:
+            reader.add(
+                "webhook_secret_env",
+                f"the environment variable {secret_env} is not set (or empty): it holds the webhook secret",
+                "ENV_MISSING",
+            )
+    elif "webhook_secret_env" in body:
+        reader.add("webhook_secret_env", "the name of an environment variable", "REQUIRED")
     _trigger(reader, body, play.trigger)
     actions = body.get("actions")
     if actions is not None and not isinstance(actions, list):
@@ -225,6 +283,26 @@ def _trigger(reader: _Reader, body: dict[str, Any], trigger: plays_pb2.Trigger) 
     raw = reader.mapping(body.get("trigger"), "trigger", TRIGGER_KEYS)
     if raw is None:
         return
+    kind = reader.text(raw, "kind", "trigger")
+    if kind:
+        if kind.lower() in KINDS:
+            trigger.kind = KINDS[kind.lower()]  # type: ignore[assignment]
+        else:
+            reader.add("trigger.kind", f"unknown kind {kind!r}; use one of {', '.join(KINDS)}", "ENUM_INVALID")
+    activation = reader.text(raw, "activation", "trigger")
+    if activation:
+        if activation.lower() in ACTIVATIONS:
+            trigger.activation = ACTIVATIONS[activation.lower()]  # type: ignore[assignment]
+        else:
+            reader.add(
+                "trigger.activation",
+                f"unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}",
+                "ENUM_INVALID",
+            )
+    event_kind = trigger.kind in (plays_pb2.TRIGGER_KIND_UNSPECIFIED, plays_pb2.TRIGGER_KIND_EVENT)
+    # Which keys go with which kind (event or custom only with kind event, criteria required by
+    # segment kinds and refused by manual ones, activation for segment kinds) is the server's to
+    # say: validate reports it at trigger.event, trigger.criteria or trigger.activation.
     if "event" in raw and "custom" in raw:
         reader.add("trigger", "either event or custom, not both", "ONE_OF")
     elif "custom" in raw:
@@ -240,7 +318,7 @@ def _trigger(reader: _Reader, body: dict[str, Any], trigger: plays_pb2.Trigger) 
                 f"unknown event {event!r}; use one of {', '.join(EVENTS)} (or `custom: <type>`)",
                 "ENUM_INVALID",
             )
-    else:
+    elif event_kind and not (kind and kind.lower() not in KINDS):  # an unknown kind says enough
         reader.add("trigger.event", f"required: one of {', '.join(EVENTS)} (or `custom: <type>`)", "REQUIRED")
     criteria = raw.get("criteria")
     if criteria is not None:
@@ -273,6 +351,15 @@ def _action(reader: _Reader, raw: Any, path: str, action: plays_pb2.Action) -> N
         elif choice == "round_robin":
             _round_robin(reader, update["round_robin"], f"{where}.round_robin", action.update_value.round_robin)
         return
+    if kind == "call_webhook":
+        hook = reader.mapping(body["call_webhook"], where, CALL_WEBHOOK_KEYS)
+        if hook is None:
+            return
+        action.call_webhook.url = reader.text(hook, "url", where).strip()
+        if not action.call_webhook.url:
+            reader.add(f"{where}.url", "required: the http:// or https:// URL to POST to", "REQUIRED")
+        action.call_webhook.timeout_seconds = reader.whole_number(hook, "timeout_seconds", where, "seconds")
+        return
     task = reader.mapping(body["create_task"], where, CREATE_TASK_KEYS)
     if task is None:
         return
@@ -282,11 +369,8 @@ def _action(reader: _Reader, raw: Any, path: str, action: plays_pb2.Action) -> N
         action.create_task.user = reader.text(task, "user", where).strip()
     elif choice == "holder_of_role":
         action.create_task.holder_of_role = role_name(reader.text(task, "holder_of_role", where).strip())
-    due = task.get("due_in_days", 0)
-    if not isinstance(due, int) or isinstance(due, bool) or not -(2**31) <= due < 2**31:
-        reader.add(f"{where}.due_in_days", "a whole number of days", "TYPE_INVALID")
-    else:
-        action.create_task.due_in_days = due
+    action.create_task.due_in_days = reader.whole_number(task, "due_in_days", where, "days")
+    action.create_task.on_parent_account = reader.flag(task, "on_parent_account", where)
 
 
 def _round_robin(reader: _Reader, raw: Any, path: str, robin: plays_pb2.RoundRobin) -> None:
@@ -336,6 +420,21 @@ class _Reader:
             return ""
         return value
 
+    def whole_number(self, body: Mapping[str, Any], key: str, path: str, unit: str) -> int:
+        """An int32 (ranges are the server's to check); 0 when absent or wrong."""
+        value = body.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not -(2**31) <= value < 2**31:
+            self.add(_join(path, key), f"a whole number of {unit}", "TYPE_INVALID")
+            return 0
+        return value
+
+    def flag(self, body: Mapping[str, Any], key: str, path: str) -> bool:
+        value = body.get(key, False)
+        if not isinstance(value, bool):
+            self.add(_join(path, key), "true or false", "TYPE_INVALID")
+            return False
+        return value
+
     def one_of(self, body: Mapping[str, Any], keys: tuple[str, ...], path: str) -> str | None:
         given = [k for k in keys if k in body]
         if len(given) != 1:
@@ -371,7 +470,11 @@ def _join(path: str, key: str) -> str:
 
 def play_to_file(play: plays_pb2.Play, user_label: UserLabel) -> dict[str, Any]:
     """The canonical file form of a play: keys in a stable order, defaults left out, roles
-    without "roles/", users as emails. A play converted from a file form converts back to it."""
+    without "roles/", users as emails. A play converted from a file form converts back to it.
+
+    Never `webhook_secret_env`: the secret is write-only (the server answers has_webhook_secret,
+    never the secret, let alone the variable's name), so diff and apply do not compare it;
+    changing only the variable's value is not a difference (see plays_cmd for rotating it)."""
 
     def user(value: str) -> str:
         shown = user_label(value) if value.startswith("users/") else value
@@ -387,10 +490,20 @@ def play_to_file(play: plays_pb2.Play, user_label: UserLabel) -> dict[str, Any]:
     if play.status != plays_pb2.PLAY_STATUS_UNSPECIFIED:
         out["status"] = plays_pb2.PlayStatus.Name(play.status).removeprefix("PLAY_STATUS_").lower()
     trigger: dict[str, Any] = {}
+    kind = play.trigger.kind
+    if kind not in (plays_pb2.TRIGGER_KIND_UNSPECIFIED, plays_pb2.TRIGGER_KIND_EVENT):
+        trigger["kind"] = plays_pb2.TriggerKind.Name(kind).removeprefix("TRIGGER_KIND_").lower()
     if play.trigger.event_type == events_pb2.EVENT_TYPE_CUSTOM:
         trigger["custom"] = play.trigger.custom_event_type
     elif play.trigger.event_type != events_pb2.EVENT_TYPE_UNSPECIFIED:
         trigger["event"] = events_pb2.EventType.Name(play.trigger.event_type).removeprefix("EVENT_TYPE_").lower()
+    activation = play.trigger.activation
+    # new_only is what a segment play gets when its file says nothing (and what the server then
+    # answers): left out like other defaults. On any other kind it is shown, being a mistake.
+    if activation != plays_pb2.ACTIVATION_SCOPE_UNSPECIFIED and not (
+        kind in SEGMENT_KINDS and activation == plays_pb2.ACTIVATION_SCOPE_NEW_ONLY
+    ):
+        trigger["activation"] = plays_pb2.ActivationScope.Name(activation).removeprefix("ACTIVATION_SCOPE_").lower()
     if play.trigger.HasField("criteria"):
         trigger["criteria"] = _canonical(MessageToDict(play.trigger.criteria))
     if trigger:
@@ -424,7 +537,15 @@ def _action_to_file(action: plays_pb2.Action, user: Callable[[str], str]) -> dic
             body["holder_of_role"] = task.holder_of_role.removeprefix("roles/")
         if task.due_in_days:
             body["due_in_days"] = task.due_in_days
+        if task.on_parent_account:
+            body["on_parent_account"] = True
         return {"create_task": body}
+    if action.WhichOneof("action") == "call_webhook":
+        hook = action.call_webhook
+        body = {"url": hook.url}
+        if hook.timeout_seconds:
+            body["timeout_seconds"] = hook.timeout_seconds
+        return {"call_webhook": body}
     return {}
 
 

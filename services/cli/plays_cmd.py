@@ -1,10 +1,14 @@
 """`steward plays ...`: SuccessPlays kept in files and applied like `kubectl apply`.
 
-    steward plays validate -f plays/     every problem of every play; exit 1 if any
+    steward plays validate -f plays/     every problem of every play; exit 1 if any (warnings: 0)
     steward plays diff -f plays/         unified diff server -> file; exit 1 if anything differs
     steward plays apply -f plays/        all valid: create or update each play; else change nothing
+    steward plays run PLAY --account ID  run a manual play for one account now
 
 Files are matched to saved plays by name (Play.display_name); see play_files for the form.
+A play's webhook secret comes from the environment variable its file names and is never
+compared (the server does not show it): a play whose file changed nothing else is "unchanged"
+and keeps its secret. To rotate one, change the play in the same apply (e.g. its description).
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from typing import Any, TypeVar
 import grpc
 import typer
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 from rich.text import Text
 
-from services.cli.client import all_pages, call, console, emit, error_details, errors
+from services.cli.client import _print_error, all_pages, as_dict, call, console, emit, error_details, errors
 from services.cli.play_files import (
     PlaySource,
     Problem,
@@ -60,6 +66,8 @@ class Entry:
     play: plays_pb2.Play
     current: plays_pb2.Play | None = None
     problems: list[Problem] = field(default_factory=list)
+    # What the server's validation found suspicious but allowed (Play.warnings), in file terms.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -105,13 +113,14 @@ class Session:
         return play_to_file(play, self.user_label)
 
     def validate(self, entry: Entry) -> list[Problem]:
-        """The server's verdict on the play, changing nothing."""
+        """The server's verdict on the play, changing nothing: its problems are returned, its
+        warnings (allowed, but probably not meant) kept in entry.warnings."""
         try:
             if entry.current is None:
                 request = plays_pb2.CreatePlayRequest(play=entry.play, validate_only=True)
-                self.plays.CreatePlay(request, metadata=self.md)
+                checked = self.plays.CreatePlay(request, metadata=self.md)
             else:
-                self.plays.UpdatePlay(self._update(entry, validate_only=True), metadata=self.md)
+                checked = self.plays.UpdatePlay(self._update(entry, validate_only=True), metadata=self.md)
         except grpc.RpcError as error:
             if error.code() not in PLAY_FAILURES:
                 raise
@@ -119,6 +128,7 @@ class Session:
             if not violations:
                 return [entry.source.problem("", error.details() or "", reason or error.code().name)]
             return [entry.source.problem(file_path(v.field), v.description, v.reason) for v in violations]
+        entry.warnings = [entry.source.problem(file_path(w.field), w.description, w.reason) for w in checked.warnings]
         return []
 
     def create(self, entry: Entry) -> plays_pb2.Play:
@@ -193,17 +203,27 @@ def _print_problems(problems: list[Problem]) -> None:
         errors.print(Text(str(problem), style="red"), soft_wrap=True)
 
 
+def _print_warnings(entries: list[Entry]) -> int:
+    """The server's warnings of every play, as "warning: file: play: path: ..." lines; how many."""
+    warnings = [w for e in entries for w in e.warnings]
+    for warning in warnings:
+        errors.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
+    return len(warnings)
+
+
 @plays_app.command("validate")
 def validate(path: Path = FILES) -> None:
     """Check every play of the files with the server (nothing is saved); exit 1 on any problem."""
 
     def work(session: Session) -> None:
         entries, problems = _check(session, path)
+        warned = _print_warnings(entries)
         _print_problems(problems)
         if problems:
             errors.print(Text(f"{len(problems)} problem(s) in {len(entries)} play(s)"), soft_wrap=True)
             raise typer.Exit(1)
-        console.print(Text(f"{len(entries)} play(s) valid"), soft_wrap=True)
+        also = f" ({warned} warning(s))" if warned else ""
+        console.print(Text(f"{len(entries)} play(s) valid{also}"), soft_wrap=True)
 
     _session(work)
 
@@ -214,6 +234,7 @@ def apply(path: Path = FILES) -> None:
 
     def work(session: Session) -> None:
         entries, problems = _check(session, path)
+        _print_warnings(entries)
         if problems:
             _print_problems(problems)
             errors.print(Text(f"{len(problems)} problem(s) in {len(entries)} play(s); nothing applied"), soft_wrap=True)

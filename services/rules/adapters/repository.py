@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.rules.adapters.orm import (
@@ -337,8 +338,8 @@ class AttributeRepository:
         return set(self._session.scalars(query))
 
     def add(self, names: Iterable[str], now: dt.datetime) -> None:
-        """Adds the names not known yet (the caller holds the ingest lock: no racing insert)."""
-        new = set(names) - self.known(names)
+        """Adds names not stored yet (the caller holds the ingest lock: no racing insert)."""
+        new = set(names)
         if new:
             self._session.execute(
                 insert(table_of(AccountAttributeRecord)), [{"name": n, "first_seen": now} for n in sorted(new)]
@@ -353,11 +354,15 @@ class RateWindowRepository:
         """Counts one call of the caller in the window starting at window_start; False (and not
         counted) when the caller has made `limit` calls in it already. The row is locked until
         commit, so concurrent calls of one caller count one after the other."""
-        row = self._session.get(RateWindowRecord, caller, with_for_update=True)
-        if row is None:
-            self._session.add(RateWindowRecord(caller=caller, window_start=window_start, count=1))
-            flush(self._session)
-            return True
+        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
+        first = (
+            dialect.insert(table_of(RateWindowRecord))
+            .values(caller=caller, window_start=window_start, count=0)
+            .on_conflict_do_nothing(index_elements=["caller"])
+        )
+        self._session.execute(first)  # a caller's first call: two at once must not both insert
+        row = self._session.get(RateWindowRecord, caller, with_for_update=True, populate_existing=True)
+        assert row is not None
         if row.window_start != window_start:
             row.window_start, row.count = window_start, 0
         if row.count >= limit:

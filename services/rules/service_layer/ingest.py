@@ -190,10 +190,13 @@ def ingest(
     _add_runs(uow, catalog, list(zip(fresh, seqs, matches, strict=True)), now)
     uow.accounts.save({e.account_id: states[e.account_id] for e in fresh}, existing, now)
     memberships.save(uow, now)
-    new_names = names - catalog.known_attributes
-    if new_names:
-        uow.attributes.add(new_names, now)
-        catalog.known_attributes |= new_names  # (a rollback only costs a query next time)
+    unseen = names - catalog.known_attributes
+    if unseen:
+        # Only committed names are cached: a name added by a transaction that rolls back is
+        # looked up (and added) again next time.
+        committed = uow.attributes.known(unseen)
+        catalog.known_attributes |= committed
+        uow.attributes.add(unseen - committed, now)
     counts = {e.event_id: len(m) for e, m in zip(fresh, matches, strict=True)}
     results, reported = [], set()
     for event in events:

@@ -62,6 +62,9 @@ def segment_changed(before: Play | None, after: Play | None) -> bool:
 def on_play_change(uow: RulesUnitOfWork, before: Play | None, after: Play | None, now: dt.datetime) -> int:
     """Keeps memberships in step with a play change (in its transaction); returns the runs
     started for accounts already in the segment."""
+    touches = (before is not None and before.kind.is_segment) or (after is not None and after.kind.is_segment)
+    if touches:
+        uow.events.lock_for_ingest()  # no event is evaluated between the memberships and the change
     if before is not None and before.kind.is_segment and (after is None or after.status is not PlayStatus.ACTIVE):
         uow.segments.clear(before.id)
     if not segment_changed(before, after):
@@ -73,7 +76,6 @@ def on_play_change(uow: RulesUnitOfWork, before: Play | None, after: Play | None
 def activate(uow: RulesUnitOfWork, play: Play, now: dt.datetime, *, first: bool) -> int:
     engine = PlayEngine()  # this play alone: the replica's catalog does not have it yet
     engine.load([compiled(play)])
-    uow.events.lock_for_ingest()
     uow.segments.clear(play.id)
     members: list[str] = []
     after = ""
