@@ -201,12 +201,6 @@ def test_relative_date_ops_take_whole_days_and_a_whole_float_becomes_an_int(op, 
     assert type(parsed.value) is int
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, ValueError),
-    reason="BUG: criteria._condition evaluates int(value) on a non-finite float (inf -> OverflowError, "
-    "nan -> ValueError) instead of reporting TYPE_MISMATCH",
-)
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])
 def test_relative_date_ops_refuse_non_finite_numbers_as_a_type_mismatch(value):
     problems = Violations()
@@ -323,12 +317,6 @@ def test_call_webhook_refuses_other_urls(url):
     assert list(parsed) == [0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG: actions._webhook calls urlsplit() unguarded; a malformed bracketed host raises "
-    "ValueError('Invalid IPv6 URL') out of parse_actions instead of reporting URL_INVALID",
-)
 def test_call_webhook_refuses_a_malformed_ipv6_host_as_url_invalid():
     _, problems = _action_problems([{"call_webhook": {"url": "http://[::1/hook"}}])
     assert problems == {"actions[0].call_webhook.url": "URL_INVALID"}
@@ -564,13 +552,6 @@ def test_a_state_without_times_takes_every_reported_value():
     assert seen.new_state.times == {"segment": "2026-11-26T00:00:00.000000+00:00"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: evaluation_input drops a stale event's value for an attribute but still merges the "
-    "event's explicit `previous` for it, pairing a 'from' that preceded the stale value with the newer "
-    "current value: 'changed from Trial to Enterprise' matches though no such change happened",
-)
 def test_a_late_event_does_not_claim_a_change_for_an_attribute_it_could_not_set():
     newer = _event("e2", T0, {"segment": "Enterprise"}, segment="SMB")
     state = evaluation_input(newer, None).new_state

@@ -125,7 +125,10 @@ def _webhook(body: Any, path: str, problems: Violations) -> CallWebhook | None:
     url = body.get("url") if isinstance(body, dict) else None
     timeout = body.get("timeout_seconds", 0) if isinstance(body, dict) else 0
     ok = True
-    parts = urlsplit(url) if isinstance(url, str) else None
+    try:
+        parts = urlsplit(url) if isinstance(url, str) and not any(c.isspace() for c in url) else None
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or len(str(url)) > MAX_URL:
         problems.add(
             f"{path}.url", f"an http:// or https:// URL with a host, at most {MAX_URL} characters", "URL_INVALID"

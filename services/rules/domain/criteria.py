@@ -6,6 +6,7 @@ Written by workflow authors (YAML/JSON), so parsing reports every problem at onc
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -113,16 +114,17 @@ def _condition(raw: dict[str, Any], path: str, problems: Violations) -> Conditio
         problems.add(f"{path}.value", "contains looks for a text", "TYPE_MISMATCH")
     elif op in (Op.EQUALS, Op.NOT_EQUALS, Op.CHANGED) and not isinstance(value, SCALAR):
         problems.add(f"{path}.value", f"{op.value} needs a text, number or true/false", "TYPE_MISMATCH")
-    elif op in RELATIVE_DATES and (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or value != int(value)
-        or not 1 <= value <= MAX_DAYS
-    ):
+    elif op in RELATIVE_DATES and not _whole_days(value):
         problems.add(f"{path}.value", f"{op.value} needs a whole number of days, 1 to {MAX_DAYS}", "TYPE_MISMATCH")
     if op in RELATIVE_DATES and isinstance(value, float) and value.is_integer():
         value = int(value)
     return Condition(field, op, value, raw.get("from") if op is Op.CHANGED else None)
+
+
+def _whole_days(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return value == int(value) and 1 <= value <= MAX_DAYS
 
 
 def fields_of(criterion: Criterion) -> set[str]:

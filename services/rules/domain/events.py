@@ -104,15 +104,14 @@ def evaluation_input(event: AccountEvent, state: AccountState | None) -> Evaluat
     known = state or AccountState()
     when = moment(event.occurred_at)
     # A value that occurred after this event stays: the event is older news.
-    reported = {
-        name: value
-        for name, value in flatten(event.attributes).items()
-        if not (name in known.times and known.times[name] > when)
-    }
+    told = flatten(event.attributes)
+    reported = {name: value for name, value in told.items() if not (name in known.times and known.times[name] > when)}
+    stale = told.keys() - reported.keys()
     current = {**known.attributes, **reported, "account_id": event.account_id}
     # "changed from X": what the publisher says it was, else what we knew before this event.
     previous = {name: known.attributes[name] for name in reported if name in known.attributes}
-    previous |= flatten(event.previous)
+    # The publisher's "before" of an attribute whose news is stale is staler still.
+    previous |= {name: value for name, value in flatten(event.previous).items() if name not in stale}
     if event.type is EventType.ASSIGNMENT_CHANGED:
         # The account keeps only the team ("<role>___tid"), not the change's own fields.
         reported = {name: value for name, value in reported.items() if name.endswith(ROLE_SUFFIX)}
