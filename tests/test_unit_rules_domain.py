@@ -127,6 +127,23 @@ def test_an_older_event_does_not_roll_back_an_attribute_a_newer_one_set():
     assert evaluation_input(same_time, state).new_state.attributes["segment"] == "Mid"  # ties: the later arrival
 
 
+def test_a_cleared_role_leaves_the_account_team():
+    held = evaluation_input(
+        AccountEvent("e1", "a1", EventType.ASSIGNMENT_CHANGED, "", NOW, {"role": "roles/sm", "sm___tid": "u"}), None
+    ).new_state
+    cleared = AccountEvent(
+        "e2",
+        "a1",
+        EventType.ASSIGNMENT_CHANGED,
+        "",
+        NOW + dt.timedelta(seconds=1),
+        {"role": "roles/sm", "sm___tid": ""},
+    )
+    seen = evaluation_input(cleared, held)
+    assert "sm___tid" not in seen.new_state.attributes and "sm___tid" not in seen.attributes
+    assert seen.previous == {"sm___tid": "u"}
+
+
 def test_assignment_changes_update_only_the_account_team_in_the_state():
     event = AccountEvent(
         "e", "a1", EventType.ASSIGNMENT_CHANGED, "", NOW, {"role": "roles/sm", "user": "users/u", "sm___tid": "u"}

@@ -112,10 +112,15 @@ def evaluation_input(event: AccountEvent, state: AccountState | None) -> Evaluat
     previous = {name: known.attributes[name] for name in reported if name in known.attributes}
     # The publisher's "before" of an attribute whose news is stale is staler still.
     previous |= {name: value for name, value in flatten(event.previous).items() if name not in stale}
+    attributes = {**known.attributes, **reported}
     if event.type is EventType.ASSIGNMENT_CHANGED:
-        # The account keeps only the team ("<role>___tid"), not the change's own fields.
+        # The account keeps only the team ("<role>___tid"), not the change's own fields; a
+        # cleared role leaves the team, so that "exists" and "not exists" see it gone.
         reported = {name: value for name, value in reported.items() if name.endswith(ROLE_SUFFIX)}
-    new_state = AccountState(
-        {**known.attributes, **reported}, {**known.times, **dict.fromkeys(reported, when)}, known.update_time
-    )
+        attributes = {**known.attributes, **reported}
+        for name, value in reported.items():
+            if value == "":
+                attributes.pop(name, None)
+                current.pop(name, None)
+    new_state = AccountState(attributes, {**known.times, **dict.fromkeys(reported, when)}, known.update_time)
     return Evaluation(current, previous, new_state)
