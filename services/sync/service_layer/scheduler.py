@@ -10,12 +10,12 @@ saw the same slot asks for the same run id, and only the first creates it."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Callable
 
 from services.runtime.db import Database, utcnow
 from services.runtime.errors import Aborted, DomainError
 from services.runtime.logging import get_logger
+from services.runtime.workers import PeriodicWorker
 from services.sync.domain.model import Job
 from services.sync.domain.runs import RunMode
 from services.sync.service_layer.runner import JobRunner
@@ -24,7 +24,7 @@ from services.sync.unit_of_work import SyncUnitOfWork
 log = get_logger("steward.sync.scheduler")
 
 
-class Scheduler:
+class Scheduler(PeriodicWorker):
     def __init__(
         self,
         db: Database,
@@ -33,29 +33,17 @@ class Scheduler:
         poll_seconds: float = 30.0,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
+        super().__init__("sync-scheduler", poll_seconds)
         self._db = db
         self._runner = runner
-        self._poll = poll_seconds
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="sync-scheduler", daemon=True)
-        self._thread.start()
 
     def stop(self, timeout: float) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
         self._runner.wait(timeout)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._poll):
-            try:
-                self.tick()
-            except Exception:  # the next tick tries again
-                log.exception("scheduler_failed")
+    def step(self) -> None:
+        self.tick()
 
     def tick(self) -> list[str]:
         """Starts every due job; returns the runs started."""
