@@ -1,8 +1,11 @@
-"""`steward plays validate|diff|apply|get|list` against real users and rules servers, in process."""
+"""`steward plays validate|diff|apply|get|list|runs|run` and `steward accounts state` against real
+users and rules servers, in process."""
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +16,11 @@ from typer.testing import CliRunner
 
 from services.cli.main import app
 from services.runtime.auth import mint_token
-from steward.rules.v1 import plays_pb2
+from steward.rules.v1 import events_pb2, plays_pb2
 from steward.users.v1 import assignments_pb2 as apb
 from steward.users.v1 import users_pb2 as upb
-from tests.conftest import JWT_SECRET
+from tests.conftest import JWT_SECRET, RulesApi, bearer
+from tests.plays_kit import account_event, publish
 from tests.seed import add_user
 
 ONBOARDING = """\
@@ -82,10 +86,14 @@ class Cli:
     carol: Any
     team: str
 
-    def __call__(self, *args: str) -> tuple[int, str]:
-        """`steward plays ARGS` in process: exit code and output (stdout and stderr). The servers
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+        """`steward plays ARGS`: exit code and output."""
+        return self.steward("plays", *args, env=env)
+
+    def steward(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+        """`steward ARGS` in process: exit code and output (stdout and stderr). The servers
         run in this process too and log to whatever sys.stdout is: their JSON lines are dropped."""
-        result = CliRunner().invoke(app, ["plays", *args], env=self.env)
+        result = CliRunner().invoke(app, list(args), env={**self.env, **(env or {})})
         assert result.exception is None or isinstance(result.exception, SystemExit), result.output
         lines = [line for line in result.output.splitlines(keepends=True) if not line.startswith('{"service": ')]
         return result.exit_code, "".join(lines)
@@ -101,7 +109,10 @@ class Cli:
 
 @pytest.fixture
 def cli(rules_api) -> Cli:
-    api = rules_api
+    return make_cli(rules_api)
+
+
+def make_cli(api: RulesApi) -> Cli:
     users = api.users
     # The author is a global admin of the directory: may write plays, owns those that name no owner.
     author = add_user(users.db, "author@example.com", global_admin=True)
@@ -264,3 +275,260 @@ def test_names_used_twice_and_unknown_owners_are_problems(cli, tmp_path):
     assert cli.plays() == {}
     code, out = cli("diff", "-f", str(folder))
     assert code == 2 and "[NAME_DUPLICATE]" in out
+
+
+# Plays on account state: their criteria may name only attributes some account event carried.
+SEGMENT = """\
+name: Renewal coming up
+owner: author@example.com
+status: active
+trigger:
+  kind: enters_segment
+  activation: existing_and_new
+  criteria:
+    all:
+    - field: segment
+      op: equals
+      value: Enterprise
+    - field: renewal_date
+      op: within_next_days
+      value: 90
+actions:
+- create_task:
+    title: Plan the renewal
+    user: carol@example.com
+    due_in_days: 7
+"""
+MANUAL = """\
+name: Escalate
+owner: author@example.com
+status: active
+trigger:
+  kind: manual
+actions:
+- create_task:
+    title: Tell the parent account
+    holder_of_role: success_manager
+    on_parent_account: true
+"""
+WEBHOOK = """\
+name: Notify the CRM
+owner: author@example.com
+status: active
+webhook_secret_env: {env}
+trigger:
+  event: account_created
+actions:
+- call_webhook:
+    url: https://hooks.example.com/steward
+    timeout_seconds: 5
+"""
+LOOP = """\
+name: Give enterprise accounts a CSM
+owner: author@example.com
+origin_team: {team}
+status: draft
+trigger:
+  kind: enters_segment
+  criteria:
+    all:
+    - {{field: segment, op: equals, value: Enterprise}}
+    - not: {{field: success_manager___tid, op: exists}}
+actions:
+- update_value: {{role: success_manager, user: bob@example.com}}
+"""
+HOOK_ENV = "STEWARD_TEST_PLAYS_HOOK_SECRET"  # set only through Cli(env=...)
+HOOK_SECRET = "0123456789abcdef" * 3
+
+
+def seed_attributes(cli: Cli, account: str = "seed", **attributes: Any) -> None:
+    """An ATTRIBUTE_CHANGED event, so that segment criteria may name these attributes (published
+    by an operator: the author, a user, may not publish)."""
+    event = account_event(account, attributes, event_type=events_pb2.EVENT_TYPE_ATTRIBUTE_CHANGED)
+    publish(cli.api, bearer(), event)
+
+
+def write(folder: Path, **files: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (folder / f"{name}.yaml").write_text(text)
+    return folder
+
+
+def eventually(check: Any, what: str, seconds: float = 20) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+    return found
+
+
+def test_segment_and_manual_plays_round_trip_through_apply_and_diff(cli, tmp_path):
+    seed_attributes(cli, segment="SMB", renewal_date="2026-12-01")
+    folder = write(tmp_path / "plays", segment=SEGMENT, manual=MANUAL)
+    assert cli("validate", "-f", str(folder)) == (0, "2 play(s) valid\n")
+
+    code, out = cli("apply", "-f", str(folder))
+    assert code == 0, out
+    assert [line.split(":")[0] for line in out.splitlines()] == ["Escalate", "Renewal coming up"]
+    saved = cli.plays()
+    segment, manual = saved["Renewal coming up"], saved["Escalate"]
+    assert segment.trigger.kind == plays_pb2.TRIGGER_KIND_ENTERS_SEGMENT
+    assert segment.trigger.activation == plays_pb2.ACTIVATION_SCOPE_EXISTING_AND_NEW
+    assert manual.trigger.kind == plays_pb2.TRIGGER_KIND_MANUAL and not manual.trigger.HasField("criteria")
+    assert manual.actions[0].create_task.on_parent_account
+
+    assert cli("diff", "-f", str(folder)) == (0, "")
+    code, out = cli("apply", "-f", str(folder))
+    assert (code, out.splitlines()) == (
+        0,
+        ["Escalate: unchanged (version 1)", "Renewal coming up: unchanged (version 1)"],
+    )
+    for name, text in (("Renewal coming up", SEGMENT), ("Escalate", MANUAL)):
+        code, out = cli("get", name)
+        assert code == 0 and yaml.safe_load(out) == yaml.safe_load(text)
+    code, out = cli("list")
+    assert code == 0 and "enters_segment" in out and "manual" in out
+
+    # A segment play that leaves activation to the default still diffs clean (the server
+    # answers new_only for it).
+    default = SEGMENT.replace("  activation: existing_and_new\n", "")
+    (folder / "segment.yaml").write_text(default)
+    code, out = cli("diff", "-f", str(folder))
+    assert code == 1 and [line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("---", "+++")] == [
+        "-  activation: existing_and_new"
+    ]
+    assert cli("apply", "-f", str(folder))[0] == 0
+    assert cli.plays()["Renewal coming up"].trigger.activation == plays_pb2.ACTIVATION_SCOPE_NEW_ONLY
+    assert cli("diff", "-f", str(folder)) == (0, "")
+
+
+def test_the_webhook_secret_comes_from_the_variable_the_file_names_and_is_never_compared(cli, tmp_path):
+    folder = write(tmp_path / "plays", hook=WEBHOOK.format(env=HOOK_ENV))
+    hook = folder / "hook.yaml"
+    problem = f"{hook}: Notify the CRM: webhook_secret_env: the environment variable {HOOK_ENV} is not set"
+    for command in ("validate", "apply", "diff"):
+        code, out = cli(command, "-f", str(folder))
+        assert code in (1, 2) and problem in out and "[ENV_MISSING]" in out, (command, out)
+    assert cli.plays() == {}
+
+    # No webhook_secret_env at all: the server's problem, in file terms.
+    hook.write_text(WEBHOOK.format(env=HOOK_ENV).replace(f"webhook_secret_env: {HOOK_ENV}\n", ""))
+    code, out = cli("validate", "-f", str(folder))
+    assert code == 1 and f"{hook}: Notify the CRM: webhook_secret_env: " in out and "[WEBHOOK_SECRET_REQUIRED]" in out
+    hook.write_text(WEBHOOK.format(env=HOOK_ENV))
+    code, out = cli("validate", "-f", str(folder), env={HOOK_ENV: "too short"})
+    assert code == 1 and "webhook_secret_env: " in out and "too short" not in out
+
+    secret = {HOOK_ENV: HOOK_SECRET}
+    assert cli("validate", "-f", str(folder), env=secret) == (0, "1 play(s) valid\n")
+    code, out = cli("apply", "-f", str(folder), env=secret)
+    assert code == 0 and "Notify the CRM: created" in out, out
+    saved = cli.plays()["Notify the CRM"]
+    assert saved.has_webhook_secret and not saved.webhook_secret
+    assert saved.actions[0].call_webhook.timeout_seconds == 5
+    assert cli("diff", "-f", str(folder), env=secret) == (0, "")
+    assert cli("diff", "-f", str(folder), env={HOOK_ENV: "another secret, just as long as the first"}) == (0, "")
+    code, out = cli("apply", "-f", str(folder), env=secret)
+    assert (code, out) == (0, "Notify the CRM: unchanged (version 1)\n")
+
+    code, out = cli("get", "Notify the CRM")
+    assert code == 0 and HOOK_SECRET not in out and "# has a webhook secret: add `webhook_secret_env" in out
+    assert yaml.safe_load(out) == {
+        k: v for k, v in yaml.safe_load(WEBHOOK.format(env=HOOK_ENV)).items() if k != "webhook_secret_env"
+    }
+
+
+def test_validate_and_apply_show_the_servers_warnings_without_failing(cli, tmp_path):
+    seed_attributes(cli, segment="SMB")
+    folder = write(tmp_path / "plays", loop=LOOP.format(team=cli.team), manual=MANUAL)
+    warning = f"warning: {folder / 'loop.yaml'}: Give enterprise accounts a CSM: actions[0]: this action sets "
+    code, out = cli("validate", "-f", str(folder))
+    assert code == 0, out
+    assert warning in out and "[PLAY_MAY_LOOP]" in out
+    assert out.splitlines()[-1] == "2 play(s) valid (1 warning(s))"
+
+    code, out = cli("apply", "-f", str(folder))
+    assert code == 0 and warning in out and "Give enterprise accounts a CSM: created" in out, out
+    # Updating it warns again (UpdatePlay's validation answers the warnings too).
+    (folder / "loop.yaml").write_text(LOOP.format(team=cli.team).replace("status: draft", "status: paused"))
+    code, out = cli("apply", "-f", str(folder))
+    assert code == 0 and warning in out and "Give enterprise accounts a CSM: updated (version 2)" in out, out
+
+
+def run_name(out: str) -> str:
+    [line] = [line for line in out.splitlines() if "/runs/" in line]
+    return line.split(":")[0]
+
+
+def test_run_starts_a_manual_play_for_an_account_and_refuses_other_plays(cli, tmp_path):
+    folder = write(tmp_path / "plays", manual=MANUAL, onboarding=ONBOARDING.format(team=cli.team))
+    assert cli("apply", "-f", str(folder))[0] == 0
+    escalate = cli.plays()["Escalate"]
+
+    code, out = cli("run", "Escalate", "--account", "acct-1")
+    assert code == 0, out
+    assert "request id: " in out and "(to retry this run: --request-id " in out
+    first = run_name(out)
+    assert first.startswith(f"{escalate.name}/runs/")
+    assert any(f"{first}: {outcome}" in out for outcome in ("pending", "applied", "skipped", "failed"))
+    code, out = cli("runs", "--play", "Escalate")
+    assert code == 0 and "acct-1" in out and escalate.name in out
+
+    # The same request id: the same run, whether the play is named by display name or plays/{uid}.
+    code, out = cli("run", escalate.name, "--account", "acct-2", "--request-id", "5f0e4a8e-1b7c-4d7e-9e51-0c1f2a3b4c5d")
+    assert code == 0 and "request id:" not in out, out
+    again = cli("run", "Escalate", "--account", "acct-2", "--request-id", "5f0e4a8e-1b7c-4d7e-9e51-0c1f2a3b4c5d")
+    assert again[0] == 0 and run_name(again[1]) == run_name(out) != first
+    code, out = cli("runs", "--play", escalate.name, "--json")
+    assert code == 0 and sorted(r["account_id"] for r in yaml.safe_load(out)) == ["acct-1", "acct-2"]
+
+    code, out = cli("run", "Enterprise onboarding", "--account", "acct-1")
+    assert code == 1 and "FAILED_PRECONDITION" in out and "reason: PLAY_NOT_MANUAL" in out, out
+    code, out = cli("run", "Nothing like it", "--account", "acct-1")
+    assert code == 1 and "no play is named 'Nothing like it'" in out
+
+
+def test_run_beyond_the_rate_limit_says_when_to_retry(rules_stack, tmp_path):
+    now = dt.datetime(2026, 1, 1, 9, 30, 20, tzinfo=dt.UTC)  # 40 s before the next minute's window
+    cli = make_cli(rules_stack(manual_runs_per_minute=1, clock=lambda: now))
+    assert cli("apply", "-f", str(write(tmp_path / "plays", manual=MANUAL)))[0] == 0
+    assert cli("run", "Escalate", "--account", "acct-1")[0] == 0
+    code, out = cli("run", "Escalate", "--account", "acct-2", "--request-id", "0b6c1f34-5d1e-4f7a-8a2b-9c3d4e5f6a7b")
+    assert code == 1, out
+    assert "RESOURCE_EXHAUSTED" in out and "reason: RATE_LIMITED" in out
+    assert "retry in 40 s with --request-id 0b6c1f34-5d1e-4f7a-8a2b-9c3d4e5f6a7b" in out
+    assert "Traceback" not in out
+
+
+def test_accounts_state_shows_attributes_parent_and_segments(cli, tmp_path):
+    seed_attributes(cli, segment="SMB", renewal_date="2026-12-01")
+    enterprise = SEGMENT.replace("Renewal coming up", "Enterprise accounts").replace(
+        "    - field: renewal_date\n      op: within_next_days\n      value: 90\n", ""
+    )
+    assert cli("apply", "-f", str(write(tmp_path / "plays", segment=enterprise)))[0] == 0
+    play = cli.plays()["Enterprise accounts"]
+    seed_attributes(cli, "acct-7", segment="Enterprise", arr=12000, parent_account_id="parent-1")
+
+    def shown() -> str:
+        code, out = cli.steward("accounts", "state", "acct-7")
+        assert code == 0, out
+        return out if play.name in out else ""
+
+    out = eventually(shown, "acct-7 is in the segment")
+    lines = out.splitlines()
+    assert "account: acct-7" in lines and "parent: parent-1" in lines
+    assert any("segment" in line and "Enterprise" in line for line in lines)
+    assert any("arr" in line and "12000" in line and "12000.0" not in line for line in lines)
+    assert any("Enterprise accounts" in line and play.name in line for line in lines)
+
+    code, out = cli.steward("accounts", "state", "acct-7", "--json")
+    assert code == 0
+    state = yaml.safe_load(out)
+    assert state["segments"] == [play.name] and state["parent_account_id"] == "parent-1"
+    assert state["attributes"]["segment"] == "Enterprise"
+
+    code, out = cli.steward("accounts", "state", "seed")
+    assert code == 0 and "segments: (none)" in out and "parent: (none)" in out
+    code, out = cli.steward("accounts", "state", "nobody")
+    assert code == 1 and "NOT_FOUND" in out and "reason: ACCOUNT_NOT_FOUND" in out

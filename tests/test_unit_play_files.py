@@ -268,3 +268,151 @@ def test_owner_emails_and_defaults_kept_from_the_saved_play():
 )
 def test_server_field_paths_in_file_terms(server, file):
     assert pf.file_path(server) == file
+
+
+SEGMENT = """\
+name: Renewal coming up
+status: active
+trigger:
+  kind: enters_segment
+  activation: existing_and_new
+  criteria:
+    all:
+      - {field: segment, op: equals, value: Enterprise}
+      - {field: renewal_date, op: within_next_days, value: 90}
+      - not: {field: success_manager___tid, op: exists}
+actions:
+  - create_task: {title: Plan the renewal, user: a@x.com, due_in_days: 7}
+"""
+MANUAL = """\
+name: Escalate
+webhook_secret_env: ESCALATE_HOOK_KEY
+trigger:
+  kind: manual
+actions:
+  - create_task: {title: Tell the group, holder_of_role: success_manager, on_parent_account: true}
+  - call_webhook: {url: https://hooks.example.com/steward, timeout_seconds: 5}
+  - call_webhook: {url: http://hooks.example.com/other}
+"""
+SECRET = "s" * 40
+
+
+def test_a_segment_play_converts_and_writes_back_the_same():
+    data = yaml.safe_load(SEGMENT)
+    play, problems = convert(data)
+    assert problems == {}
+    assert play.trigger.kind == plays_pb2.TRIGGER_KIND_ENTERS_SEGMENT
+    assert play.trigger.activation == plays_pb2.ACTIVATION_SCOPE_EXISTING_AND_NEW
+    assert play.trigger.event_type == events_pb2.EVENT_TYPE_UNSPECIFIED  # no event: it is a segment play
+    assert play.trigger.criteria["all"][1]["op"] == "within_next_days"
+    back = pf.play_to_file(plays_pb2.Play.FromString(play.SerializeToString()), label)
+    assert back == data and list(back["trigger"]) == ["kind", "activation", "criteria"]
+
+
+def test_a_manual_play_with_parent_tasks_and_webhooks_reads_its_secret_from_the_environment():
+    data = yaml.safe_load(MANUAL)
+    play, issues = pf.file_to_play(data, resolve, {"ESCALATE_HOOK_KEY": SECRET})
+    assert issues == []
+    assert play.trigger.kind == plays_pb2.TRIGGER_KIND_MANUAL and not play.trigger.HasField("criteria")
+    assert play.webhook_secret == SECRET
+    task, hook, other = play.actions
+    assert task.create_task.on_parent_account and task.create_task.holder_of_role == "roles/success_manager"
+    assert (hook.call_webhook.url, hook.call_webhook.timeout_seconds) == ("https://hooks.example.com/steward", 5)
+    assert other.call_webhook.timeout_seconds == 0  # the server's default (10 s)
+    # Written back: everything but where the secret comes from, which the server never shows.
+    back = pf.play_to_file(play, label)
+    assert "webhook_secret_env" not in back and SECRET not in pf.to_yaml(back)
+    assert back == {k: v for k, v in data.items() if k != "webhook_secret_env"}
+
+
+def test_a_missing_secret_variable_is_a_problem_naming_the_variable():
+    data = yaml.safe_load(MANUAL)
+    _, issues = pf.file_to_play(data, resolve, {})
+    assert [(path, reason) for path, _, reason in issues] == [("webhook_secret_env", "ENV_MISSING")]
+    assert "ESCALATE_HOOK_KEY" in issues[0][1]
+    _, issues = pf.file_to_play(data, resolve, {"ESCALATE_HOOK_KEY": ""})
+    assert [reason for _, _, reason in issues] == ["ENV_MISSING"]
+    _, problems = convert({**data, "webhook_secret_env": 7})
+    assert problems == {"webhook_secret_env": "TYPE_INVALID"}
+
+
+def test_the_secret_variable_defaults_to_the_process_environment(monkeypatch):
+    monkeypatch.setenv("ESCALATE_HOOK_KEY", SECRET)
+    play, problems = convert(yaml.safe_load(MANUAL))
+    assert problems == {} and play.webhook_secret == SECRET
+
+
+def test_defaults_of_the_new_keys_are_left_out_when_written_back():
+    play, problems = convert(
+        {
+            "name": "Defaults",
+            "trigger": {"kind": "exits_segment", "activation": "new_only", "criteria": {"field": "x", "op": "exists"}},
+            "actions": [{"create_task": {"title": "t", "user": "a@x.com", "on_parent_account": False}}],
+        }
+    )
+    assert problems == {}
+    assert play.trigger.activation == plays_pb2.ACTIVATION_SCOPE_NEW_ONLY
+    assert pf.play_to_file(play, label) == {
+        "name": "Defaults",
+        "trigger": {"kind": "exits_segment", "criteria": {"field": "x", "op": "exists"}},
+        "actions": [{"create_task": {"title": "t", "user": "a@x.com"}}],
+    }
+    # kind event is the default too; the server answers it for every event play.
+    explicit, _ = convert({"name": "E", "trigger": {"kind": "event", "event": "account_created"}})
+    assert explicit.trigger.kind == plays_pb2.TRIGGER_KIND_EVENT
+    assert pf.play_to_file(explicit, label)["trigger"] == {"event": "account_created"}
+    # An activation on an event play is the server's to refuse; written back, it stays visible.
+    odd, problems = convert({"name": "O", "trigger": {"event": "account_created", "activation": "new_only"}})
+    assert problems == {} and pf.play_to_file(odd, label)["trigger"] == {
+        "event": "account_created",
+        "activation": "new_only",
+    }
+
+
+def test_which_trigger_keys_go_with_which_kind_is_left_to_the_server():
+    # A manual or segment play names no event; one with an event or criteria converts as written
+    # and the server's validation says what is wrong (at trigger.event, trigger.criteria).
+    manual, problems = convert({"name": "M", "trigger": {"kind": "manual"}})
+    assert problems == {} and manual.trigger.event_type == events_pb2.EVENT_TYPE_UNSPECIFIED
+    mixed, problems = convert(
+        {"name": "M", "trigger": {"kind": "manual", "event": "account_created", "criteria": {"field": "a"}}}
+    )
+    assert problems == {} and mixed.trigger.event_type == events_pb2.EVENT_TYPE_ACCOUNT_CREATED
+    # Kind event (the default) still needs its event.
+    assert convert({"name": "E", "trigger": {"kind": "event"}})[1] == {"trigger.event": "REQUIRED"}
+
+
+def test_bad_values_of_the_new_keys_are_problems_at_their_key_path():
+    _, problems = convert(
+        {
+            "name": "X",
+            "trigger": {"kind": "on_demand", "activation": "everyone"},
+            "actions": [
+                {"create_task": {"title": "t", "user": "a@x.com", "on_parent_account": "yes"}},
+                {"call_webhook": {"url": "https://x", "timeout_seconds": "ten", "method": "GET"}},
+                {"call_webhook": {"timeout_seconds": 3}},
+            ],
+        }
+    )
+    assert problems == {
+        "trigger.kind": "ENUM_INVALID",  # and no "trigger.event: required": the kind is unknown
+        "trigger.activation": "ENUM_INVALID",
+        "actions[0].create_task.on_parent_account": "TYPE_INVALID",
+        "actions[1].call_webhook.timeout_seconds": "TYPE_INVALID",
+        "actions[1].call_webhook.method": "UNKNOWN_KEY",
+        "actions[2].call_webhook.url": "REQUIRED",
+    }
+
+
+@pytest.mark.parametrize(
+    ("server", "file"),
+    [
+        ("play.trigger.kind", "trigger.kind"),
+        ("play.trigger.activation", "trigger.activation"),
+        ("play.trigger.criteria", "trigger.criteria"),
+        ("play.webhook_secret", "webhook_secret_env"),
+        ("play.actions[2].call_webhook.url", "actions[2].call_webhook.url"),
+    ],
+)
+def test_server_field_paths_of_the_new_fields_in_file_terms(server, file):
+    assert pf.file_path(server) == file

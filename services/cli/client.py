@@ -53,7 +53,7 @@ def call(
         try:
             return invoke(stub_type(channel), metadata)
         except grpc.RpcError as error:
-            _print_error(error)
+            print_error(error)
             raise typer.Exit(failure_exit) from error
 
 
@@ -80,7 +80,7 @@ def error_details(error: grpc.RpcError) -> tuple[str, list[FieldViolation]]:
     return reason, violations
 
 
-def _print_error(error: grpc.RpcError) -> None:
+def print_error(error: grpc.RpcError) -> None:
     errors.print(f"[red]{error.code().name}[/red]: {error.details()}")
     reason, violations = error_details(error)
     if reason:

@@ -13,7 +13,7 @@ from rich.table import Table
 from services.cli.assignments_cmd import assign, assignments, events_app, roles_app, team, unassign
 from services.cli.client import DEV_ADMIN_EMAIL
 from services.cli.health_probe import probe
-from services.cli.plays_cmd import plays_app
+from services.cli.plays_cmd import accounts_app, plays_app
 from services.cli.secrets import jwt_secret
 from services.cli.sync_cmd import sync_app
 from services.cli.users_cmd import teams_app, users_app
@@ -28,6 +28,7 @@ app.add_typer(teams_app, name="teams")
 app.add_typer(roles_app, name="roles")
 app.add_typer(events_app, name="events")
 app.add_typer(plays_app, name="plays")
+app.add_typer(accounts_app, name="accounts")
 app.add_typer(sync_app, name="sync")
 app.command()(assign)
 app.command()(unassign)

@@ -268,7 +268,7 @@ def file_to_play(
                 f"the environment variable {secret_env} is not set (or empty): it holds the webhook secret",
                 "ENV_MISSING",
             )
-    elif "webhook_secret_env" in body:
+    elif "webhook_secret_env" in body and isinstance(body["webhook_secret_env"], str | None):  # given, blank
         reader.add("webhook_secret_env", "the name of an environment variable", "REQUIRED")
     _trigger(reader, body, play.trigger)
     actions = body.get("actions")
@@ -505,7 +505,7 @@ def play_to_file(play: plays_pb2.Play, user_label: UserLabel) -> dict[str, Any]:
     ):
         trigger["activation"] = plays_pb2.ActivationScope.Name(activation).removeprefix("ACTIVATION_SCOPE_").lower()
     if play.trigger.HasField("criteria"):
-        trigger["criteria"] = _canonical(MessageToDict(play.trigger.criteria))
+        trigger["criteria"] = canonical_value(MessageToDict(play.trigger.criteria))
     if trigger:
         out["trigger"] = trigger
     actions = [_action_to_file(action, user) for action in play.actions]
@@ -549,15 +549,15 @@ def _action_to_file(action: plays_pb2.Action, user: Callable[[str], str]) -> dic
     return {}
 
 
-def _canonical(value: Any) -> Any:
+def canonical_value(value: Any) -> Any:
     """Struct values as an author writes them: whole numbers without ".0", keys in a stable order."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, list):
-        return [_canonical(v) for v in value]
+        return [canonical_value(v) for v in value]
     if isinstance(value, dict):
         known = [k for k in CRITERIA_ORDER if k in value]
-        return {k: _canonical(value[k]) for k in known + sorted(k for k in value if k not in CRITERIA_ORDER)}
+        return {k: canonical_value(value[k]) for k in known + sorted(k for k in value if k not in CRITERIA_ORDER)}
     return value
 
 

@@ -14,6 +14,7 @@ and keeps its secret. To rotate one, change the play in the same apply (e.g. its
 from __future__ import annotations
 
 import difflib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,14 +24,17 @@ from typing import Any, TypeVar
 import grpc
 import typer
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.json_format import MessageToDict
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from rich.table import Table
 from rich.text import Text
 
-from services.cli.client import _print_error, all_pages, as_dict, call, console, emit, error_details, errors
+from services.cli.client import all_pages, as_dict, call, console, emit, error_details, errors, print_error
 from services.cli.play_files import (
     PlaySource,
     Problem,
+    canonical_value,
     convert,
     duplicate_names,
     file_path,
@@ -40,7 +44,7 @@ from services.cli.play_files import (
     play_to_file,
     to_yaml,
 )
-from steward.rules.v1 import events_pb2, plays_pb2, plays_pb2_grpc
+from steward.rules.v1 import events_pb2, events_pb2_grpc, plays_pb2, plays_pb2_grpc
 from steward.users.v1 import users_pb2, users_pb2_grpc
 
 plays_app = typer.Typer(no_args_is_help=True, help="SuccessPlays as files: validate, diff and apply them.")
@@ -285,6 +289,8 @@ def diff(path: Path = FILES) -> None:
 
 
 def _trigger(play: plays_pb2.Play) -> str:
+    if play.trigger.kind not in (plays_pb2.TRIGGER_KIND_UNSPECIFIED, plays_pb2.TRIGGER_KIND_EVENT):
+        return plays_pb2.TriggerKind.Name(play.trigger.kind).removeprefix("TRIGGER_KIND_").lower()
     if play.trigger.event_type == events_pb2.EVENT_TYPE_CUSTOM:
         return f"custom: {play.trigger.custom_event_type}"
     return events_pb2.EventType.Name(play.trigger.event_type).removeprefix("EVENT_TYPE_").lower()
@@ -325,7 +331,10 @@ def get(name: str = typer.Argument(..., help="The play's name, or plays/<id>."))
             if play is None:
                 errors.print(Text(f"no play is named {name!r}"))
                 raise typer.Exit(1)
-        return to_yaml(session.canonical(play))
+        text = to_yaml(session.canonical(play))
+        if play.has_webhook_secret:  # write-only: the file to apply names where it comes from
+            text += "# has a webhook secret: add `webhook_secret_env: <VARIABLE>` to apply this file\n"
+        return text
 
     typer.echo(_session(work), nl=False)
 
@@ -334,7 +343,7 @@ RUN_COLUMNS = (
     ("created", lambda r: r.create_time.ToJsonString() if r.HasField("create_time") else ""),
     ("play", lambda r: r.play),
     ("account", lambda r: r.account_id),
-    ("outcome", lambda r: plays_pb2.RunOutcome.Name(r.outcome).removeprefix("RUN_OUTCOME_").lower()),
+    ("outcome", lambda r: _outcome(r.outcome)),
     ("reason", lambda r: r.reason),
     ("targets", lambda r: ", ".join(a.target for a in r.actions if a.target)),
 )
@@ -358,14 +367,126 @@ def runs(
             raise typer.Exit(2) from None
 
     def work(session: Session) -> list[plays_pb2.PlayRun]:
-        name = play
-        if play and not play.startswith("plays/"):
-            found = session.find(play)
-            if found is None:
-                errors.print(Text(f"no play is named {play!r}"))
-                raise typer.Exit(1)
-            name = found.name
+        name = _play_name(session, play) if play else ""
         request = plays_pb2.ListPlayRunsRequest(page_size=limit, play=name, account_id=account, outcome=wanted)
         return list(session.plays.ListPlayRuns(request, metadata=session.md).runs)
 
     emit(_session(work), RUN_COLUMNS, as_json)
+
+
+def _play_name(session: Session, play: str) -> str:
+    """plays/{uid} as given, or the name of the play with this display name (exit 1: none)."""
+    if play.startswith("plays/"):
+        return play
+    found = session.find(play)
+    if found is None:
+        errors.print(Text(f"no play is named {play!r}"))
+        raise typer.Exit(1)
+    return found.name
+
+
+def _outcome(outcome: int) -> str:
+    return plays_pb2.RunOutcome.Name(outcome).removeprefix("RUN_OUTCOME_").lower()
+
+
+def retry_delay(error: grpc.RpcError) -> float | None:
+    """Seconds the server asks to wait before retrying (google.rpc.RetryInfo), if it says."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else []:
+        if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            info = error_details_pb2.RetryInfo()
+            detail.Unpack(info)
+            return info.retry_delay.ToNanoseconds() / 1e9
+    return None
+
+
+@plays_app.command("run")
+def run(
+    play: str = typer.Argument(..., help="An active manual play: its name, or plays/<id>."),
+    account: str = typer.Option(..., "--account", help="The account to run it for."),
+    request_id: str = typer.Option(
+        "", "--request-id", help="Retry a run: the same id returns the run it started (default: a new one)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
+) -> None:
+    """Run a manual play for one account now; its actions then execute in the background."""
+    if not request_id:
+        request_id = str(uuid.uuid4())
+        errors.print(Text(f"request id: {request_id} (to retry this run: --request-id {request_id})"), soft_wrap=True)
+
+    def work(session: Session) -> plays_pb2.PlayRun:
+        request = plays_pb2.RunPlayRequest(name=_play_name(session, play), account_id=account, request_id=request_id)
+        try:
+            return session.plays.RunPlay(request, metadata=session.md)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise  # printed by `call`, like any failure
+            print_error(error)
+            delay = retry_delay(error)
+            wait = f"in {delay:.0f} s" if delay is not None else "later"
+            errors.print(Text(f"  retry {wait} with --request-id {request_id}"), soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    started = _session(work)
+    if as_json:
+        print(json.dumps(as_dict(started), indent=2))
+        return
+    line = f"{started.name}: {_outcome(started.outcome)}"
+    console.print(Text(line + (f" ({started.reason})" if started.reason else "")), soft_wrap=True)
+
+
+# --- steward accounts ----------------------------------------------------------------------
+
+accounts_app = typer.Typer(no_args_is_help=True, help="Accounts as the rules service knows them.")
+
+
+def _shown(value: Any) -> str:
+    """An attribute's value as written: text as is, anything else as JSON (3, not 3.0)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(canonical_value(value), ensure_ascii=False)
+
+
+@accounts_app.command("state")
+def state(
+    account: str = typer.Argument(..., help="The account id."),
+    as_json: bool = typer.Option(False, "--json", help="Print the AccountState as JSON."),
+) -> None:
+    """What plays see of an account: its attributes (from account events, its team as
+    <role>___tid), its parent, and the segments of active plays it is in now."""
+
+    def work(stubs: tuple[Any, Any], md: list[tuple[str, str]]) -> tuple[events_pb2.AccountState, dict[str, str]]:
+        plays, events = stubs
+        found = events.GetAccountState(events_pb2.GetAccountStateRequest(account_id=account), metadata=md)
+        names = {}
+        for segment in found.segments:  # a few plays: their display names, one call each
+            try:
+                names[segment] = plays.GetPlay(plays_pb2.GetPlayRequest(name=segment), metadata=md).display_name
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.NOT_FOUND:  # deleted since: shown by name only
+                    raise
+        return found, names
+
+    def stubs(channel: grpc.Channel) -> tuple[Any, Any]:
+        return plays_pb2_grpc.PlayServiceStub(channel), events_pb2_grpc.AccountEventServiceStub(channel)
+
+    found, names = call("rules", stubs, work)
+    if as_json:
+        print(json.dumps(as_dict(found), indent=2))
+        return
+    console.print(Text(f"account: {found.account_id}"), soft_wrap=True)
+    console.print(Text(f"parent: {found.parent_account_id or '(none)'}"), soft_wrap=True)
+    if found.HasField("update_time"):
+        console.print(Text(f"updated: {found.update_time.ToJsonString()}"), soft_wrap=True)
+    attributes = MessageToDict(found.attributes)
+    table = Table("attribute", "value", title="attributes")
+    for key in sorted(attributes):
+        table.add_row(Text(key), Text(_shown(attributes[key])))
+    console.print(table)
+    if not found.segments:
+        console.print(Text("segments: (none)"))
+        return
+    segments = Table("segment", "play", title="segments")
+    for segment in found.segments:
+        segments.add_row(Text(names.get(segment, "")), Text(segment))
+    console.print(segments)
