@@ -28,7 +28,7 @@ from services.runtime.db import Database, utcnow
 from services.runtime.errors import InvalidArgument, Violations
 from services.runtime.names import format_name, parse_name, validate_request_id
 from services.runtime.pagination import PageRequest, list_response_page
-from services.runtime.protobuf import enum_filter, update_paths
+from services.runtime.protobuf import enum_filter, merge_masked, update_paths
 from steward.rules.v1 import plays_pb2, plays_pb2_grpc
 
 MAX_TEST_EVENTS = 1000
@@ -106,15 +106,7 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
         if current is None:
             raise play_not_found(play_id)
         # The masked fields from the request over the rest of the play as it is.
-        merged = convert.play_to_proto(current)
-        for path in paths:
-            merged.ClearField(path)
-            if path == "actions":
-                merged.actions.extend(request.play.actions)
-            elif path == "trigger":
-                merged.trigger.CopyFrom(request.play.trigger)
-            else:
-                setattr(merged, path, getattr(request.play, path))
+        merged = merge_masked(convert.play_to_proto(current), request.play, paths)
         changes, shape = convert.play_from_proto(merged, play_id, self._clock())
         caller = caller_of(current_principal())
         updated = play_cases.update_play(

@@ -8,11 +8,13 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.runtime.errors import FieldViolation, InvalidArgument
 
 E = TypeVar("E")
+M = TypeVar("M", bound=Message)
 D = TypeVar("D", bound=Enum)
 
 
@@ -72,3 +74,19 @@ def enum_maps(values: Iterable[D], prefix: str, proto_enum: Any) -> tuple[dict[D
     contract fails at import, not on the first call that meets it."""
     names = {value: f"{prefix}{value.value}" for value in values}
     return names, {proto_enum.Value(name): value for value, name in names.items()}
+
+
+def merge_masked(stored: M, given: M, paths: Iterable[str]) -> M:
+    """The stored resource with the masked top-level fields taken from the request (AIP-134):
+    a masked field the request leaves unset is cleared; the rest stays as stored."""
+    for path in paths:
+        stored.ClearField(path)
+        descriptor = stored.DESCRIPTOR.fields_by_name[path]
+        if descriptor.is_repeated:
+            getattr(stored, path).extend(getattr(given, path))
+        elif descriptor.message_type is not None:
+            if given.HasField(path):
+                getattr(stored, path).CopyFrom(getattr(given, path))
+        else:
+            setattr(stored, path, getattr(given, path))
+    return stored

@@ -18,7 +18,7 @@ from services.runtime.db import Database, utcnow
 from services.runtime.errors import PermissionDenied, Violations
 from services.runtime.names import parse_name, validate_request_id
 from services.runtime.pagination import PageRequest, list_response_page
-from services.runtime.protobuf import enum_filter, update_paths
+from services.runtime.protobuf import enum_filter, merge_masked, update_paths
 from services.runtime.service_client import ServiceCallError
 from services.sync import convert
 from services.sync.adapters.repository import connection_key, list_key, run_key
@@ -122,13 +122,7 @@ class ConnectionServicer(_Base, connections_pb2_grpc.ConnectionServiceServicer):
         validate_request_id(request.request_id)
         current = self._get(request.connection.name, "connection.name")
         paths = update_paths(request.update_mask, frozenset({"display_name", "instance_url", "api_version", "oauth"}))
-        merged = convert.connection_to_proto(current)
-        for path in paths:
-            merged.ClearField(path)
-            if path == "oauth":
-                merged.oauth.CopyFrom(request.connection.oauth)
-            else:
-                setattr(merged, path, getattr(request.connection, path))
+        merged = merge_masked(convert.connection_to_proto(current), request.connection, paths)
         changed = convert.connection_from_proto(merged, current.id, utcnow())
         saved = cases.save_connection(self._uow, changed, request.connection.etag, new=False)
         return convert.connection_to_proto(saved)
@@ -213,14 +207,7 @@ class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
         paths = update_paths(
             request.update_mask, frozenset({"display_name", "state", "connection", "etm", "run_interval"})
         )
-        merged = convert.job_to_proto(current)
-        for path in paths:
-            merged.ClearField(path)
-            if path in ("etm", "run_interval"):
-                if request.job.HasField(path):
-                    getattr(merged, path).CopyFrom(getattr(request.job, path))
-            else:
-                setattr(merged, path, getattr(request.job, path))
+        merged = merge_masked(convert.job_to_proto(current), request.job, paths)
         problems = Violations()
         job = cases.checked_job(
             self._uow, self._users, convert.job_from_proto(merged, current.id, utcnow(), problems), problems
