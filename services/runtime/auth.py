@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -33,6 +34,14 @@ class Principal:
     @property
     def is_service_account(self) -> bool:
         return self.subject.startswith("service:")
+
+    @property
+    def user_id(self) -> str | None:
+        """The subject as a user id of the directory (a UUID), or None for anyone else."""
+        try:
+            return str(uuid.UUID(self.subject))
+        except ValueError:
+            return None
 
     def has_scope(self, scope: str) -> bool:
         return self.is_admin or scope in self.scopes

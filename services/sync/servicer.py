@@ -47,9 +47,9 @@ class _Base:
 
     def _ensure_writer(self) -> str:
         principal = current_principal()
-        if (not _is_uuid(principal.subject) and principal.is_admin) or SCOPE_WRITE in principal.scopes:
+        if (principal.user_id is None and principal.is_admin) or SCOPE_WRITE in principal.scopes:
             return principal.subject
-        if _is_uuid(principal.subject):
+        if principal.user_id is not None:
             try:
                 if self._users.is_admin(principal.subject):
                     return f"users/{principal.subject}"
@@ -64,14 +64,6 @@ class _Base:
     def _new_id(self, request_id: str, kind: str) -> str:
         validate_request_id(request_id)
         return str(uuid.uuid5(IDS, f"{kind}/{request_id}")) if request_id else str(uuid.uuid4())
-
-
-def _is_uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
 
 
 class ConnectionServicer(_Base, connections_pb2_grpc.ConnectionServiceServicer):

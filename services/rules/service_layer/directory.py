@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from services.rules.adapters.users_client import UsersCallError, UsersClient
 from services.rules.domain import actions as play_actions
 from services.rules.domain import criteria as play_criteria
@@ -26,10 +24,7 @@ def users_unreachable(error: UsersCallError) -> Exception:
 
 
 def caller_of(principal: Principal) -> Caller:
-    try:
-        user_id = str(uuid.UUID(principal.subject))
-    except ValueError:
-        user_id = None
+    user_id = principal.user_id
     return Caller(principal.subject, user_id, principal.scopes, user_id is None and principal.is_admin)
 
 
