@@ -697,10 +697,14 @@ def test_egress_is_what_each_service_needs(kustomization: str) -> None:
     dns = Pod("kube-dns", "kube-system", {"k8s-app": "kube-dns"})
     for p in pods:
         assert egress_allowed(objs, p, dns, 53, "UDP") and egress_allowed(objs, p, dns, 53, "TCP"), p.name
-    # Only sync goes to the internet (Salesforce), and not to private or metadata addresses.
-    assert {p.name for p in pods if egress_allowed(objs, p, PUBLIC_IP, 443)} == {"Deployment/steward-sync"}
-    sync = pod(objs, "Deployment", "steward-sync")
-    assert not [ip for ip in PRIVATE_IPS if egress_allowed(objs, sync, ip, 443)]
+    # Only sync (Salesforce) and rules (plays' webhooks) go to the internet, and neither to
+    # private or metadata addresses; only rules on plain HTTP.
+    internet = {"Deployment/steward-sync", "Deployment/steward-rules"}
+    assert {p.name for p in pods if egress_allowed(objs, p, PUBLIC_IP, 443)} == internet
+    assert {p.name for p in pods if egress_allowed(objs, p, PUBLIC_IP, 80)} == {"Deployment/steward-rules"}
+    for name in internet:
+        outbound = pod(objs, "Deployment", name.split("/")[1])
+        assert not [ip for ip in PRIVATE_IPS if egress_allowed(objs, outbound, ip, 443)], name
     # rules and sync call users, no other Steward pod does.
     callers = {p.name for p in pods if connects(objs, p, users, DEFAULT_PORTS["users"])}
     assert callers == {"Deployment/steward-rules", "Deployment/steward-sync"}
