@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import durable_rules_engine  # type: ignore[import-not-found]
 from durable.engine import Host, MessageNotHandledException
 
 from services.rules.domain.criteria import Criterion
@@ -43,6 +44,40 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
 
 
+class _SynchronousHost(Host):
+    """A Host without its dispatch loop. Host() starts two timer chains that start a new thread
+    every 0.2 s, forever, to deliver queued messages and timers; this engine only asserts and
+    retracts facts synchronously, so it needs neither, and a Host per generation (or per dry
+    run, or per activation) would leak those threads with every play change."""
+
+    def _run(self) -> None:
+        pass
+
+
+_HOST: Host | None = None
+_HOST_LOCK = threading.Lock()
+
+
+def _shared_host() -> Host:
+    """One Host per process; each generation of plays is one of its rulesets, deleted from it
+    when the next generation replaces it."""
+    global _HOST
+    with _HOST_LOCK:
+        if _HOST is None:
+            _HOST = _SynchronousHost()
+        return _HOST
+
+
+def _delete_ruleset(host: Host, name: str) -> None:
+    # Host has no public way to forget a ruleset; these are the two places it keeps them.
+    with _HOST_LOCK:
+        ruleset = host._ruleset_directory.pop(name, None)
+        if ruleset is None:
+            return
+        host._ruleset_list.remove(ruleset)
+    durable_rules_engine.delete_ruleset(ruleset._handle)
+
+
 class PlayEngine:
     def __init__(self) -> None:
         self._lock = threading.Lock()  # the engine is not thread-safe; evaluations take turns
@@ -58,10 +93,17 @@ class PlayEngine:
                 condition = {"$and": [condition, compiler.compile(play.criteria)]}
             rules[f"r{index}"] = {"all": [{"m": condition}], "run": self._recorder(generation, play.play_id)}
         if rules:
-            generation.host = Host()
-            generation.host.register_rulesets({generation.ruleset: rules})
+            generation.host = _shared_host()
+            with _HOST_LOCK:
+                generation.host.register_rulesets({generation.ruleset: rules})
         with self._lock:
-            self._generation = generation
+            previous, self._generation = self._generation, generation
+            if previous.host is not None:
+                _delete_ruleset(previous.host, previous.ruleset)
+
+    def close(self) -> None:
+        """Forget the loaded plays (an engine used once, for a dry run or an activation)."""
+        self.load([])
 
     @staticmethod
     def _recorder(generation: _Generation, play_id: str) -> Callable[[Any], None]:

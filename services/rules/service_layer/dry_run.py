@@ -36,18 +36,22 @@ def dry_run(
     considered = frozenset(p.id for p in plays if p.kind.is_segment)
     with uow_factory() as uow:
         states = uow.accounts.states(e.account_id for e in events)
-    results = []
-    for index, event in enumerate(events):
-        fact_id = event.event_id or f"test-{index}"
-        known = states.get(event.account_id)
-        seen = evaluation_input(event, known)
-        states[event.account_id] = seen.new_state
-        matched = engine.evaluate(fact_id, event.engine_type, seen.attributes, seen.previous)
-        # A segment play matches when this event moves the account across its boundary.
-        before = set(segments.evaluate(fact_id, SEGMENT_FACT, known.view(event.account_id))) if known else set()
-        after = set(segments.evaluate(fact_id, SEGMENT_FACT, seen.new_state.view(event.account_id)))
-        matched += [
-            f.play_id for f in flips(event.account_id, before, after, considered) if fires(by_id[f.play_id].kind, f)
-        ]
-        results.append([Match(by_id[p], [describe(a) for a in by_id[p].parsed_actions()]) for p in matched])
+    try:
+        results = []
+        for index, event in enumerate(events):
+            fact_id = event.event_id or f"test-{index}"
+            known = states.get(event.account_id)
+            seen = evaluation_input(event, known)
+            states[event.account_id] = seen.new_state
+            matched = engine.evaluate(fact_id, event.engine_type, seen.attributes, seen.previous)
+            # A segment play matches when this event moves the account across its boundary.
+            before = set(segments.evaluate(fact_id, SEGMENT_FACT, known.view(event.account_id))) if known else set()
+            after = set(segments.evaluate(fact_id, SEGMENT_FACT, seen.new_state.view(event.account_id)))
+            matched += [
+                f.play_id for f in flips(event.account_id, before, after, considered) if fires(by_id[f.play_id].kind, f)
+            ]
+            results.append([Match(by_id[p], [describe(a) for a in by_id[p].parsed_actions()]) for p in matched])
+    finally:
+        engine.close()
+        segments.close()
     return results

@@ -79,11 +79,14 @@ def activate(uow: RulesUnitOfWork, play: Play, now: dt.datetime, *, first: bool)
     uow.segments.clear(play.id)
     members: list[str] = []
     after = ""
-    while page := uow.accounts.page(after, PAGE):
-        for account_id, state in page.items():
-            if engine.evaluate(account_id, SEGMENT_FACT, state.view(account_id), None, now.timestamp()):
-                members.append(account_id)
-        after = max(page)
+    try:
+        while page := uow.accounts.page(after, PAGE):
+            for account_id, state in page.items():
+                if engine.evaluate(account_id, SEGMENT_FACT, state.view(account_id), None, now.timestamp()):
+                    members.append(account_id)
+            after = max(page)
+    finally:
+        engine.close()
     uow.segments.apply([(play.id, a) for a in members], [], now)
     existing = first and play.trigger.activation is ActivationScope.EXISTING_AND_NEW
     if not (existing and play.kind is TriggerKind.ENTERS_SEGMENT):
