@@ -52,6 +52,7 @@ bench: setup
 	@$(PY) -m bench.assignments
 	@$(PY) -m bench.reassignment
 	@$(PY) -m bench.rules
+	@$(PY) -m bench.segments
 	@$(PY) -m bench.sync_etm
 
 # The Salesforce ETM sync end to end on a generated org (10,000 rows), in ./var/demo.
