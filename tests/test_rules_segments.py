@@ -75,8 +75,14 @@ def runs_for(api: RulesApi, md, play: plays_pb2.Play, account: str = "") -> list
 
 
 def settle(api: RulesApi, md, play: plays_pb2.Play, count: int, account: str = "") -> list[plays_pb2.PlayRun]:
-    """Until the play has `count` runs, then a while longer to see that no more come."""
-    eventually(lambda: len(runs_for(api, md, play, account)) >= count, f"{count} runs of {play.display_name}")
+    """Until the play has `count` runs and the executor has carried them out, then a while longer to
+    see that no more come."""
+
+    def arrived() -> bool:
+        runs = runs_for(api, md, play, account)
+        return len(runs) >= count and all(run.outcome != plays_pb2.RUN_OUTCOME_PENDING for run in runs)
+
+    eventually(arrived, f"{count} finished runs of {play.display_name}")
     time.sleep(0.4)  # several clock passes and executor rounds
     runs = runs_for(api, md, play, account)
     assert len(runs) == count, f"{play.display_name}: {len(runs)} runs, expected {count}"
@@ -372,8 +378,7 @@ def test_a_webhook_that_keeps_failing_fails_the_run_with_its_reason(segment_api,
             owner=csm(api),
         )
         _run_play(api, admin, play, "acct-1")
-        eventually(lambda: runs_for(api, admin, play)[0].outcome != plays_pb2.RUN_OUTCOME_PENDING, "the run ends")
-        [run] = runs_for(api, admin, play)
+        [run] = settle(api, admin, play, 1)
         assert (run.outcome, run.actions[0].reason) == (plays_pb2.RUN_OUTCOME_FAILED, "WEBHOOK_UNREACHABLE")
         assert len(receiver.deliveries) == 4  # the configured attempts, no more
     finally:
@@ -398,11 +403,10 @@ def test_a_task_can_go_to_the_parent_account(segment_api, admin):
     _run_play(api, admin, play, "child")
     _run_play(api, admin, orphan_play, "no-parent")
     settle(api, admin, play, 1)
-    eventually(lambda: runs_for(api, admin, orphan_play)[0].outcome != plays_pb2.RUN_OUTCOME_PENDING, "orphan ends")
+    [orphan] = settle(api, admin, orphan_play, 1)
     tasks = api.users.tasks.ListTasks(work_pb2.ListTasksRequest(account_id="parent"), metadata=admin).tasks
     assert [t.title for t in tasks] == ["Child needs help"]
     assert api.users.tasks.ListTasks(work_pb2.ListTasksRequest(account_id="child"), metadata=admin).tasks == []
-    [orphan] = runs_for(api, admin, orphan_play)
     assert (orphan.outcome, orphan.actions[0].reason) == (plays_pb2.RUN_OUTCOME_SKIPPED, "NO_PARENT_ACCOUNT")
 
 
