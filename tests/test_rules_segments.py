@@ -12,6 +12,7 @@ import http.server
 import json
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -188,6 +189,56 @@ def test_a_time_based_segment_follows_the_clock_and_catches_up_after_an_outage_o
     clock.advance(minutes=5)  # later passes fire nothing more
     settle(api, admin, renewing, 2)
     settle(api, admin, renewed, 1)
+
+
+def _counter(running: Any, name: str) -> float:
+    """A counter's value on the service's /metrics (counters are per process: tests take deltas)."""
+    url = f"http://127.0.0.1:{running.runtime.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        lines = reply.read().decode().splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.split("{")[0].split(" ")[0] == name)
+
+
+def _check_time(api: RulesApi, md, account: str) -> dt.datetime | None:
+    found = state(api, md, account)
+    return found.next_time_check.ToDatetime(dt.UTC) if found.HasField("next_time_check") else None
+
+
+def test_the_clock_looks_only_at_accounts_whose_dates_reach_a_window(serve, users_api, clock, admin):
+    users = users_api()
+    config = rules_config(users.running.address, clock=clock, time_pass_seconds=0.05)
+    api = RulesApi(serve(build_spec(config), metrics_port=0), users)
+    csm(api)
+    update(api, admin, "a", {"renewal_date": "2026-03-01"})
+    update(api, admin, "far", {"renewal_date": "2027-01-01"})
+    update(api, admin, "undated", {"segment": "SMB"})
+    assert _check_time(api, admin, "a") is None  # no time-based play yet: time changes nothing
+    renewing = segment_play(api, admin, "Renewal in 30 days", ENTERS, RENEWING)
+
+    # Scheduled when the play was activated: 30 days before each date (just after, see SETTLE).
+    settle_ms = dt.timedelta(milliseconds=1)
+    assert _check_time(api, admin, "a") == dt.datetime(2026, 1, 30, tzinfo=dt.UTC) + settle_ms
+    assert _check_time(api, admin, "far") == dt.datetime(2026, 12, 2, tzinfo=dt.UTC) + settle_ms
+    assert _check_time(api, admin, "undated") is None
+
+    running = api.running
+    passes = _counter(running, "steward_rules_time_pass_seconds_count")
+    looked_at = _counter(running, "steward_rules_time_pass_accounts_total")
+    eventually(lambda: _counter(running, "steward_rules_time_pass_seconds_count") >= passes + 5, "five passes")
+    assert _counter(running, "steward_rules_time_pass_accounts_total") == looked_at  # nothing was due
+
+    clock.now = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    [run] = settle(api, admin, renewing, 1)
+    assert run.account_id == "a"
+    assert _counter(running, "steward_rules_time_pass_accounts_total") == looked_at + 1  # a alone
+    # Inside the window now: the next moment is when the date itself has passed.
+    assert _check_time(api, admin, "a") == dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + settle_ms
+
+    # An event moves the date: the check moves with it, with no pass over the other accounts.
+    update(api, admin, "far", {"renewal_date": "2026-02-20"})
+    assert _check_time(api, admin, "far") == dt.datetime(2026, 2, 20, tzinfo=dt.UTC) + settle_ms
+    settle(api, admin, renewing, 2)  # far entered with its event, not with the clock
+    assert _counter(running, "steward_rules_time_pass_accounts_total") == looked_at + 1
 
 
 def test_activation_runs_for_existing_members_only_when_asked(segment_api, admin):

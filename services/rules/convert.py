@@ -228,4 +228,7 @@ def account_state_to_proto(account_id: str, state: AccountState, segments: list[
         parent_account_id=str(state.attributes.get("parent_account_id", "") or ""),
         segments=[format_name("plays", p) for p in segments],
         update_time=timestamp(state.update_time),
+        next_time_check=timestamp(
+            None if state.next_time_check is None else dt.datetime.fromtimestamp(state.next_time_check, dt.UTC)
+        ),
     )

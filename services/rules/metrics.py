@@ -31,8 +31,12 @@ SEGMENT_FLIPS = Counter(
 )
 TIME_PASS_SECONDS = Histogram(
     "steward_rules_time_pass_seconds",
-    "One pass of the clock over every account for time-based segment plays.",
-    buckets=(0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+    "One pass of the clock over the accounts due a check for time-based segment plays.",
+    buckets=(0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+)
+TIME_PASS_ACCOUNTS = Counter(
+    "steward_rules_time_pass_accounts_total",
+    "Accounts the clock re-evaluated because a relative date reached a time-based play's window.",
 )
 MANUAL_RUNS = Counter(
     "steward_rules_manual_runs_total", "RunPlay calls, by result (started, repeated, limited).", ["result"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import UTCDateTime
@@ -90,6 +90,9 @@ class AccountRecord(RulesBase):
     update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     # When each attribute's value occurred (ISO 8601): an older event does not roll it back.
     attribute_times: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    # When time alone may next change a time-based segment for this account (epoch seconds);
+    # NULL: never. The clock pass re-evaluates only accounts whose moment has come.
+    next_time_check: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
 
 
 class SegmentMemberRecord(RulesBase):

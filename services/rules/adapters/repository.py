@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -244,11 +244,15 @@ _STATE_COLUMNS = (
     AccountRecord.attributes,
     AccountRecord.attribute_times,
     AccountRecord.update_time,
+    AccountRecord.next_time_check,
 )
 
 
 def _account_states(rows: Iterable[Any]) -> dict[str, AccountState]:
-    return {r.account_id: AccountState(dict(r.attributes), dict(r.attribute_times or {}), r.update_time) for r in rows}
+    return {
+        r.account_id: AccountState(dict(r.attributes), dict(r.attribute_times or {}), r.update_time, r.next_time_check)
+        for r in rows
+    }
 
 
 class AccountRepository:
@@ -264,23 +268,68 @@ class AccountRepository:
         query = select(*_STATE_COLUMNS).where(AccountRecord.account_id > after).order_by(AccountRecord.account_id)
         return _account_states(self._session.execute(query.limit(limit)))
 
+    def due(self, after: str, now: float, limit: int) -> dict[str, AccountState]:
+        """Like page(), only the accounts whose next time check has come."""
+        query = (
+            select(*_STATE_COLUMNS)
+            .where(AccountRecord.next_time_check <= now, AccountRecord.account_id > after)
+            .order_by(AccountRecord.account_id)
+        )
+        return _account_states(self._session.execute(query.limit(limit)))
+
+    def schedule(self, checks: dict[str, float | None]) -> None:
+        """Sets when each account's time-based segments are next checked."""
+        if checks:
+            table = table_of(AccountRecord)
+            statement = (
+                update(table).where(table.c.account_id == bindparam("key")).values(next_time_check=bindparam("at"))
+            )
+            self._session.connection().execute(statement, [{"key": a, "at": at} for a, at in checks.items()])
+
+    def schedule_earlier(self, checks: dict[str, float]) -> None:
+        """Brings checks forward (a new time-based play), never back: the account's other
+        time-based plays may need it sooner."""
+        if checks:
+            table = table_of(AccountRecord)
+            statement = (
+                update(table)
+                .where(
+                    table.c.account_id == bindparam("key"),
+                    or_(table.c.next_time_check.is_(None), table.c.next_time_check > bindparam("at")),
+                )
+                .values(next_time_check=bindparam("at"))
+            )
+            self._session.connection().execute(statement, [{"key": a, "at": at} for a, at in checks.items()])
+
     def save(self, states: dict[str, AccountState], existing: set[str], now: dt.datetime) -> None:
         table = table_of(AccountRecord)
         new = [
-            {"account_id": a, "attributes": s.attributes, "attribute_times": s.times, "update_time": now}
+            {
+                "account_id": a,
+                "attributes": s.attributes,
+                "attribute_times": s.times,
+                "update_time": now,
+                "next_time_check": s.next_time_check,
+            }
             for a, s in states.items()
             if a not in existing
         ]
         if new:
             self._session.execute(insert(table), new)
         changed = [
-            {"key": a, "state": states[a].attributes, "times": states[a].times} for a in existing & states.keys()
+            {"key": a, "state": states[a].attributes, "times": states[a].times, "check": states[a].next_time_check}
+            for a in existing & states.keys()
         ]
         if changed:
             statement = (
                 update(table)
                 .where(table.c.account_id == bindparam("key"))
-                .values(attributes=bindparam("state"), attribute_times=bindparam("times"), update_time=now)
+                .values(
+                    attributes=bindparam("state"),
+                    attribute_times=bindparam("times"),
+                    update_time=now,
+                    next_time_check=bindparam("check"),
+                )
             )
             self._session.connection().execute(statement, changed)
 

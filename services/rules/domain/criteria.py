@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -177,3 +178,60 @@ def relative_date_holds(op: Op, days: int, value: Any, now: float) -> bool:
     if op is Op.WITHIN_LAST_DAYS:
         return now - days * DAY <= moment <= now
     return moment < now - days * DAY
+
+
+# --- when time alone can next change a criterion ---
+
+# Checks are scheduled a little after a boundary, so that float rounding at the exact instant
+# cannot make the check see the old truth and then schedule nothing more.
+SETTLE_SECONDS = 0.001
+
+
+@dataclass(frozen=True)
+class TimeCondition:
+    field: str
+    op: Op
+    days: int
+
+
+def time_conditions(criterion: Criterion | None) -> set[TimeCondition]:
+    """The relative-date conditions in a criterion (under not, too: negation flips the truth at
+    the same instants)."""
+    if criterion is None:
+        return set()
+    if isinstance(criterion, Condition):
+        return (
+            {TimeCondition(criterion.field, criterion.op, int(criterion.value))}
+            if criterion.op in RELATIVE_DATES
+            else set()
+        )
+    if isinstance(criterion, NotOf):
+        return time_conditions(criterion.item)
+    return set().union(*(time_conditions(i) for i in criterion.items))
+
+
+def boundaries(condition: TimeCondition, value: Any) -> tuple[float, ...]:
+    """The instants at which relative_date_holds(op, days, value, t) changes as t grows: true
+    from the first (inclusive), false after the second; older_than is true only after one."""
+    moment = to_epoch(value)
+    if moment is None:
+        return ()
+    span = condition.days * DAY
+    if condition.op is Op.WITHIN_NEXT_DAYS:
+        return (moment - span, moment)
+    if condition.op is Op.WITHIN_LAST_DAYS:
+        return (moment, moment + span)
+    return (moment + span,)
+
+
+def next_time_check(conditions: Iterable[TimeCondition], attributes: Mapping[str, Any], now: float) -> float | None:
+    """The earliest moment after `now` at which time alone may change one of these conditions for
+    an account with these attributes (epoch seconds); None: time alone never will. Until then
+    re-evaluating the account as time passes cannot change its segments."""
+    ahead = [
+        moment + SETTLE_SECONDS
+        for condition in conditions
+        for moment in boundaries(condition, attributes.get(condition.field))
+        if moment + SETTLE_SECONDS > now
+    ]
+    return min(ahead, default=None)

@@ -80,6 +80,8 @@ class AccountState:
     attributes: dict[str, Any] = field(default_factory=dict)
     times: dict[str, str] = field(default_factory=dict)
     update_time: dt.datetime | None = None
+    # When time alone may next change its time-based segments (epoch seconds); None: never.
+    next_time_check: float | None = None
 
     def view(self, account_id: str) -> dict[str, Any]:
         """What segment criteria see: the attributes, and the account's own id."""

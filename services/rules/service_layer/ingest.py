@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.rules import metrics
+from services.rules.domain.criteria import TimeCondition, next_time_check, time_conditions
 from services.rules.domain.events import AccountEvent, AccountState, evaluation_input
 from services.rules.domain.model import SEGMENT_FACT, EventType, Play
 from services.rules.domain.runs import PlayRun, new_run_id
@@ -45,6 +46,8 @@ class PlayCatalog:
         self.plays: dict[str, Play] = {}
         self.segment_ids: frozenset[str] = frozenset()
         self.timed_ids: frozenset[str] = frozenset()
+        # The relative dates of the time-based plays: when each account is next due a check.
+        self.time_conditions: frozenset[TimeCondition] = frozenset()
         # Attribute names known to be in the catalog table (saves a query per event).
         self.known_attributes: set[str] = set()
         self._lock = threading.Lock()
@@ -63,6 +66,11 @@ class PlayCatalog:
             self.plays, self.version = {p.id: p for p in plays}, version
             self.segment_ids = frozenset(p.id for p in segments)
             self.timed_ids = frozenset(p.id for p in timed)
+            self.time_conditions = frozenset().union(*(time_conditions(p.parsed_criteria()) for p in timed))
+
+    def schedule(self, account_id: str, state: AccountState, now: dt.datetime) -> None:
+        """Sets when time alone may next change the account's time-based segments."""
+        state.next_time_check = next_time_check(self.time_conditions, state.view(account_id), now.timestamp())
 
 
 def compiled(play: Play) -> CompiledPlay:
@@ -186,6 +194,8 @@ def ingest(
                 loop,
             )
         matches.append(matched)
+    for account_id in {e.account_id for e in fresh}:
+        catalog.schedule(account_id, states[account_id], now)
     seqs = uow.events.add_all(fresh, matches, now)
     _add_runs(uow, catalog, list(zip(fresh, seqs, matches, strict=True)), now)
     uow.accounts.save({e.account_id: states[e.account_id] for e in fresh}, existing, now)

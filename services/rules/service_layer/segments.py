@@ -4,10 +4,14 @@
   which accounts are in the segment now, in the same transaction as the change; with scope
   EXISTING_AND_NEW an ENTERS_SEGMENT play also runs for each of them. Leaving ACTIVE forgets
   the memberships, so a later activation starts from what is true then.
-- The clock pass re-evaluates time-based segment plays (relative dates) for every account, a
-  page per transaction, and fires the flips that time alone caused. It runs in the replica
-  holding the workers' lease, under the ingest lock, and compares with stored memberships: a
-  pass after downtime fires each transition once, and a repeated pass fires nothing.
+- The clock pass re-evaluates time-based segment plays (relative dates) for the accounts whose
+  next time check has come, a page per transaction, and fires the flips that time alone
+  caused. Each account's next check is the earliest instant at which one of its dates reaches
+  a boundary of an active play's window (set whenever the account is evaluated, brought
+  forward by an activation), so a pass costs what time changed, not the number of accounts.
+  It runs in the replica holding the workers' lease, under the ingest lock, and compares with
+  stored memberships: a pass after downtime fires each transition once, and a repeated pass
+  fires nothing.
 - RunPlay records a "manual run" event for the account and the run of the one play it names.
 
 Events the service records itself are CUSTOM events of types "steward.*": they keep runs in
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.rules import metrics
+from services.rules.domain.criteria import next_time_check, time_conditions
 from services.rules.domain.events import AccountEvent, moment
 from services.rules.domain.model import SEGMENT_FACT, EventType, Play, PlayStatus, play_not_found
 from services.rules.domain.runs import PlayRun
@@ -77,13 +82,19 @@ def activate(uow: RulesUnitOfWork, play: Play, now: dt.datetime, *, first: bool)
     engine = PlayEngine()  # this play alone: the replica's catalog does not have it yet
     engine.load([compiled(play)])
     uow.segments.clear(play.id)
+    dates = time_conditions(play.parsed_criteria())
     members: list[str] = []
     after = ""
     try:
         while page := uow.accounts.page(after, PAGE):
+            checks = {}
             for account_id, state in page.items():
-                if engine.evaluate(account_id, SEGMENT_FACT, state.view(account_id), None, now.timestamp()):
+                view = state.view(account_id)
+                if engine.evaluate(account_id, SEGMENT_FACT, view, None, now.timestamp()):
                     members.append(account_id)
+                if dates and (at := next_time_check(dates, view, now.timestamp())) is not None:
+                    checks[account_id] = at
+            uow.accounts.schedule_earlier(checks)
             after = max(page)
     finally:
         engine.close()
@@ -121,7 +132,8 @@ def time_pass(
     lease: WorkerLease | None = None,
     page_size: int = 500,
 ) -> PassResult:
-    """Re-evaluates the time-based segment plays for every account, a page per transaction."""
+    """Re-evaluates the time-based segment plays for the accounts due a check, a page per
+    transaction, and schedules each one's next check."""
     accounts = entered = left = runs = 0
     after = ""
     stamp = moment(now)
@@ -133,7 +145,7 @@ def time_pass(
             catalog.refresh(uow)
             if not catalog.timed_ids:
                 break
-            page = uow.accounts.page(after, page_size)
+            page = uow.accounts.due(after, now.timestamp(), page_size)
             if not page:
                 break
             memberships = Memberships(uow.segments.members_of(page, catalog.timed_ids))
@@ -144,6 +156,8 @@ def time_pass(
                 )
                 if plays:
                     fired.append((_own_event("time_passed", account_id, f"clock/{stamp}/{account_id}", now), plays))
+                catalog.schedule(account_id, state, now)
+            uow.accounts.schedule({account_id: state.next_time_check for account_id, state in page.items()})
             for account_id, plays_now in memberships.now.items():
                 was = memberships.before.get(account_id, set())
                 entered += len(plays_now - was)
@@ -154,6 +168,7 @@ def time_pass(
         accounts += len(page)
         runs += sum(len(p) for _, p in fired)
         after = max(page)
+    metrics.TIME_PASS_ACCOUNTS.inc(accounts)
     metrics.SEGMENT_FLIPS.labels("entered").inc(entered)
     metrics.SEGMENT_FLIPS.labels("left").inc(left)
     return PassResult(accounts, entered, left, runs)
