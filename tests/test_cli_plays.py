@@ -378,6 +378,12 @@ def test_segment_and_manual_plays_round_trip_through_apply_and_diff(cli, tmp_pat
     assert manual.trigger.kind == plays_pb2.TRIGGER_KIND_MANUAL and not manual.trigger.HasField("criteria")
     assert manual.actions[0].create_task.on_parent_account
 
+    # The time-based segment (renewal within 90 days) schedules the clock's next look at an account.
+    renewal = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=200)
+    seed_attributes(cli, "acct-renews", renewal_date=renewal.isoformat())
+    code, out = cli.steward("accounts", "state", "acct-renews")
+    assert code == 0 and f"next time check: {renewal - dt.timedelta(days=90)}T00:00:00.001Z" in out.splitlines()
+
     assert cli("diff", "-f", str(folder)) == (0, "")
     code, out = cli("apply", "-f", str(folder))
     assert (code, out.splitlines()) == (

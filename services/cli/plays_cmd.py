@@ -478,6 +478,8 @@ def state(
     console.print(Text(f"parent: {found.parent_account_id or '(none)'}"), soft_wrap=True)
     if found.HasField("update_time"):
         console.print(Text(f"updated: {found.update_time.ToJsonString()}"), soft_wrap=True)
+    if found.HasField("next_time_check"):  # when the clock will next look at its time-based segments
+        console.print(Text(f"next time check: {found.next_time_check.ToJsonString()}"), soft_wrap=True)
     attributes = MessageToDict(found.attributes)
     table = Table("attribute", "value", title="attributes")
     for key in sorted(attributes):
