@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import random
 import threading
 import time
 import urllib.request
@@ -213,17 +214,21 @@ def test_the_clock_looks_only_at_accounts_whose_dates_reach_a_window(serve, user
     update(api, admin, "far", {"renewal_date": "2027-01-01"})
     update(api, admin, "undated", {"segment": "SMB"})
     assert _check_time(api, admin, "a") is None  # no time-based play yet: time changes nothing
+    running = api.running
+    looked_at = _counter(running, "steward_rules_time_pass_accounts_total")
     renewing = segment_play(api, admin, "Renewal in 30 days", ENTERS, RENEWING)
 
-    # Scheduled when the play was activated: 30 days before each date (just after, see SETTLE).
+    # The activation makes every account due once; that pass schedules each: 30 days before its
+    # date (just after: criteria.SETTLE_SECONDS), or never.
     settle_ms = dt.timedelta(milliseconds=1)
-    assert _check_time(api, admin, "a") == dt.datetime(2026, 1, 30, tzinfo=dt.UTC) + settle_ms
+    opens = dt.datetime(2026, 1, 30, tzinfo=dt.UTC) + settle_ms
+    eventually(lambda: _check_time(api, admin, "a") == opens, "a is scheduled when its window opens")
     assert _check_time(api, admin, "far") == dt.datetime(2026, 12, 2, tzinfo=dt.UTC) + settle_ms
     assert _check_time(api, admin, "undated") is None
+    looked_at += 3  # that pass looked at all three accounts
+    eventually(lambda: _counter(running, "steward_rules_time_pass_accounts_total") == looked_at, "the pass counted")
 
-    running = api.running
     passes = _counter(running, "steward_rules_time_pass_seconds_count")
-    looked_at = _counter(running, "steward_rules_time_pass_accounts_total")
     eventually(lambda: _counter(running, "steward_rules_time_pass_seconds_count") >= passes + 5, "five passes")
     assert _counter(running, "steward_rules_time_pass_accounts_total") == looked_at  # nothing was due
 
@@ -239,6 +244,50 @@ def test_the_clock_looks_only_at_accounts_whose_dates_reach_a_window(serve, user
     assert _check_time(api, admin, "far") == dt.datetime(2026, 2, 20, tzinfo=dt.UTC) + settle_ms
     settle(api, admin, renewing, 2)  # far entered with its event, not with the clock
     assert _counter(running, "steward_rules_time_pass_accounts_total") == looked_at + 1
+
+
+def test_events_published_during_an_activation_leave_every_membership_right(segment_api, admin):
+    """The activation surveys the accounts without holding up events, then re-evaluates in its
+    transaction the accounts that had events meanwhile: none is left with a stale membership."""
+    api = segment_api
+    csm(api)
+    accounts = [f"acct-{n:04d}" for n in range(1500)]
+    for start in range(0, len(accounts), 500):
+        publish(api, admin, *(account_event(a, {"segment": "SMB"}) for a in accounts[start : start + 500]))
+    stop, touched, calls = threading.Event(), set(), []
+    rng = random.Random(7)
+
+    def publisher() -> None:
+        while not stop.is_set():
+            batch = [(a, rng.choice(["Enterprise", "SMB"])) for a in rng.sample(accounts, 25)]
+            started = time.monotonic()
+            update_events = [
+                account_event(a, {"segment": v}, event_type=events_pb2.EVENT_TYPE_ATTRIBUTE_CHANGED) for a, v in batch
+            ]
+            publish(api, admin, *update_events)
+            calls.append((started, time.monotonic()))
+            touched.update(a for a, _ in batch)
+
+    thread = threading.Thread(target=publisher)
+    thread.start()
+    try:
+        time.sleep(0.2)
+        began = time.monotonic()
+        play = segment_play(api, admin, "Became enterprise", ENTERS, ENTERPRISE)
+        ended = time.monotonic()
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join()
+    assert any(began < done and start < ended for start, done in calls), "no event was published during it"
+    checked = sorted(touched) + accounts[::50]
+    wrong = []
+    for account in checked:
+        found = state(api, admin, account)
+        inside = dict(found.attributes)["segment"] == "Enterprise"
+        if inside != (play.name in found.segments):
+            wrong.append(account)
+    assert wrong == [], f"{len(wrong)} of {len(checked)} accounts have the wrong membership"
 
 
 def test_activation_runs_for_existing_members_only_when_asked(segment_api, admin):

@@ -202,6 +202,14 @@ class EventRepository:
         if self._session.get_bind().dialect.name == "postgresql":
             self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INGEST_LOCK})
 
+    def last_seq(self) -> int:
+        return int(self._session.scalar(select(func.max(AccountEventRecord.seq))) or 0)
+
+    def accounts_after(self, seq: int) -> set[str]:
+        """The accounts of the events recorded after event `seq`."""
+        query = select(AccountEventRecord.account_id).where(AccountEventRecord.seq > seq).distinct()
+        return set(self._session.scalars(query))
+
     def known_ids(self, event_ids: Iterable[str]) -> set[str]:
         ids = list(event_ids)
         query = select(AccountEventRecord.event_id).where(AccountEventRecord.event_id.in_(ids))
@@ -286,20 +294,11 @@ class AccountRepository:
             )
             self._session.connection().execute(statement, [{"key": a, "at": at} for a, at in checks.items()])
 
-    def schedule_earlier(self, checks: dict[str, float]) -> None:
-        """Brings checks forward (a new time-based play), never back: the account's other
-        time-based plays may need it sooner."""
-        if checks:
-            table = table_of(AccountRecord)
-            statement = (
-                update(table)
-                .where(
-                    table.c.account_id == bindparam("key"),
-                    or_(table.c.next_time_check.is_(None), table.c.next_time_check > bindparam("at")),
-                )
-                .values(next_time_check=bindparam("at"))
-            )
-            self._session.connection().execute(statement, [{"key": a, "at": at} for a, at in checks.items()])
+    def check_all_by(self, moment: float) -> None:
+        """Every account is due a time check by this moment (a time-based play was activated)."""
+        table = table_of(AccountRecord)
+        due_later = or_(table.c.next_time_check.is_(None), table.c.next_time_check > moment)
+        self._session.execute(update(table).where(due_later).values(next_time_check=moment))
 
     def save(self, states: dict[str, AccountState], existing: set[str], now: dt.datetime) -> None:
         table = table_of(AccountRecord)

@@ -15,7 +15,7 @@ from services.rules.domain.model import Play, check_definition, play_not_found
 from services.rules.domain.permissions import Caller, author_by_token, ensure_can_author
 from services.rules.domain.segments import BUILT_IN_ATTRIBUTES
 from services.rules.service_layer.directory import check_references, is_directory_admin, users_unreachable
-from services.rules.service_layer.segments import on_play_change
+from services.rules.service_layer.segments import on_play_change, survey
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.errors import AlreadyExists, Violations
 from services.runtime.etag import check_etag
@@ -35,7 +35,7 @@ def validate(
     directory: UsersClient,
     play: Play,
     shape: Violations | None = None,
-    uow_factory: Callable[[], RulesUnitOfWork] | None = None,
+    uow_factory: Callable[..., RulesUnitOfWork] | None = None,
 ) -> None:
     """Raises INVALID_ARGUMENT listing every problem of the play: its shape (from the request),
     its definition, its references and (segment plays) the attributes its criteria name."""
@@ -47,7 +47,7 @@ def validate(
     problems.raise_if_any("the play is invalid")
 
 
-def _check_attributes(uow_factory: Callable[[], RulesUnitOfWork], play: Play, problems: Violations) -> None:
+def _check_attributes(uow_factory: Callable[..., RulesUnitOfWork], play: Play, problems: Violations) -> None:
     """A segment over an attribute no account has ever had is a typo far more often than a
     plan: every field must be one an event carried (roles are checked as references)."""
     if not play.kind.is_segment or play.trigger.criteria is None:
@@ -87,7 +87,7 @@ def _register(directory: UsersClient, play: Play) -> None:
 
 
 def create_play(
-    uow_factory: Callable[[], RulesUnitOfWork],
+    uow_factory: Callable[..., RulesUnitOfWork],
     directory: UsersClient,
     caller: Caller,
     play: Play,
@@ -111,16 +111,17 @@ def create_play(
     if validate_only:
         return play
     _register(directory, play)
+    learned = survey(uow_factory, None, play, play.update_time)
     with uow_factory() as uow:
         _name_taken(uow, play)
         uow.plays.add(play)
-        on_play_change(uow, None, play, play.update_time)
+        on_play_change(uow, None, play, play.update_time, learned)
         uow.commit()
     return play
 
 
 def update_play(
-    uow_factory: Callable[[], RulesUnitOfWork],
+    uow_factory: Callable[..., RulesUnitOfWork],
     directory: UsersClient,
     caller: Caller,
     changes: Play,
@@ -148,6 +149,7 @@ def update_play(
     if validate_only:
         return updated
     _register(directory, updated)  # also restores a registration a failed delete removed
+    learned = survey(uow_factory, current, updated, now)
     with uow_factory() as uow:
         latest = uow.plays.get(changes.id, for_update=True)
         if latest is None:
@@ -155,13 +157,13 @@ def update_play(
         check_etag(current.etag, latest.etag)  # changed while we validated: the caller retries
         _name_taken(uow, updated)
         uow.plays.save(updated)
-        on_play_change(uow, latest, updated, now)
+        on_play_change(uow, latest, updated, now, learned)
         uow.commit()
     return updated
 
 
 def delete_play(
-    uow_factory: Callable[[], RulesUnitOfWork], directory: UsersClient, caller: Caller, play_id: str, etag: str
+    uow_factory: Callable[..., RulesUnitOfWork], directory: UsersClient, caller: Caller, play_id: str, etag: str
 ) -> None:
     """The PLAY resource goes first: a play that outlived it would be re-registered by its next
     update, while a resource that outlived its play would keep its owner from being disabled."""

@@ -1,14 +1,18 @@
 """Segment plays beyond events: activation, the clock, and manual runs.
 
 - Activation (a segment play becoming ACTIVE, or its criteria changing while active) learns
-  which accounts are in the segment now, in the same transaction as the change; with scope
-  EXISTING_AND_NEW an ENTERS_SEGMENT play also runs for each of them. Leaving ACTIVE forgets
-  the memberships, so a later activation starts from what is true then.
+  which accounts are in the segment now: a survey evaluates every account before the change's
+  transaction, without holding up events; the transaction (under the ingest lock) then
+  re-evaluates only the accounts that had events since the survey began, and stores the
+  memberships with the change. With scope EXISTING_AND_NEW an ENTERS_SEGMENT play also runs
+  for each member. Leaving ACTIVE forgets the memberships, so a later activation starts from
+  what is true then.
 - The clock pass re-evaluates time-based segment plays (relative dates) for the accounts whose
   next time check has come, a page per transaction, and fires the flips that time alone
   caused. Each account's next check is the earliest instant at which one of its dates reaches
-  a boundary of an active play's window (set whenever the account is evaluated, brought
-  forward by an activation), so a pass costs what time changed, not the number of accounts.
+  a boundary of an active play's window (set whenever the account is evaluated; activating a
+  time-based play makes every account due once), so a pass costs what time changed, not the
+  number of accounts.
   It runs in the replica holding the workers' lease, under the ingest lock, and compares with
   stored memberships: a pass after downtime fires each transition once, and a repeated pass
   fires nothing.
@@ -22,13 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from services.rules import metrics
-from services.rules.domain.criteria import next_time_check, time_conditions
-from services.rules.domain.events import AccountEvent, moment
-from services.rules.domain.model import SEGMENT_FACT, EventType, Play, PlayStatus, play_not_found
+from services.rules.domain.events import AccountEvent, AccountState, moment
+from services.rules.domain.model import SEGMENT_FACT, EventType, Play, PlayStatus, Trigger, play_not_found
 from services.rules.domain.runs import PlayRun
 from services.rules.domain.segments import ActivationScope, TriggerKind
 from services.rules.engine.evaluator import PlayEngine
@@ -64,7 +67,58 @@ def segment_changed(before: Play | None, after: Play | None) -> bool:
     return before is None or before.status is not PlayStatus.ACTIVE or before.trigger != after.trigger
 
 
-def on_play_change(uow: RulesUnitOfWork, before: Play | None, after: Play | None, now: dt.datetime) -> int:
+@dataclass(frozen=True)
+class Survey:
+    """A segment learned before the play change's transaction, so that events are not held up
+    while every account is evaluated: the accounts in it as of event `through_seq`. The
+    change's transaction re-evaluates only the accounts with events after that one."""
+
+    trigger: Trigger
+    through_seq: int
+    members: frozenset[str]
+
+
+def survey(
+    uow_factory: Callable[..., RulesUnitOfWork], before: Play | None, after: Play, now: dt.datetime
+) -> Survey | None:
+    """Evaluates every account for a change that starts a segment (None for any other), in a
+    read-only transaction, without the ingest lock."""
+    if not segment_changed(before, after):
+        return None
+    with uow_factory(write=False) as uow:
+        # Events are recorded one transaction at a time (the ingest lock), so every change of
+        # an account's state after this read comes with an event numbered above it.
+        through = uow.events.last_seq()
+        members = _members(uow, after, now)
+    return Survey(after.trigger, through, frozenset(members))
+
+
+def _members(uow: RulesUnitOfWork, play: Play, now: dt.datetime, only: Iterable[str] | None = None) -> set[str]:
+    """The accounts in the play's segment now: every account, or those in `only`."""
+    engine = PlayEngine()  # this play alone: the replica's catalog does not have it yet
+    engine.load([compiled(play)])
+    members: set[str] = set()
+    try:
+        pages = [uow.accounts.states(only)] if only is not None else _pages(uow)
+        for page in pages:
+            for account_id, state in page.items():
+                if engine.evaluate(account_id, SEGMENT_FACT, state.view(account_id), None, now.timestamp()):
+                    members.add(account_id)
+    finally:
+        engine.close()
+    return members
+
+
+def _pages(uow: RulesUnitOfWork) -> Iterator[dict[str, AccountState]]:
+    after = ""
+    while page := uow.accounts.page(after, PAGE):
+        yield page
+        after = max(page)
+
+
+def on_play_change(
+    uow: RulesUnitOfWork, before: Play | None, after: Play | None, now: dt.datetime, learned: Survey | None = None
+) -> int:
     """Keeps memberships in step with a play change (in its transaction); returns the runs
     started for accounts already in the segment."""
     touches = (before is not None and before.kind.is_segment) or (after is not None and after.kind.is_segment)
@@ -75,30 +129,21 @@ def on_play_change(uow: RulesUnitOfWork, before: Play | None, after: Play | None
     if not segment_changed(before, after):
         return 0
     assert after is not None
-    return activate(uow, after, now, first=before is None or before.status is not PlayStatus.ACTIVE)
+    return activate(uow, after, now, first=before is None or before.status is not PlayStatus.ACTIVE, learned=learned)
 
 
-def activate(uow: RulesUnitOfWork, play: Play, now: dt.datetime, *, first: bool) -> int:
-    engine = PlayEngine()  # this play alone: the replica's catalog does not have it yet
-    engine.load([compiled(play)])
+def activate(uow: RulesUnitOfWork, play: Play, now: dt.datetime, *, first: bool, learned: Survey | None = None) -> int:
+    if learned is not None and learned.trigger == play.trigger:
+        since = uow.events.accounts_after(learned.through_seq)
+        members = set(learned.members - since) | _members(uow, play, now, since)
+    else:  # no survey (or of other criteria): every account, holding up events meanwhile
+        members = _members(uow, play, now)
     uow.segments.clear(play.id)
-    dates = time_conditions(play.parsed_criteria())
-    members: list[str] = []
-    after = ""
-    try:
-        while page := uow.accounts.page(after, PAGE):
-            checks = {}
-            for account_id, state in page.items():
-                view = state.view(account_id)
-                if engine.evaluate(account_id, SEGMENT_FACT, view, None, now.timestamp()):
-                    members.append(account_id)
-                if dates and (at := next_time_check(dates, view, now.timestamp())) is not None:
-                    checks[account_id] = at
-            uow.accounts.schedule_earlier(checks)
-            after = max(page)
-    finally:
-        engine.close()
-    uow.segments.apply([(play.id, a) for a in members], [], now)
+    if play.is_time_based:
+        # Each account's next time check was set without this play: the next pass looks at
+        # every account once (a page per transaction, events in between) and sets it anew.
+        uow.accounts.check_all_by(now.timestamp())
+    uow.segments.apply([(play.id, a) for a in sorted(members)], [], now)
     existing = first and play.trigger.activation is ActivationScope.EXISTING_AND_NEW
     if not (existing and play.kind is TriggerKind.ENTERS_SEGMENT):
         log.info("segment_activated", play=play.name, members=len(members), runs=0)
@@ -107,7 +152,7 @@ def activate(uow: RulesUnitOfWork, play: Play, now: dt.datetime, *, first: bool)
     record_runs(
         uow,
         _just(play),
-        [(_own_event("play_activated", a, f"{prefix}/{a}", now, play=play.name), [play.id]) for a in members],
+        [(_own_event("play_activated", a, f"{prefix}/{a}", now, play=play.name), [play.id]) for a in sorted(members)],
         now,
     )
     log.info("segment_activated", play=play.name, members=len(members), runs=len(members))
