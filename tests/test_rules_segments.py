@@ -254,7 +254,7 @@ def test_events_published_during_an_activation_leave_every_membership_right(segm
     accounts = [f"acct-{n:04d}" for n in range(1500)]
     for start in range(0, len(accounts), 500):
         publish(api, admin, *(account_event(a, {"segment": "SMB"}) for a in accounts[start : start + 500]))
-    stop, touched, calls = threading.Event(), set(), []
+    stop, touched, calls = threading.Event(), set[str](), list[tuple[float, float]]()
     rng = random.Random(7)
 
     def publisher() -> None:
