@@ -202,6 +202,51 @@ def test_incremental_runs_read_only_what_changed_and_move_the_watermark(sync_api
     assert third.watermark_after == second.watermark_after
 
 
+def test_two_users_in_one_role_settle_on_the_newest_row_and_stop_moving(sync_api, admin):
+    """ETM can give an account two users in one role; an account has one per role. Writing both
+    would move the role between them on every run."""
+    api, org = sync_api, sync_api.org
+    later = T0 + dt.timedelta(days=1)
+    org.org.add_user_to_territory(org.users["cat@acme.io"], org.territories[0], "CSM", at=later)  # beside ann
+    org.org.add_user_to_territory(org.users["bob@acme.io"], org.territories[1], "CSM", at=T0)  # beside cat, as old
+    job = make_job(api, admin)
+    first = run(api, admin, job)
+    assert first.state == jobs_pb2.RUN_STATE_SUCCEEDED, first.error_message
+    ann, bob, cat = (user_id(api, admin, f"{n}@acme.io") for n in ("ann", "bob", "cat"))
+    # T0 (accounts 0, 3): cat's association is newer than ann's. T1 (accounts 1, 4): bob's and
+    # cat's are as old, and bob comes first by user.
+    for account, holder in ((0, cat), (3, cat), (1, bob), (4, bob)):
+        assert team(api, admin, org.accounts[account])["success_manager___tid"] == holder, account
+    assert first.counts.skipped_by_reason["ROLE_HELD_BY_ANOTHER_ROW"] == 4
+    errors = api.jobs.ListRunErrors(jobs_pb2.ListRunErrorsRequest(run=first.name), metadata=admin).errors
+    conflicts = sorted(
+        (org.accounts.index(e.mapped.account_id), e.mapped.user_email, e.description.split("gives it to ")[1])
+        for e in errors
+        if e.reason == "ROLE_HELD_BY_ANOTHER_ROW"
+    )
+    assert [c[:2] for c in conflicts] == [
+        (0, "ann@acme.io"),
+        (1, "cat@acme.io"),
+        (3, "ann@acme.io"),
+        (4, "cat@acme.io"),
+    ]
+    assert [c[2].split(" ")[0] for c in conflicts] == ["cat@acme.io", "bob@acme.io", "cat@acme.io", "bob@acme.io"]
+
+    again = run(api, admin, job)  # nothing moves: every row of the chosen users is unchanged
+    assert (again.counts.assigned, again.counts.updated) == (0, 0)
+    assert again.counts.skipped_by_reason["ROLE_HELD_BY_ANOTHER_ROW"] == 4
+
+    # ann's association changes after cat's: an incremental run, which reads only ann's rows,
+    # picks what a full run picks.
+    org.org.touch_user_association(org.users["ann@acme.io"], org.territories[0], at=later + dt.timedelta(hours=1))
+    incremental = run(api, admin, job, jobs_pb2.RUN_MODE_INCREMENTAL)
+    assert incremental.counts.updated == 2
+    assert team(api, admin, org.accounts[0])["success_manager___tid"] == ann
+    full = run(api, admin, job)
+    assert (full.counts.assigned, full.counts.updated) == (0, 0)
+    assert team(api, admin, org.accounts[3])["success_manager___tid"] == ann
+
+
 def test_mirror_clears_only_what_this_job_wrote_and_etm_dropped(sync_api, admin):
     api = sync_api
     report = make_job(api, admin)

@@ -144,3 +144,57 @@ def map_row(index: int, source: dict[str, Any], settings: EtmSettings) -> EtmRow
         modified if isinstance(modified, dt.datetime) else None,
         tuple(problems),
     )
+
+
+# --- one user per role per account ---
+
+CONFLICT = "ROLE_HELD_BY_ANOTHER_ROW"
+_OLDEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _user_key(row: EtmRow) -> str:
+    return (row.user_email or row.user_name).lower()
+
+
+def _beats(row: EtmRow, other: EtmRow) -> bool:
+    """The newest row wins (LastModifiedDate); between rows of one instant, the lowest user, so
+    that the choice does not depend on the order Salesforce returns rows in."""
+    mine, theirs = row.last_modified or _OLDEST, other.last_modified or _OLDEST
+    if mine != theirs:
+        return mine > theirs
+    return _user_key(row) < _user_key(other)
+
+
+class OneUserPerRole:
+    """ETM may associate several users with an account in one role (two reps in a territory, or
+    two territories of the account), while an account has one user per role. Writing them all
+    would let the last one win, so each run would move the role back and forth between them.
+    Instead the rows of a run are settled first: per account and role the newest row wins, ties
+    to the lowest user. An incremental run, which sees only rows modified since the last one,
+    picks what a full run would: a modified row is the newest."""
+
+    def __init__(self) -> None:
+        self._chosen: dict[tuple[str, str], EtmRow] = {}
+
+    def offer(self, row: EtmRow) -> EtmRow | None:
+        """The row that lost to this one or that this one lost to; None: the first of its kind."""
+        key = (row.account_id, row.role)
+        held = self._chosen.get(key)
+        if held is None:
+            self._chosen[key] = row
+            return None
+        winner, loser = (row, held) if _beats(row, held) else (held, row)
+        self._chosen[key] = winner
+        return loser
+
+    def holder(self, row: EtmRow) -> EtmRow:
+        """The row chosen, so far, for this row's account and role."""
+        return self._chosen[(row.account_id, row.role)]
+
+    def conflicts(self, row: EtmRow) -> bool:
+        """Does the chosen row give this row's account and role to another user?"""
+        return _user_key(self.holder(row)) != _user_key(row)
+
+    def rows(self) -> list[EtmRow]:
+        """The chosen rows, in the order their account and role first appeared."""
+        return list(self._chosen.values())

@@ -2,7 +2,9 @@
 
 One run per job at a time, across replicas: a lease on the job row, renewed while the run makes
 progress; a replica that dies lets its lease expire, and the next run takes over (marking the
-dead one FAILED/INTERRUPTED). Writes go in batches of 10,000 rows, each with a request id
+dead one FAILED/INTERRUPTED). A run reads every row before it writes, so that each account
+and role gets one user however many rows name one (etm.OneUserPerRole). Writes go in batches
+of 10,000 rows, each with a request id
 derived from (run, batch), so a retried batch is applied once. The watermark moves only with a
 successful run: a failed or interrupted run leaves it, and the next run reads again.
 """
@@ -23,7 +25,7 @@ from services.sync.adapters.etm_reader import EtmReader
 from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
 from services.sync.adapters.users_client import BATCH_ROWS, SyncUsersClient
 from services.sync.domain.connection import Connection, connection_not_found
-from services.sync.domain.etm import EtmRow, EtmSettings, Removals, map_row
+from services.sync.domain.etm import CONFLICT, EtmRow, EtmSettings, OneUserPerRole, Removals, map_row
 from services.sync.domain.model import Job, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
 from services.sync.service_layer.records import finish_run
@@ -176,7 +178,7 @@ class JobRunner:
         since = run.watermark_before if run.mode is RunMode.INCREMENTAL else None
         reader = EtmReader(self._salesforce(connection), settings)
         progress = _Progress()
-        batch: list[EtmRow] = []
+        chosen, displaced = OneUserPerRole(), []
         for index, source in enumerate(reader.rows(since)):
             run.counts.rows_read += 1
             row = map_row(index, source, settings)
@@ -184,12 +186,26 @@ class JobRunner:
                 progress.newest = row.last_modified
             if not row.applicable:
                 self._skip(run, progress, row, *row.problems[0])
+            elif (loser := chosen.offer(row)) is not None:
+                displaced.append(loser)
+            if run.counts.rows_read % BATCH_ROWS == 0:
+                self._save(run, progress)  # progress shown, lease renewed while reading
+        for loser in displaced:  # judged once every row is in: the holder is final
+            if not chosen.conflicts(loser):
+                run.counts.unchanged += 1  # the same user again (through another territory)
                 continue
-            batch.append(row)
-            if len(batch) >= BATCH_ROWS:
-                self._write(run, job, batch, progress, reader.queries)
-                batch = []
-        self._write(run, job, batch, progress, reader.queries)
+            holder = chosen.holder(loser)
+            self._skip(
+                run,
+                progress,
+                loser,
+                CONFLICT,
+                f"{loser.account_id} has one {loser.role}: another row gives it to "
+                f"{holder.user_email or holder.user_name} (newer, or as new and first by user)",
+            )
+        rows = chosen.rows()
+        for start in range(0, max(len(rows), 1), BATCH_ROWS):
+            self._write(run, job, rows[start : start + BATCH_ROWS], progress, reader.queries)
         if run.mode is RunMode.FULL:
             self._removals(run, job, settings, progress)
         return progress

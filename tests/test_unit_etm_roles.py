@@ -1,0 +1,84 @@
+"""One user per role per account out of ETM rows that name several (etm.OneUserPerRole): the
+newest row wins, ties to the lowest user, whatever order Salesforce returns the rows in. No
+servers, no database."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.sync.domain.etm import EtmRow, OneUserPerRole
+
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def row(account: str, role: str, email: str, hours: int | None, index: int = 0) -> EtmRow:
+    modified = None if hours is None else T0 + dt.timedelta(hours=hours)
+    return EtmRow(index, {}, account, email, "", "CSM", role, modified)
+
+
+def settle(rows: list[EtmRow]) -> tuple[OneUserPerRole, list[EtmRow]]:
+    chosen, losers = OneUserPerRole(), []
+    for r in rows:
+        if (loser := chosen.offer(r)) is not None:
+            losers.append(loser)
+    return chosen, losers
+
+
+def test_the_newest_row_wins_and_the_older_one_is_the_loser():
+    old, new = row("a1", "csm", "ann@x.io", 1), row("a1", "csm", "cat@x.io", 5)
+    for order in ([old, new], [new, old]):
+        chosen, losers = settle(order)
+        assert chosen.rows() == [new] and losers == [old]
+        assert chosen.conflicts(old) and not chosen.conflicts(new)
+
+
+def test_rows_of_one_instant_go_to_the_lowest_user_ignoring_case():
+    bob, cat = row("a1", "csm", "Bob@x.io", 1), row("a1", "csm", "cat@x.io", 1)
+    assert settle([cat, bob])[0].rows() == [bob] and settle([bob, cat])[0].rows() == [bob]
+
+
+def test_a_row_without_a_date_loses_to_one_with_a_date():
+    undated, dated = row("a1", "csm", "ann@x.io", None), row("a1", "csm", "zed@x.io", 0)
+    assert settle([dated, undated])[0].rows() == [dated]
+
+
+def test_the_same_user_twice_is_not_a_conflict_and_other_roles_and_accounts_are_apart():
+    first, again = row("a1", "csm", "ann@x.io", 1), row("a1", "csm", "ANN@x.io", 3)
+    other_role, other_account = row("a1", "ae", "bob@x.io", 0), row("a2", "csm", "cat@x.io", 0)
+    chosen, losers = settle([first, other_role, again, other_account])
+    assert chosen.rows() == [again, other_role, other_account]  # in first-seen order of account and role
+    assert losers == [first] and not chosen.conflicts(first)
+
+
+rows_strategy = st.lists(
+    st.builds(
+        row,
+        st.sampled_from(["a1", "a2"]),
+        st.sampled_from(["csm", "ae"]),
+        st.sampled_from(["ann@x.io", "bob@x.io", "Cat@x.io", "cat@x.io"]),
+        st.one_of(st.none(), st.integers(0, 3)),
+    ),
+    max_size=12,
+)
+
+
+@given(rows_strategy, st.randoms(use_true_random=False))
+def test_the_choice_does_not_depend_on_the_order_of_the_rows(rows, rng):
+    shuffled = list(rows)
+    rng.shuffle(shuffled)
+    chosen, losers = settle(rows)
+    again, _ = settle(shuffled)
+
+    def picked(c: OneUserPerRole) -> dict[tuple[str, str], tuple[str, dt.datetime | None]]:
+        return {(r.account_id, r.role): (r.user_email.lower(), r.last_modified) for r in c.rows()}
+
+    assert picked(chosen) == picked(again)
+    assert len(chosen.rows()) + len(losers) == len(rows)  # each row is written or reported, once
+    for r in rows:  # nothing chosen is older than a row of its account and role
+        held = chosen.holder(r)
+        assert (held.last_modified or dt.datetime.min.replace(tzinfo=dt.UTC)) >= (
+            r.last_modified or dt.datetime.min.replace(tzinfo=dt.UTC)
+        )
