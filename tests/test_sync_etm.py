@@ -210,6 +210,9 @@ def test_two_users_in_one_role_settle_on_the_newest_row_and_stop_moving(sync_api
     org.org.add_user_to_territory(org.users["cat@acme.io"], org.territories[0], "CSM", at=later)  # beside ann
     org.org.add_user_to_territory(org.users["bob@acme.io"], org.territories[1], "CSM", at=T0)  # beside cat, as old
     job = make_job(api, admin)
+    checked = api.jobs.ValidateJob(jobs_pb2.ValidateJobRequest(name=job.name), metadata=admin)
+    problems = {p.reason: p.rows for p in checked.row_problems}
+    assert problems["ROLE_HELD_BY_ANOTHER_ROW"] == 4 and (checked.rows, checked.applicable_rows) == (14, 6)
     first = run(api, admin, job)
     assert first.state == jobs_pb2.RUN_STATE_SUCCEEDED, first.error_message
     ann, bob, cat = (user_id(api, admin, f"{n}@acme.io") for n in ("ann", "bob", "cat"))

@@ -15,7 +15,7 @@ from services.sync.adapters.etm_reader import EtmReader
 from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.domain.connection import Connection, check_connection, connection_not_found
-from services.sync.domain.etm import EtmRow, canonical_settings, map_row
+from services.sync.domain.etm import CONFLICT, EtmRow, OneUserPerRole, canonical_settings, map_row
 from services.sync.domain.model import Job, check_job, job_not_found
 from services.sync.domain.soql_filter import accounts_pinned, fields_of, parse
 from services.sync.unit_of_work import SyncUnitOfWork
@@ -210,29 +210,47 @@ def validate_rows(
     assert job.etm is not None
     reader = _reader(uow_factory, job, salesforce)
     total, applicable, reasons = 0, 0, Counter[str]()
+    # As a run does: rows that give an account's role to another user than the row chosen for
+    # it are not written (etm.OneUserPerRole).
+    chosen, displaced, troubled = OneUserPerRole(), list[EtmRow](), set[int]()
     try:
         roles = users.role_names()
         chunk: list[EtmRow] = []
         for index, source in enumerate(reader.rows()):
-            chunk.append(map_row(index, source, job.etm))
+            row = map_row(index, source, job.etm)
+            chunk.append(row)
+            if row.applicable and (loser := chosen.offer(row)) is not None:
+                displaced.append(loser)
             if len(chunk) == 1000:
-                total, applicable = _tally(users, chunk, roles, reasons, total, applicable)
+                total, applicable = _tally(users, chunk, roles, reasons, total, applicable, troubled)
                 chunk = []
-        total, applicable = _tally(users, chunk, roles, reasons, total, applicable)
+        total, applicable = _tally(users, chunk, roles, reasons, total, applicable, troubled)
     except SalesforceError as error:
         raise salesforce_failed(error) from error
     except ServiceCallError as error:
         raise users_unavailable(error) from error
+    for loser in displaced:
+        if chosen.conflicts(loser) and loser.index not in troubled:
+            reasons[CONFLICT] += 1
+            applicable -= 1
     return total, applicable, reasons
 
 
 def _tally(
-    users: SyncUsersClient, chunk: list[EtmRow], roles: set[str], reasons: Counter[str], total: int, applicable: int
+    users: SyncUsersClient,
+    chunk: list[EtmRow],
+    roles: set[str],
+    reasons: Counter[str],
+    total: int,
+    applicable: int,
+    troubled: set[int],
 ) -> tuple[int, int]:
+    """Counts each row under its first problem; `troubled` gathers the rows that have one."""
     for checked in _check_rows(users, chunk, roles) if chunk else []:
         total += 1
         if checked.problems:
             reasons[checked.problems[0][0]] += 1
+            troubled.add(checked.row.index)
         else:
             applicable += 1
     return total, applicable
