@@ -91,7 +91,7 @@ def canonical_settings(settings: EtmSettings, path: str, problems: Violations) -
     return replace(settings, fields=tuple(canonical_fields), query_filter=query_filter)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a run keeps one per account and role
 class EtmRow:
     """One Salesforce row, mapped; `problems` are (reason, description) pairs."""
 
@@ -171,13 +171,16 @@ class OneUserPerRole:
     would let the last one win, so each run would move the role back and forth between them.
     Instead the rows of a run are settled first: per account and role the newest row wins, ties
     to the lowest user. An incremental run, which sees only rows modified since the last one,
-    picks what a full run would: a modified row is the newest."""
+    picks what a full run would: a modified row is the newest. Memory: about 600 bytes per
+    account and role (~200 MB for a million-row org with 330,000 of them)."""
 
     def __init__(self) -> None:
         self._chosen: dict[tuple[str, str], EtmRow] = {}
 
     def offer(self, row: EtmRow) -> EtmRow | None:
-        """The row that lost to this one or that this one lost to; None: the first of its kind."""
+        """The row that lost to this one or that this one lost to; None: the first of its kind.
+        Rows are kept without their source: a run may settle a million of them."""
+        row = replace(row, source={})
         key = (row.account_id, row.role)
         held = self._chosen.get(key)
         if held is None:
@@ -192,7 +195,7 @@ class OneUserPerRole:
         return self._chosen[(row.account_id, row.role)]
 
     def conflicts(self, row: EtmRow) -> bool:
-        """Does the chosen row give this row's account and role to another user?"""
+        """Does the row chosen so far give this row's account and role to another user?"""
         return _user_key(self.holder(row)) != _user_key(row)
 
     def rows(self) -> list[EtmRow]:

@@ -212,15 +212,15 @@ def validate_rows(
     total, applicable, reasons = 0, 0, Counter[str]()
     # As a run does: rows that give an account's role to another user than the row chosen for
     # it are not written (etm.OneUserPerRole).
-    chosen, displaced, troubled = OneUserPerRole(), list[EtmRow](), set[int]()
+    chosen, displaced, troubled = OneUserPerRole(), list[int](), set[int]()
     try:
         roles = users.role_names()
         chunk: list[EtmRow] = []
         for index, source in enumerate(reader.rows()):
             row = map_row(index, source, job.etm)
             chunk.append(row)
-            if row.applicable and (loser := chosen.offer(row)) is not None:
-                displaced.append(loser)
+            if row.applicable and (loser := chosen.offer(row)) is not None and chosen.conflicts(loser):
+                displaced.append(loser.index)
             if len(chunk) == 1000:
                 total, applicable = _tally(users, chunk, roles, reasons, total, applicable, troubled)
                 chunk = []
@@ -229,8 +229,8 @@ def validate_rows(
         raise salesforce_failed(error) from error
     except ServiceCallError as error:
         raise users_unavailable(error) from error
-    for loser in displaced:
-        if chosen.conflicts(loser) and loser.index not in troubled:
+    for index in displaced:
+        if index not in troubled:
             reasons[CONFLICT] += 1
             applicable -= 1
     return total, applicable, reasons

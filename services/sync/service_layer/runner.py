@@ -178,7 +178,7 @@ class JobRunner:
         since = run.watermark_before if run.mode is RunMode.INCREMENTAL else None
         reader = EtmReader(self._salesforce(connection), settings)
         progress = _Progress()
-        chosen, displaced = OneUserPerRole(), []
+        chosen = OneUserPerRole()
         for index, source in enumerate(reader.rows(since)):
             run.counts.rows_read += 1
             row = map_row(index, source, settings)
@@ -187,22 +187,20 @@ class JobRunner:
             if not row.applicable:
                 self._skip(run, progress, row, *row.problems[0])
             elif (loser := chosen.offer(row)) is not None:
-                displaced.append(loser)
+                if chosen.conflicts(loser):
+                    holder = chosen.holder(loser)
+                    self._skip(
+                        run,
+                        progress,
+                        loser,
+                        CONFLICT,
+                        f"{loser.account_id} has one {loser.role}: a newer row (or one as new, first by user) "
+                        f"gives it to {holder.user_email or holder.user_name}",
+                    )
+                else:
+                    run.counts.unchanged += 1  # the same user again (through another territory)
             if run.counts.rows_read % BATCH_ROWS == 0:
                 self._save(run, progress)  # progress shown, lease renewed while reading
-        for loser in displaced:  # judged once every row is in: the holder is final
-            if not chosen.conflicts(loser):
-                run.counts.unchanged += 1  # the same user again (through another territory)
-                continue
-            holder = chosen.holder(loser)
-            self._skip(
-                run,
-                progress,
-                loser,
-                CONFLICT,
-                f"{loser.account_id} has one {loser.role}: another row gives it to "
-                f"{holder.user_email or holder.user_name} (newer, or as new and first by user)",
-            )
         rows = chosen.rows()
         for start in range(0, max(len(rows), 1), BATCH_ROWS):
             self._write(run, job, rows[start : start + BATCH_ROWS], progress, reader.queries)
