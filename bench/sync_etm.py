@@ -487,19 +487,24 @@ def main() -> int:
         f"| {incremental.run.counts.rows_read:,} | {incremental.seconds:.2f} "
         f"| {incremental.run.counts.rows_read / incremental.seconds:,.0f} | |"
     )
-    first_batch = full.first_seen(lambda r: r.counts.rows_read > 0)
-    last_batch = full.first_seen(lambda r: r.counts.rows_read == read)
+    # A run reads every row before it writes (one row per account and role is settled first).
+    writes = counts.assigned + counts.updated
+    read_all = full.first_seen(lambda r: r.counts.rows_read == read)
+    first_write = full.first_seen(lambda r: r.counts.assigned + r.counts.updated > 0)
+    last_write = full.first_seen(lambda r: r.counts.assigned + r.counts.updated == writes)
+    conflicts = counts.skipped_by_reason["ROLE_HELD_BY_ANOTHER_ROW"]
     print(
-        f"\nFull run: {counts_text(counts)}. Progress: first batch written after {first_batch:.1f} s, the last one "
-        f"after {last_batch:.1f} s; then {full.seconds - last_batch:.1f} s to SUCCEEDED (the stale scan: "
-        f"ListAssignments of everything the job wrote, and the run's record). {held:,} assignments held at the end "
-        f"(distinct account and role): the other {written - held:,} rows written named a slot the run had already "
-        f"filled (an account has one holder per role; the last row read wins)."
+        f"\nFull run: {counts_text(counts)}. Progress: every row read after {read_all:.1f} s; first write after "
+        f"{first_write:.1f} s, the last after {last_write:.1f} s; then {full.seconds - last_write:.1f} s to SUCCEEDED "
+        f"(the stale scan: ListAssignments of everything the job wrote, and the run's record). {held:,} assignments "
+        f"held at the end (distinct account and role), one row written for each; {conflicts:,} rows gave a role "
+        f"already settled on another user (newer row, or as new and first by user) and {written - held:,} named the "
+        "same user again."
     )
-    first_incremental = incremental.first_seen(lambda r: r.counts.rows_read > 0)
+    first_incremental = incremental.first_seen(lambda r: r.counts.assigned + r.counts.updated > 0)
     print(
         f"Incremental run: {counts_text(incremental.run.counts)}; {len(incremental.run.queries)} queries; "
-        f"first batch written after {first_incremental:.1f} s."
+        f"first write after {first_incremental:.1f} s."
     )
     for label, timed in (("full", full), ("incremental", incremental)):
         print(
