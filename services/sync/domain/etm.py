@@ -171,8 +171,8 @@ class OneUserPerRole:
     would let the last one win, so each run would move the role back and forth between them.
     Instead the rows of a run are settled first: per account and role the newest row wins, ties
     to the lowest user. An incremental run, which sees only rows modified since the last one,
-    picks what a full run would: a modified row is the newest. Memory: about 600 bytes per
-    account and role (~200 MB for a million-row org with 330,000 of them)."""
+    picks what a full run would: a modified row is the newest. Memory: one slotted row per
+    account and role (the million-row benchmark org, 435,645 pairs: sync peaked at 391 MiB)."""
 
     def __init__(self) -> None:
         self._chosen: dict[tuple[str, str], EtmRow] = {}
