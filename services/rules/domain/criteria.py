@@ -6,6 +6,7 @@ Written by workflow authors (YAML/JSON), so parsing reports every problem at onc
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -156,6 +157,14 @@ def to_epoch(value: Any) -> float | None:
         return float(value)
     if not isinstance(value, str) or not value:
         return None
+    return _parse_moment(value)
+
+
+# Every evaluation of a time-based play parses its dates (and so does scheduling the account's
+# next check); accounts share few distinct dates, so parsing each once pays (a profile of ingest
+# spent 8 % of its time here).
+@functools.lru_cache(maxsize=65536)
+def _parse_moment(value: str) -> float | None:
     try:
         if len(value) == 10:
             day = dt.date.fromisoformat(value)
