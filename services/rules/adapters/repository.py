@@ -208,12 +208,12 @@ class EventRepository:
     def accounts_after(self, seq: int) -> set[str]:
         """The accounts of the events recorded after event `seq`."""
         query = select(AccountEventRecord.account_id).where(AccountEventRecord.seq > seq).distinct()
-        return set(self._session.scalars(query))
+        return set(self._session.connection().scalars(query))
 
     def known_ids(self, event_ids: Iterable[str]) -> set[str]:
         ids = list(event_ids)
         query = select(AccountEventRecord.event_id).where(AccountEventRecord.event_id.in_(ids))
-        return set(self._session.scalars(query))
+        return set(self._session.connection().scalars(query))
 
     def add_all(self, events: Sequence[AccountEvent], matched: Sequence[list[str]], now: dt.datetime) -> list[int]:
         """Stores events in order and returns their sequence numbers."""
@@ -239,7 +239,7 @@ class EventRepository:
         query = select(AccountEventRecord.event_id, AccountEventRecord.seq).where(
             AccountEventRecord.event_id.in_([e.event_id for e in events])
         )
-        seqs = {event_id: seq for event_id, seq in self._session.execute(query)}
+        seqs = {event_id: seq for event_id, seq in self._session.connection().execute(query)}
         return [seqs[e.event_id] for e in events]
 
     def get(self, event_id: str) -> StoredEvent | None:
@@ -269,12 +269,12 @@ class AccountRepository:
 
     def states(self, account_ids: Iterable[str]) -> dict[str, AccountState]:
         query = select(*_STATE_COLUMNS).where(AccountRecord.account_id.in_(list(set(account_ids))))
-        return _account_states(self._session.execute(query))
+        return _account_states(self._session.connection().execute(query))
 
     def page(self, after: str, limit: int) -> dict[str, AccountState]:
         """Accounts in id order after `after`: passes over every account go a page at a time."""
         query = select(*_STATE_COLUMNS).where(AccountRecord.account_id > after).order_by(AccountRecord.account_id)
-        return _account_states(self._session.execute(query.limit(limit)))
+        return _account_states(self._session.connection().execute(query.limit(limit)))
 
     def due(self, after: str, now: float, limit: int) -> dict[str, AccountState]:
         """Like page(), only the accounts whose next time check has come."""
@@ -283,7 +283,7 @@ class AccountRepository:
             .where(AccountRecord.next_time_check <= now, AccountRecord.account_id > after)
             .order_by(AccountRecord.account_id)
         )
-        return _account_states(self._session.execute(query.limit(limit)))
+        return _account_states(self._session.connection().execute(query.limit(limit)))
 
     def schedule(self, checks: dict[str, float | None]) -> None:
         """Sets when each account's time-based segments are next checked."""
@@ -349,7 +349,7 @@ class SegmentRepository:
         )
         if play_ids is not None:
             query = query.where(SegmentMemberRecord.play_id.in_(list(play_ids)))
-        for account_id, play_id in self._session.execute(query):
+        for account_id, play_id in self._session.connection().execute(query):
             found[account_id].add(play_id)
         return found
 
