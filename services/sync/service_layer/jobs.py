@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, Unavailable, Violations
 from services.runtime.etag import check_etag
@@ -15,16 +14,13 @@ from services.sync.adapters.etm_reader import EtmReader
 from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.domain.connection import Connection, check_connection, connection_not_found
-from services.sync.domain.etm import CONFLICT, EtmRow, OneUserPerRole, canonical_settings, map_row
+from services.sync.domain.etm import EtmRow, OneUserPerRole, canonical_settings, map_row
 from services.sync.domain.model import Job, check_job, job_not_found
 from services.sync.domain.soql_filter import accounts_pinned, fields_of, parse
+from services.sync.service_layer.row_checks import CHECK_ROWS, Checked, RowChecker, settle
 from services.sync.unit_of_work import SyncUnitOfWork
-from steward.users.v1 import users_pb2
 
 UowFactory = Callable[..., SyncUnitOfWork]
-# Who may hold a role written by an integration (the users service's rule, mirrored to count
-# the rows it would refuse before anything is written).
-INELIGIBLE = {users_pb2.USER_STATUS_DISABLED, users_pb2.USER_STATUS_CREATED_DISABLED}
 
 
 def users_unavailable(error: ServiceCallError) -> Exception:
@@ -150,12 +146,6 @@ def delete_job(uow_factory: UowFactory, job_id: str, etag: str, now: dt.datetime
 # --- preview and validation (read Salesforce and the directory; write nothing) ---
 
 
-@dataclass(frozen=True)
-class Checked:
-    row: EtmRow
-    problems: list[tuple[str, str]]
-
-
 def _reader(uow_factory: UowFactory, job: Job, salesforce: Callable[[Connection], SalesforceClient]) -> EtmReader:
     assert job.etm is not None
     with uow_factory(write=False) as uow:
@@ -163,22 +153,6 @@ def _reader(uow_factory: UowFactory, job: Job, salesforce: Callable[[Connection]
     if connection is None:
         raise connection_not_found(job.connection_id or "")
     return EtmReader(salesforce(connection), job.etm)
-
-
-def _check_rows(users: SyncUsersClient, rows: list[EtmRow], roles: set[str]) -> list[Checked]:
-    known = users.users_by_email([r.user_email for r in rows if r.user_email])
-    checked = []
-    for row in rows:
-        problems = list(row.problems)
-        if row.role and row.role not in roles:
-            problems.append(("ROLE_NOT_FOUND", f"{row.role} is not an account role"))
-        user = known.get(row.user_email.lower()) if row.user_email else None
-        if row.user_email and user is None:
-            problems.append(("USER_NOT_FOUND", f"no user with email {row.user_email}"))
-        elif user is not None and user.status in INELIGIBLE:
-            problems.append(("USER_NOT_ELIGIBLE", f"{row.user_email} is {users_pb2.UserStatus.Name(user.status)}"))
-        checked.append(Checked(row, problems))
-    return checked
 
 
 def preview(
@@ -192,7 +166,7 @@ def preview(
     reader = _reader(uow_factory, job, salesforce)
     try:
         rows = [map_row(i, source, job.etm) for i, source in enumerate(reader.rows(limit=count))]
-        checked = _check_rows(users, rows, users.role_names())
+        checked = RowChecker(users).check(rows)
     except SalesforceError as error:
         raise salesforce_failed(error) from error
     except ServiceCallError as error:
@@ -210,47 +184,35 @@ def validate_rows(
     assert job.etm is not None
     reader = _reader(uow_factory, job, salesforce)
     total, applicable, reasons = 0, 0, Counter[str]()
-    # As a run does: rows that give an account's role to another user than the row chosen for
-    # it are not written (etm.OneUserPerRole).
-    chosen, displaced, troubled = OneUserPerRole(), list[int](), set[int]()
     try:
-        roles = users.role_names()
+        # As a run does: checked, then one row per account and role (row_checks.settle).
+        checker, chosen = RowChecker(users), OneUserPerRole()
         chunk: list[EtmRow] = []
         for index, source in enumerate(reader.rows()):
-            row = map_row(index, source, job.etm)
-            chunk.append(row)
-            if row.applicable and (loser := chosen.offer(row)) is not None and chosen.conflicts(loser):
-                displaced.append(loser.index)
-            if len(chunk) == 1000:
-                total, applicable = _tally(users, chunk, roles, reasons, total, applicable, troubled)
+            chunk.append(map_row(index, source, job.etm))
+            if len(chunk) == CHECK_ROWS:
+                total, applicable = _tally(checker, chosen, chunk, reasons, total, applicable)
                 chunk = []
-        total, applicable = _tally(users, chunk, roles, reasons, total, applicable, troubled)
+        total, applicable = _tally(checker, chosen, chunk, reasons, total, applicable)
     except SalesforceError as error:
         raise salesforce_failed(error) from error
     except ServiceCallError as error:
         raise users_unavailable(error) from error
-    for index in displaced:
-        if index not in troubled:
-            reasons[CONFLICT] += 1
-            applicable -= 1
     return total, applicable, reasons
 
 
 def _tally(
-    users: SyncUsersClient,
+    checker: RowChecker,
+    chosen: OneUserPerRole,
     chunk: list[EtmRow],
-    roles: set[str],
     reasons: Counter[str],
     total: int,
     applicable: int,
-    troubled: set[int],
 ) -> tuple[int, int]:
-    """Counts each row under its first problem; `troubled` gathers the rows that have one."""
-    for checked in _check_rows(users, chunk, roles) if chunk else []:
-        total += 1
-        if checked.problems:
-            reasons[checked.problems[0][0]] += 1
-            troubled.add(checked.row.index)
-        else:
-            applicable += 1
+    """Counts each row not written under its reason (its first problem, or a conflict)."""
+    total, applicable = total + len(chunk), applicable + len(chunk)
+    for _, reason, _ in settle(checker, chosen, chunk):
+        if reason:  # "": the same user again, written as unchanged; nothing wrong
+            reasons[reason] += 1
+            applicable -= 1
     return total, applicable

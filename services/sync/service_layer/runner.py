@@ -25,10 +25,11 @@ from services.sync.adapters.etm_reader import EtmReader
 from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
 from services.sync.adapters.users_client import BATCH_ROWS, SyncUsersClient
 from services.sync.domain.connection import Connection, connection_not_found
-from services.sync.domain.etm import CONFLICT, EtmRow, EtmSettings, OneUserPerRole, Removals, map_row
+from services.sync.domain.etm import EtmRow, EtmSettings, OneUserPerRole, Removals, map_row
 from services.sync.domain.model import Job, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
 from services.sync.service_layer.records import finish_run
+from services.sync.service_layer.row_checks import CHECK_ROWS, RowChecker, settle
 from services.sync.unit_of_work import SyncUnitOfWork
 from steward.users.v1 import assignments_pb2
 
@@ -178,35 +179,35 @@ class JobRunner:
         since = run.watermark_before if run.mode is RunMode.INCREMENTAL else None
         reader = EtmReader(self._salesforce(connection), settings)
         progress = _Progress()
-        chosen = OneUserPerRole()
+        checker, chosen = RowChecker(self._users), OneUserPerRole()
+        chunk: list[EtmRow] = []
         for index, source in enumerate(reader.rows(since)):
             run.counts.rows_read += 1
             row = map_row(index, source, settings)
             if row.last_modified is not None and (progress.newest is None or row.last_modified > progress.newest):
                 progress.newest = row.last_modified
-            if not row.applicable:
-                self._skip(run, progress, row, *row.problems[0])
-            elif (loser := chosen.offer(row)) is not None:
-                if chosen.conflicts(loser):
-                    holder = chosen.holder(loser)
-                    self._skip(
-                        run,
-                        progress,
-                        loser,
-                        CONFLICT,
-                        f"{loser.account_id} has one {loser.role}: a newer row (or one as new, first by user) "
-                        f"gives it to {holder.user_email or holder.user_name}",
-                    )
-                else:
-                    run.counts.unchanged += 1  # the same user again (through another territory)
+            chunk.append(row)
+            if len(chunk) == CHECK_ROWS:
+                self._settle(run, progress, checker, chosen, chunk)
+                chunk = []
             if run.counts.rows_read % BATCH_ROWS == 0:
                 self._save(run, progress)  # progress shown, lease renewed while reading
+        self._settle(run, progress, checker, chosen, chunk)
         rows = chosen.rows()
         for start in range(0, max(len(rows), 1), BATCH_ROWS):
             self._write(run, job, rows[start : start + BATCH_ROWS], progress, reader.queries)
         if run.mode is RunMode.FULL:
             self._removals(run, job, settings, progress)
         return progress
+
+    def _settle(
+        self, run: Run, progress: _Progress, checker: RowChecker, chosen: OneUserPerRole, rows: list[EtmRow]
+    ) -> None:
+        for row, reason, description in settle(checker, chosen, rows):
+            if reason:
+                self._skip(run, progress, row, reason, description)
+            else:
+                run.counts.unchanged += 1  # the same user again (through another territory)
 
     @staticmethod
     def _skip(run: Run, progress: _Progress, row: EtmRow, reason: str, description: str) -> None:
