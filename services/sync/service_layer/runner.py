@@ -2,11 +2,11 @@
 
 One run per job at a time, across replicas: a lease on the job row, renewed while the run makes
 progress; a replica that dies lets its lease expire, and the next run takes over (marking the
-dead one FAILED/INTERRUPTED). A run reads every row before it writes, so that each account
-and role gets one user however many rows name one (etm.OneUserPerRole). Writes go in batches
-of 10,000 rows, each with a request id
-derived from (run, batch), so a retried batch is applied once. The watermark moves only with a
-successful run: a failed or interrupted run leaves it, and the next run reads again.
+dead one FAILED/INTERRUPTED). A run reads and checks every row before it writes, so that each
+account and role gets one user however many rows name one (row_checks.settle). Writes go in
+batches of 10,000 rows, each with a request id derived from (run, batch), so a retried batch is
+applied once. The watermark moves only with a successful run: a failed or interrupted run
+leaves it, and the next run reads again.
 """
 
 from __future__ import annotations
