@@ -57,12 +57,13 @@ def _teams(users, md, accounts: list[str], email_of: dict[str, str]) -> dict[str
             return teams
 
 
-# Two full syncs of 15,000 rows (two 10,000-row write batches, to kill between them) take
-# under a minute alone; a busy machine (CI, PostgreSQL) needs more than the default 120 s.
+# A run writes one row per account and role (10,000 per batch): ~58,700 view rows give 13,798
+# of them here, so two write batches, and the kill falls between them. Two full syncs take under
+# a minute alone; a busy machine (CI, PostgreSQL) needs more than the default 120 s.
 @pytest.mark.timeout(360)
 def test_a_run_killed_midway_is_taken_over_and_ends_like_an_uninterrupted_one(databases, serve, users_api, admin):
     org = Org()
-    generate_rows(org, 15_000, seed=11)  # two write batches of up to 10,000: the kill falls between
+    generate_rows(org, 50_000, seed=11)  # 13,798 account-role pairs: batches of 10,000 and 3,798
     emails = sorted({row["email"].lower() for row in org.rows('SELECT "Email" AS email FROM "User"')})
     accounts = org.account_ids()
     with Emulator(org) as salesforce:
