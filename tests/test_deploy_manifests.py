@@ -46,7 +46,11 @@ STEWARD_WORKLOADS = ("Deployment", "Job")
 WORKLOADS = ("Deployment", "StatefulSet", "Job")
 AUTOSCALED = ("users", "rules")
 # Secrets the operator creates (deploy/k8s/README.md): name -> key.
-OPERATOR_SECRETS = {"steward-jwt": "secret", **{f"steward-{svc}-db": "url" for svc in SERVICES}}
+OPERATOR_SECRETS = {
+    "steward-jwt": "secret",
+    "steward-secrets-keys": "keys",
+    **{f"steward-{svc}-db": "url" for svc in SERVICES},
+}
 PUBLIC_IP = "13.110.54.1"  # somewhere on the internet (a Salesforce instance, say)
 PRIVATE_IPS = ("10.0.0.7", "172.20.0.7", "192.168.1.7", "169.254.169.254")
 DATABASE_IP = "10.20.30.40"  # an external PostgreSQL inside the VPC

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from services.runtime.sealing import KeyError_, Keyring
+
 DEFAULT_PORTS = {"users": 50051, "rules": 50052, "sync": 50053}
 DEFAULT_METRICS_PORTS = {"users": 9451, "rules": 9452, "sync": 9453}
 
@@ -60,6 +62,8 @@ class ServiceSettings:
     # Servers close connections older than this (0: never), so that clients re-resolve DNS and
     # spread over replicas that started after them (with round_robin over a headless Service).
     max_connection_age_seconds: float = 0.0
+    # Fernet keys sealing secrets at rest (runtime/sealing.py); empty: stored as given.
+    secrets_keys: str = ""
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -88,7 +92,18 @@ class ServiceSettings:
             health_check_interval_seconds=env_float("STEWARD_HEALTH_CHECK_INTERVAL_SECONDS", 5.0),
             max_workers=_int("STEWARD_MAX_WORKERS", 16),
             max_connection_age_seconds=env_float("STEWARD_MAX_CONNECTION_AGE_SECONDS", 0.0),
+            secrets_keys=secrets_keys(),
         )
+
+
+def secrets_keys() -> str:
+    """STEWARD_SECRETS_KEYS, checked: a bad key stops the service at start, not at first use."""
+    text = _env("STEWARD_SECRETS_KEYS", "")
+    try:
+        Keyring.from_text(text)
+    except KeyError_ as error:
+        raise ConfigError(f"STEWARD_SECRETS_KEYS: {error}") from error
+    return text
 
 
 def service_address(service: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
 from services.runtime.errors import Aborted
+from services.runtime.sealing import Keyring
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -89,8 +90,10 @@ def make_engine(url: str) -> Engine:
 class Database:
     """One service's database: an engine plus session factories for reads and writes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring | None = None) -> None:
         self.url = url
+        # Seals the secrets this service keeps for outside systems (runtime/sealing.py).
+        self.keyring = keyring or Keyring()
         self.engine = make_engine(url)
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(self.engine.execution_options(steward_write=True), expire_on_commit=False)
@@ -108,6 +111,7 @@ class UnitOfWork:
 
     def __init__(self, db: Database, *, write: bool = True) -> None:
         self._factory = db.write_sessions if write else db.read_sessions
+        self.keyring = db.keyring
         self.session: Session
 
     def __enter__(self) -> Self:

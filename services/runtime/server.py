@@ -21,6 +21,7 @@ from services.runtime.db import Database
 from services.runtime.interceptor import ServerInterceptor
 from services.runtime.logging import get_logger
 from services.runtime.migrations import MigrationSet
+from services.runtime.sealing import Keyring
 
 log = get_logger("steward.server")
 LIVENESS = "liveness"
@@ -40,6 +41,8 @@ class ServiceSpec:
     on_ready: Callable[[Database, ServiceSettings], None] | None = None
     # Full method names ("/pkg.Service/Method") callable without a bearer token.
     public_methods: frozenset[str] = frozenset()
+    # Seals every secret the service stores with the first key (runtime/sealing.py); the count.
+    reseal: Callable[[Database], int] | None = None
 
 
 class BackgroundWorker(Protocol):
@@ -54,7 +57,7 @@ class ServiceRuntime:
     def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
         self.spec = spec
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, Keyring.from_text(settings.secrets_keys))
         self.health = health.HealthServicer()
         self.port = 0
         self.metrics_port: int | None = None
@@ -97,6 +100,7 @@ class ServiceRuntime:
             address=f"{self.settings.host}:{self.port}",
             metrics_port=self.metrics_port,
             database=self.db.engine.url.render_as_string(hide_password=True),
+            secrets_sealed=self.db.keyring.seals,
         )
 
     def _server_options(self) -> list[tuple[str, int]]:

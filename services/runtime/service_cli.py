@@ -7,10 +7,11 @@ import time
 
 import typer
 
-from services.runtime.config import ConfigError, ServiceSettings, database_url
+from services.runtime.config import ConfigError, ServiceSettings, database_url, secrets_keys
 from services.runtime.db import Database
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.migrations import SchemaState
+from services.runtime.sealing import Keyring
 from services.runtime.server import ServiceRuntime, ServiceSpec
 
 log = get_logger("steward.runtime.cli")
@@ -58,6 +59,29 @@ def make_service_cli(spec: ServiceSpec) -> typer.Typer:
             typer.echo(f"{spec.name}: database at {current}, not {wanted}: migrate only upgrades", err=True)
             raise typer.Exit(1)
         typer.echo(f"{spec.name}: database at {current}", err=True)
+
+    @app.command("reseal-secrets")
+    def reseal_secrets() -> None:
+        """Seal every stored secret again with the first key of STEWARD_SECRETS_KEYS: after a
+        new key was put first (and the pods rolled), so that the old key can be dropped."""
+        configure_logging(spec.name, os.environ.get("STEWARD_LOG_LEVEL", "info"))
+        if spec.reseal is None:
+            typer.echo(f"{spec.name}: keeps no secrets", err=True)
+            return
+        try:
+            keys = secrets_keys()
+        except ConfigError as exc:
+            typer.echo(f"configuration error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        if not keys:
+            typer.echo("STEWARD_SECRETS_KEYS is not set: nothing to seal with", err=True)
+            raise typer.Exit(2)
+        db = Database(database_url(spec.name), Keyring.from_text(keys))
+        try:
+            count = spec.reseal(db)
+        finally:
+            db.dispose()
+        typer.echo(f"{spec.name}: {count} record(s) sealed with the first key", err=True)
 
     @app.command("await-schema")
     def await_schema(

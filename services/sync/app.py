@@ -18,6 +18,7 @@ from services.sync.config import SyncConfig
 from services.sync.service_layer.runner import JobRunner
 from services.sync.service_layer.scheduler import Scheduler
 from services.sync.servicer import ConnectionServicer, JobServicer
+from services.sync.unit_of_work import SyncUnitOfWork
 from services.sync.upload_servicer import UploadServicer
 from steward.sync.v1 import (
     connections_pb2,
@@ -55,7 +56,15 @@ def build_spec(config: SyncConfig | None = None) -> ServiceSpec:
         ),
         migrations=MIGRATIONS,
         register=register,
+        reseal=reseal,
     )
+
+
+def reseal(db: Database) -> int:
+    with SyncUnitOfWork(db) as uow:
+        count = uow.connections.reseal_all()
+        uow.commit()
+    return count
 
 
 SPEC = build_spec()

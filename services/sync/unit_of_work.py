@@ -15,7 +15,7 @@ class SyncUnitOfWork(UnitOfWork):
 
     def __enter__(self) -> Self:
         super().__enter__()
-        self.connections = ConnectionRepository(self.session)
+        self.connections = ConnectionRepository(self.session, self.keyring)
         self.jobs = JobRepository(self.session)
         self.runs = RunRepository(self.session)
         return self

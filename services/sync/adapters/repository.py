@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.runtime.db import flush, keyset, table_of
 from services.runtime.pagination import Key
+from services.runtime.sealing import Keyring
 from services.sync.adapters.orm import ConnectionRecord, JobRecord, RunErrorRecord, RunRecord
 from services.sync.domain.connection import Connection, OAuthGrant
 from services.sync.domain.etm import EtmSettings, FieldMapping, Removals
@@ -18,7 +19,7 @@ from services.sync.domain.model import Job, JobState, JobType
 from services.sync.domain.runs import Run, RunCounts, RunError, RunMode, RunState
 
 
-def _connection(row: ConnectionRecord) -> Connection:
+def _connection(row: ConnectionRecord, keyring: Keyring) -> Connection:
     return Connection(
         id=row.id,
         display_name=row.display_name,
@@ -30,19 +31,23 @@ def _connection(row: ConnectionRecord) -> Connection:
         update_time=row.update_time,
         token_url=row.token_url,
         username=row.username,
-        client_secret=row.client_secret,
-        private_key=row.private_key,
+        client_secret=keyring.open(row.client_secret),
+        private_key=keyring.open(row.private_key),
         version=row.version,
     )
 
 
+SEALED = ("client_secret", "private_key")  # credentials for Salesforce: sealed at rest
+
+
 class ConnectionRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keyring: Keyring) -> None:
         self._session = session
+        self._keyring = keyring
 
     def get(self, connection_id: str) -> Connection | None:
         row = self._session.get(ConnectionRecord, connection_id)
-        return None if row is None else _connection(row)
+        return None if row is None else _connection(row, self._keyring)
 
     def put(self, connection: Connection) -> None:
         row = self._session.get(ConnectionRecord, connection.id)
@@ -56,11 +61,14 @@ class ConnectionRepository:
             "token_url",
             "client_id",
             "username",
-            "client_secret",
-            "private_key",
             "update_time",
         ):
             setattr(row, name, getattr(connection, name))
+        for name in SEALED:
+            value = getattr(connection, name)
+            # Sealing is randomised: an unchanged secret keeps its stored form.
+            if self._keyring.open(getattr(row, name) or "") != value or getattr(row, name) is None:
+                setattr(row, name, self._keyring.seal(value))
         row.grant = connection.grant.value
         flush(self._session)
         connection.version = row.version
@@ -73,7 +81,18 @@ class ConnectionRepository:
 
     def list_page(self, *, limit: int, after: Key | None) -> list[Connection]:
         query = keyset(select(ConnectionRecord), (ConnectionRecord.display_name, ConnectionRecord.id), after, limit)
-        return [_connection(row) for row in self._session.scalars(query)]
+        return [_connection(row, self._keyring) for row in self._session.scalars(query)]
+
+    def reseal_all(self) -> int:
+        """Every stored credential sealed again with the first key (rotation), or sealed for
+        the first time; returns the connections rewritten. The version does not move: the
+        connection did not change."""
+        table = table_of(ConnectionRecord)
+        rows = self._session.execute(select(table.c.id, *(table.c[name] for name in SEALED))).all()
+        for row in rows:
+            values = {name: self._keyring.reseal(getattr(row, name) or "") for name in SEALED}
+            self._session.execute(update(table).where(table.c.id == row.id).values(**values))
+        return len(rows)
 
 
 def connection_key(connection: Connection) -> Key:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.runtime.db import Database, utcnow
-from services.runtime.errors import Aborted, FailedPrecondition
+from services.runtime.errors import Aborted, DomainError, FailedPrecondition
 from services.runtime.logging import get_logger
 from services.runtime.service_client import ServiceCallError
 from services.sync.adapters.etm_reader import EtmReader
@@ -168,6 +168,8 @@ class JobRunner:
             run.fail(self._clock(), f"USERS_{error.reason}", error.message)
         except LeaseLost:
             run.fail(self._clock(), "LEASE_LOST", "another replica took the job over")
+        except DomainError as error:  # e.g. SECRET_KEY_UNKNOWN: the connection's credentials
+            run.fail(self._clock(), error.reason, error.message)
         except Exception as error:  # the record says it failed; the log has the trace
             log.exception("run_failed", run=run.name)
             run.fail(self._clock(), "INTERNAL", type(error).__name__)
