@@ -3,6 +3,9 @@ sync service still uses them, and key rotation with `steward-sync reseal-secrets
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -121,3 +124,66 @@ def test_a_service_with_a_malformed_key_does_not_start(databases):
     )
     assert process.finish() == 2
     assert "STEWARD_SECRETS_KEYS" in "\n".join(process.stderr)
+
+
+# --- the rules service: play webhook keys ---
+
+
+def _stored_webhook_secret(url: str) -> str:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT webhook_secret FROM plays")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_webhook_keys_are_sealed_and_still_sign(serve, users_api, databases, admin):
+    from services.rules.app import build_spec as rules_spec
+    from steward.rules.v1 import plays_pb2
+    from tests.conftest import RulesApi, rules_config
+    from tests.errors import call_fails
+    from tests.plays_kit import create_play, play_message
+    from tests.test_rules_segments import MANUAL, Receiver, _run_play, csm, settle, task_action, update
+
+    users = users_api()
+    url = databases.url("rules_sealed")
+    api = RulesApi(serve(rules_spec(rules_config(users.running.address)), database_url=url, secrets_keys=OLD), users)
+    secret = "k" * 40
+    receiver = Receiver(failures=0)
+    try:
+        update(api, admin, "seed", {"segment": "SMB"})
+        actions = [{"call_webhook": {"url": receiver.url}}, task_action("Follow up")]
+        play = create_play(api, admin, "Tell the CRM", actions, kind=MANUAL, webhook_secret=secret, owner=csm(api))
+        stored = _stored_webhook_secret(url)
+        assert stored.startswith(PREFIX) and secret not in stored
+        lookalike = play_message("Lookalike", actions, kind=MANUAL, webhook_secret=PREFIX + secret, owner=csm(api))
+        refused = call_fails(api.plays.CreatePlay, plays_pb2.CreatePlayRequest(play=lookalike), metadata=admin)
+        assert refused.violation_reasons == {"play.webhook_secret": "WEBHOOK_SECRET_INVALID"}
+
+        # A change that leaves the key alone keeps it (the stored form passes validation).
+        renamed = api.plays.UpdatePlay(
+            plays_pb2.UpdatePlayRequest(
+                play=plays_pb2.Play(name=play.name, display_name="Tell the CRM now", etag=play.etag),
+                update_mask={"paths": ["display_name"]},
+            ),
+            metadata=admin,
+        )
+        assert renamed.has_webhook_secret and _stored_webhook_secret(url) == stored
+
+        _run_play(api, admin, renamed, "acct-1")
+        [run] = settle(api, admin, renamed, 1)
+        assert run.outcome == plays_pb2.RUN_OUTCOME_APPLIED, run
+        [(_, headers, body)] = receiver.deliveries
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["X-Steward-Signature"], expected)  # signed with the key in the clear
+
+        resealing = python_module(
+            "services.rules",
+            "reseal-secrets",
+            env={"STEWARD_RULES_DATABASE_URL": url, "STEWARD_SECRETS_KEYS": f"{NEW},{OLD}"},
+        )
+        assert resealing.finish() == 0, resealing.output()
+        assert Keyring([NEW]).open(_stored_webhook_secret(url)) == secret
+    finally:
+        receiver.close()

@@ -17,6 +17,7 @@ from services.rules.service_layer.consumer import UsersEventConsumer
 from services.rules.service_layer.executor import RunExecutor
 from services.rules.service_layer.ingest import PlayCatalog
 from services.rules.servicer import PlayServicer
+from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.leases import WorkerLease
@@ -76,7 +77,15 @@ def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
         ),
         migrations=MIGRATIONS,
         register=register,
+        reseal=reseal,
     )
+
+
+def reseal(db: Database) -> int:
+    with RulesUnitOfWork(db) as uow:
+        count = uow.plays.reseal_all()
+        uow.commit()
+    return count
 
 
 SPEC = build_spec()

@@ -16,6 +16,7 @@ from services.rules.domain.segments import ActivationScope, TriggerKind
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
 from services.runtime.names import format_name, parse_name
 from services.runtime.protobuf import enum_maps, timestamp
+from services.runtime.sealing import is_sealed
 from steward.rules.v1 import events_pb2, plays_pb2
 
 STATUS, STATUS_FROM_PROTO = enum_maps(PlayStatus, "PLAY_STATUS_", plays_pb2.PlayStatus)
@@ -130,6 +131,8 @@ def play_from_proto(
     if message.trigger.event_type and event_type is None:
         problems.add(f"{path}.trigger.event_type", "one of the EVENT_TYPE_ values", "EVENT_TYPE_INVALID")
     criteria = struct_dict(message.trigger.criteria) if message.trigger.HasField("criteria") else None
+    if is_sealed(message.webhook_secret):  # would be taken for a key already sealed at rest
+        problems.add(f"{path}.webhook_secret", "may not start with 'fernet:'", "WEBHOOK_SECRET_INVALID")
     play = Play(
         id=play_id,
         display_name=message.display_name.strip(),

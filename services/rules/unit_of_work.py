@@ -29,7 +29,7 @@ class RulesUnitOfWork(UnitOfWork):
 
     def __enter__(self) -> Self:
         super().__enter__()
-        self.plays = PlayRepository(self.session)
+        self.plays = PlayRepository(self.session, self.keyring)
         self.events = EventRepository(self.session)
         self.accounts = AccountRepository(self.session)
         self.runs = RunRepository(self.session)

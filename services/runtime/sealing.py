@@ -66,5 +66,9 @@ class Keyring:
         return self.seal(self.open(stored))
 
 
+def is_sealed(stored: str) -> bool:
+    return stored.startswith(PREFIX)
+
+
 def new_key() -> str:
     return Fernet.generate_key().decode()

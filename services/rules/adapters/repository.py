@@ -29,6 +29,7 @@ from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome
 from services.rules.domain.segments import ActivationScope, TriggerKind
 from services.runtime.db import flush, keyset, table_of
 from services.runtime.pagination import Key
+from services.runtime.sealing import Keyring, is_sealed
 
 # Every writer of events and account state takes it (PostgreSQL): the engine compares and
 # updates account state, which must not interleave between two transactions.
@@ -58,7 +59,7 @@ def _play(row: PlayRecord) -> Play:
     )
 
 
-def _copy_into(row: PlayRecord, play: Play) -> None:
+def _copy_into(row: PlayRecord, play: Play, keyring: Keyring) -> None:
     row.display_name = play.display_name
     row.description = play.description
     row.owner_id = play.owner_id
@@ -68,15 +69,19 @@ def _copy_into(row: PlayRecord, play: Play) -> None:
     row.trigger_custom_event_type = play.trigger.custom_event_type
     row.trigger_kind = play.trigger.kind.value
     row.activation = play.trigger.activation.value
-    row.webhook_secret = play.webhook_secret
+    # A play read from the database carries its key as stored (sealed: only the executor opens
+    # it); a key set through the API arrives in the clear and is sealed here.
+    secret = play.webhook_secret
+    row.webhook_secret = secret if is_sealed(secret) else keyring.seal(secret)
     row.criteria = play.trigger.criteria
     row.actions = play.actions
     row.update_time = play.update_time
 
 
 class PlayRepository:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keyring: Keyring) -> None:
         self._session = session
+        self._keyring = keyring
 
     def get(self, play_id: str, *, for_update: bool = False) -> Play | None:
         row = self._session.get(PlayRecord, play_id, with_for_update=for_update)
@@ -88,7 +93,7 @@ class PlayRepository:
 
     def add(self, play: Play) -> None:
         row = PlayRecord(id=play.id, create_time=play.create_time)
-        _copy_into(row, play)
+        _copy_into(row, play, self._keyring)
         self._session.add(row)
         flush(self._session)
         play.version = row.version
@@ -97,7 +102,7 @@ class PlayRepository:
     def save(self, play: Play) -> None:
         row = self._session.get(PlayRecord, play.id)
         assert row is not None, "save() follows get()"
-        _copy_into(row, play)
+        _copy_into(row, play, self._keyring)
         flush(self._session)
         play.version = row.version
         self._changed(play)
@@ -126,7 +131,20 @@ class PlayRepository:
         self._session.execute(update(PlayCatalogRecord).values(version=PlayCatalogRecord.version + 1))
 
     def webhook_secret(self, play_id: str) -> str:
-        return str(self._session.scalar(select(PlayRecord.webhook_secret).where(PlayRecord.id == play_id)) or "")
+        """In the clear (FailedPrecondition SECRET_KEY_UNKNOWN when no key opens it)."""
+        stored = self._session.scalar(select(PlayRecord.webhook_secret).where(PlayRecord.id == play_id))
+        return self._keyring.open(str(stored or ""))
+
+    def reseal_all(self) -> int:
+        """Every webhook key sealed again with the first key (rotation), or for the first time.
+        The plays' versions do not move: they did not change."""
+        table = table_of(PlayRecord)
+        query = select(table.c.id, table.c.webhook_secret).where(table.c.webhook_secret != "")
+        rows = self._session.execute(query).all()
+        for row in rows:
+            resealed = self._keyring.reseal(row.webhook_secret)
+            self._session.execute(update(table).where(table.c.id == row.id).values(webhook_secret=resealed))
+        return len(rows)
 
     def catalog_version(self) -> int:
         return int(self._session.scalar(select(PlayCatalogRecord.version)) or 0)
@@ -509,7 +527,7 @@ class RunRepository:
         return self._with_plans(list(self._session.scalars(query)))
 
     def _with_plans(self, rows: list[PlayRunRecord]) -> list[PlayRun]:
-        plans = PlayRepository(self._session).plans((r.play_id, r.play_version) for r in rows)
+        plans = PlayRepository(self._session, Keyring()).plans((r.play_id, r.play_version) for r in rows)  # no secrets
         return [_run(row, plans.get((row.play_id, row.play_version), {})) for row in rows]
 
     def save(self, run: PlayRun) -> None:

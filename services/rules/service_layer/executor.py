@@ -26,6 +26,7 @@ from services.rules.domain.actions import Action, CallWebhook, UpdateValue, User
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome, retry_delay
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.db import Database, utcnow
+from services.runtime.errors import FailedPrecondition
 from services.runtime.leases import LeaseLost, WorkerLease
 from services.runtime.logging import get_logger
 
@@ -194,7 +195,10 @@ class RunExecutor:
 
     def _webhook(self, run: PlayRun, index: int, action: CallWebhook) -> ActionResult:
         with RulesUnitOfWork(self._db, write=False) as uow:
-            secret = uow.plays.webhook_secret(run.play_id)
+            try:
+                secret = uow.plays.webhook_secret(run.play_id)
+            except FailedPrecondition as error:  # sealed with a key this replica does not have
+                return ActionResult(index, RunOutcome.FAILED, error.reason, error.message, action.url)
             state = uow.accounts.states([run.account_id]).get(run.account_id)
         payload = {
             "play": f"plays/{run.play_id}",
