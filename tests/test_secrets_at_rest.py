@@ -63,13 +63,18 @@ def test_a_malformed_key_is_refused():
 # --- the sync service ---
 
 
-def _stored_secret(url: str) -> str:
+def _stored(url: str, query: str) -> str:
+    """A column as the database holds it (read around the service)."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return str(conn.execute(text("SELECT client_secret FROM connections")).scalar_one())
+            return str(conn.execute(text(query)).scalar_one())
     finally:
         engine.dispose()
+
+
+def _stored_secret(url: str) -> str:
+    return _stored(url, "SELECT client_secret FROM connections")
 
 
 def test_connection_secrets_are_sealed_used_and_rotated(serve, users_api, databases, admin):
@@ -130,12 +135,7 @@ def test_a_service_with_a_malformed_key_does_not_start(databases):
 
 
 def _stored_webhook_secret(url: str) -> str:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return str(conn.execute(text("SELECT webhook_secret FROM plays")).scalar_one())
-    finally:
-        engine.dispose()
+    return _stored(url, "SELECT webhook_secret FROM plays")
 
 
 def test_webhook_keys_are_sealed_and_still_sign(serve, users_api, databases, admin):
