@@ -46,6 +46,11 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
         statuses = json.loads(health.stdout[-1])
         assert code == 0, health.output()
         assert {name: s["status"] for name, s in statuses.items()} == dict.fromkeys(SERVICES, "SERVING")
+        # Stored secrets are sealed even here, with a dev key kept beside the dev JWT secret.
+        keys = Path(dev_env["STEWARD_DATA_DIR"]) / "dev-secrets-keys"
+        assert keys.stat().st_mode & 0o777 == 0o600
+        sealed = [line for line in dev.stdout if '"event": "serving"' in line and '"secrets_sealed": true' in line]
+        assert {name for name in SERVICES if any(f'"service": "{name}"' in line for line in sealed)} == set(SERVICES)
         # The printed token works against the running users service...
         with grpc.insecure_channel(dev_env["STEWARD_USERS_ADDRESS"]) as channel:
             stub = users_pb2_grpc.UserServiceStub(channel)

@@ -18,7 +18,7 @@ from rich.console import Console
 from services.cli.client import DEV_ADMIN_EMAIL
 from services.cli.health_probe import is_serving
 from services.cli.mail_sink import start_mail_sink
-from services.cli.secrets import jwt_secret
+from services.cli.secrets import jwt_secret, sealing_keys
 from services.runtime.auth import mint_token
 from services.runtime.config import service_address
 from services.users.service_layer.bootstrap import bootstrap_admin_id
@@ -41,7 +41,7 @@ def _die_with_parent() -> None:
 
 def run_all(startup_timeout: float = 60.0) -> int:
     secret = jwt_secret(create=True)
-    env = {**os.environ, "STEWARD_JWT_SECRET": secret or ""}
+    env = {**os.environ, "STEWARD_JWT_SECRET": secret or "", "STEWARD_SECRETS_KEYS": sealing_keys(create=True) or ""}
     env.setdefault("STEWARD_BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
     sink = None
     mail_folder: Path | None = None
