@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from services.runtime.errors import FailedPrecondition
-from services.runtime.sealing import PREFIX, KeyError_, Keyring, new_key
+from services.runtime.sealing import PREFIX, Keyring, MalformedKey, new_key
 from services.sync.app import build_spec
 from services.sync.config import SyncConfig
 from services.sync.salesforce_emulator import Emulator
@@ -55,7 +55,7 @@ def test_rotation_the_first_key_seals_every_key_opens():
 
 
 def test_a_malformed_key_is_refused():
-    with pytest.raises(KeyError_):
+    with pytest.raises(MalformedKey):
         Keyring.from_text("not-a-key")
     assert Keyring.from_text(f" {OLD} , {NEW} ").seals
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from services.runtime.sealing import KeyError_, Keyring
+from services.runtime.sealing import Keyring, MalformedKey
 
 DEFAULT_PORTS = {"users": 50051, "rules": 50052, "sync": 50053}
 DEFAULT_METRICS_PORTS = {"users": 9451, "rules": 9452, "sync": 9453}
@@ -101,7 +101,7 @@ def secrets_keys() -> str:
     text = _env("STEWARD_SECRETS_KEYS", "")
     try:
         Keyring.from_text(text)
-    except KeyError_ as error:
+    except MalformedKey as error:
         raise ConfigError(f"STEWARD_SECRETS_KEYS: {error}") from error
     return text
 

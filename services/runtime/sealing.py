@@ -22,7 +22,7 @@ from services.runtime.errors import FailedPrecondition
 PREFIX = "fernet:"
 
 
-class KeyError_(ValueError):
+class MalformedKey(ValueError):
     """STEWARD_SECRETS_KEYS holds something that is not a Fernet key."""
 
 
@@ -31,7 +31,7 @@ class Keyring:
         try:
             self._fernet = MultiFernet([Fernet(key.encode()) for key in keys]) if keys else None
         except (ValueError, TypeError) as error:
-            raise KeyError_("every key must be a Fernet key: 32 url-safe base64-encoded bytes") from error
+            raise MalformedKey("every key must be a Fernet key: 32 url-safe base64-encoded bytes") from error
 
     @classmethod
     def from_text(cls, text: str) -> Keyring:
