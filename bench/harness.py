@@ -49,11 +49,12 @@ def users_service(url: str) -> Iterator[tuple[Process, str]]:
 
 
 @contextmanager
-def rules_service(url: str, users_address: str) -> Iterator[tuple[Process, str]]:
-    server, address = rules_process(url, SECRET, users_address, STEWARD_LOG_LEVEL="warning")
+def rules_service(url: str, users_address: str, **env: str) -> Iterator[tuple[Process, str]]:
+    """A rules service process; `env`: more settings (STEWARD_RULES_...)."""
+    server, address = rules_process(url, SECRET, users_address, STEWARD_LOG_LEVEL="warning", **env)
     try:
         yield server, address
     finally:
         server.popen.terminate()
-        server.finish(timeout=60)
+        server.finish(timeout=120)  # draining after a large load takes a while
         server.close()

@@ -46,19 +46,29 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from durable.engine import Host, MessageNotHandledException
+from durable.engine import Host
 from google.protobuf import json_format
 from sqlalchemy import func, select, text, update
 
 from bench.grpc_calls import seed_users
-from bench.harness import SECRET, backend, scratch_databases, users_service
-from bench.rules import INDUSTRIES, MEDIAN_ARR, REGIONS, SEGMENTS, Bench, domain_events, new_account, struct
+from bench.harness import backend, rules_service, scratch_databases, users_service
+from bench.rules import (
+    INDUSTRIES,
+    MEDIAN_ARR,
+    REGIONS,
+    SEGMENTS,
+    Bench,
+    assert_and_retract,
+    domain_events,
+    new_account,
+    struct,
+)
 from bench.sync_etm import cpu_seconds
 from services.rules.adapters.orm import WORKER_LEASES, AccountRecord, PlayRunRecord, SegmentMemberRecord
 from services.rules.app import MIGRATIONS
@@ -66,13 +76,12 @@ from services.rules.domain.events import AccountEvent, AccountState, evaluation_
 from services.rules.domain.model import SEGMENT_FACT
 from services.rules.engine.compiler import NOW_KEY, Compiler, key
 from services.rules.engine.evaluator import SID
-from services.rules.service_layer.ingest import Memberships, PlayCatalog, compiled, segment_runs
+from services.rules.service_layer.ingest import Memberships, PlayCatalog, compiled, evaluate, segment_runs
 from services.rules.service_layer.segments import PassResult, time_pass
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.db import Database
 from services.runtime.leases import WorkerLease
 from steward.rules.v1 import events_pb2, plays_pb2
-from tests.processes import Process, rules_process
 
 CREATED = events_pb2.EVENT_TYPE_ACCOUNT_CREATED
 CHANGED = events_pb2.EVENT_TYPE_ATTRIBUTE_CHANGED
@@ -282,18 +291,6 @@ def make_updates(
 # --- the services ---
 
 
-@contextmanager
-def rules_service(url: str, users_address: str, **env: str) -> Iterator[tuple[Process, str]]:
-    """bench.harness.rules_service with extra settings."""
-    server, address = rules_process(url, SECRET, users_address, STEWARD_LOG_LEVEL="warning", **env)
-    try:
-        yield server, address
-    finally:
-        server.popen.terminate()
-        server.finish(timeout=120)
-        server.close()
-
-
 def hold_workers_lease(db: Database) -> WorkerLease:
     """Takes the rules service's workers' lease for this process, so that the service's
     executor, users-stream consumer and clock stand by as in a replica that does not hold it."""
@@ -439,23 +436,10 @@ def floor_ingest(
     plays that fire."""
     states = dict(states)  # evaluation_input builds new states: the caller's stay as they were
     memberships = Memberships({a: set(p) for a, p in members.items()})
-    stamp = now.timestamp()
     runs = 0
     started = time.perf_counter()
-    for event in events:
-        seen = evaluation_input(event, states.get(event.account_id))
-        states[event.account_id] = seen.new_state
-        matched = catalog.engine.evaluate(event.event_id, event.engine_type, seen.attributes, seen.previous, stamp)
-        matched += segment_runs(
-            catalog,
-            catalog.segments,
-            catalog.segment_ids,
-            memberships,
-            event.account_id,
-            seen.new_state,
-            now,
-            event.event_id,
-        )
+    for event in events:  # the service's own per-event step (ingest.evaluate), without the database
+        states[event.account_id], matched = evaluate(catalog, memberships, event, states.get(event.account_id), now)
         runs += len(matched)
     seconds = time.perf_counter() - started
     return Floor(seconds, runs, states, nonempty(memberships.now, catalog.segment_ids))
@@ -511,15 +495,7 @@ def durable_floor(catalog: PlayCatalog, views: Sequence[dict[str, Any]], now: fl
         fact |= {key(k): v for k, v in view.items() if isinstance(v, str | int | float | bool)}
         fact |= {name: predicate(fact) for name, predicate in compiler.derived.items()}
         facts.append(fact)
-    started = time.perf_counter()
-    for fact in facts:
-        try:
-            host.assert_fact(ruleset, fact)
-        except MessageNotHandledException:
-            pass
-        finally:
-            host.retract_fact(ruleset, fact)
-    return time.perf_counter() - started, counts["matches"]
+    return assert_and_retract(host, ruleset, facts), counts["matches"]
 
 
 def every_account_due(db: Database) -> None:

@@ -154,6 +154,31 @@ def _add_runs(
     uow.runs.add_all(runs)
 
 
+def evaluate(
+    catalog: PlayCatalog, memberships: Memberships, event: AccountEvent, state: AccountState | None, now: dt.datetime
+) -> tuple[AccountState, list[str]]:
+    """One event against the account's state: its new state, and the plays it runs (event
+    plays that match, segment plays whose membership it flips)."""
+    seen = evaluation_input(event, state)
+    stamp = now.timestamp()
+    matched = catalog.engine.evaluate(event.event_id, event.engine_type, seen.attributes, seen.previous, stamp)
+    loop = _own_change(event)
+    matched = [p for p in matched if f"plays/{p}" != loop]
+    if catalog.segment_ids:
+        matched += segment_runs(
+            catalog,
+            catalog.segments,
+            catalog.segment_ids,
+            memberships,
+            event.account_id,
+            seen.new_state,
+            now,
+            event.event_id,
+            loop,
+        )
+    return seen.new_state, matched
+
+
 def ingest(
     uow: RulesUnitOfWork, catalog: PlayCatalog, events: Sequence[AccountEvent], now: dt.datetime
 ) -> list[Published]:
@@ -173,26 +198,9 @@ def ingest(
     matches: list[list[str]] = []
     names: set[str] = set()
     for event in fresh:
-        seen = evaluation_input(event, states.get(event.account_id))
-        states[event.account_id] = seen.new_state
-        names.update(seen.new_state.attributes)
-        matched = catalog.engine.evaluate(
-            event.event_id, event.engine_type, seen.attributes, seen.previous, now.timestamp()
-        )
-        loop = _own_change(event)
-        matched = [p for p in matched if f"plays/{p}" != loop]
-        if catalog.segment_ids:
-            matched += segment_runs(
-                catalog,
-                catalog.segments,
-                catalog.segment_ids,
-                memberships,
-                event.account_id,
-                seen.new_state,
-                now,
-                event.event_id,
-                loop,
-            )
+        new_state, matched = evaluate(catalog, memberships, event, states.get(event.account_id), now)
+        states[event.account_id] = new_state
+        names.update(new_state.attributes)
         matches.append(matched)
     for account_id in {e.account_id for e in fresh}:
         catalog.schedule(account_id, states[account_id], now)
