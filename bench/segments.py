@@ -52,7 +52,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from durable.engine import Host
 from google.protobuf import json_format
 from sqlalchemy import func, select, text, update
 
@@ -75,7 +74,7 @@ from services.rules.app import MIGRATIONS
 from services.rules.domain.events import AccountEvent, AccountState, evaluation_input
 from services.rules.domain.model import SEGMENT_FACT
 from services.rules.engine.compiler import NOW_KEY, Compiler, key
-from services.rules.engine.evaluator import SID
+from services.rules.engine.evaluator import SID, SynchronousHost
 from services.rules.service_layer.ingest import Memberships, PlayCatalog, compiled, evaluate, segment_runs
 from services.rules.service_layer.segments import PassResult, time_pass
 from services.rules.unit_of_work import RulesUnitOfWork
@@ -463,14 +462,6 @@ def floor_pass(
     return after, PassResult(len(states), entered, left, runs)
 
 
-class QuietHost(Host):
-    """A Host without its dispatch loop (two timer chains starting a thread every 0.2 s, forever,
-    that only deliver queued messages and timers): facts are asserted synchronously here."""
-
-    def _run(self) -> None:
-        pass
-
-
 def durable_floor(catalog: PlayCatalog, views: Sequence[dict[str, Any]], now: float) -> tuple[float, int]:
     """Bare durable-rules: the segment plays' conditions in one ruleset, the account states as
     facts built beforehand; only assert_fact (the actions count) and retract_fact are timed."""
@@ -487,7 +478,7 @@ def durable_floor(catalog: PlayCatalog, views: Sequence[dict[str, Any]], now: fl
         condition = {"$and": [{"type": SEGMENT_FACT}, compiler.compile(play.criteria)]}
         rules[f"r{index}"] = {"all": [{"m": condition}], "run": count}
     ruleset = f"bench_segments_{os.getpid()}_{time.perf_counter_ns()}"
-    host = QuietHost()
+    host = SynchronousHost()  # the service's kind: no dispatch threads competing for the cores
     host.register_rulesets({ruleset: rules})
     facts = []
     for n, view in enumerate(views):

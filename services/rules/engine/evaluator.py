@@ -44,7 +44,7 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
 
 
-class _SynchronousHost(Host):
+class SynchronousHost(Host):
     """A Host without its dispatch loop. Host() starts two timer chains that start a new thread
     every 0.2 s, forever, to deliver queued messages and timers; this engine only asserts and
     retracts facts synchronously, so it needs neither, and a Host per generation (or per dry
@@ -64,7 +64,7 @@ def _shared_host() -> Host:
     global _HOST
     with _HOST_LOCK:
         if _HOST is None:
-            _HOST = _SynchronousHost()
+            _HOST = SynchronousHost()
         return _HOST
 
 
