@@ -47,7 +47,7 @@ class Keyring:
         return PREFIX + self._fernet.encrypt(value.encode()).decode()
 
     def open(self, stored: str) -> str:
-        if not stored.startswith(PREFIX):
+        if not is_sealed(stored):
             return stored  # stored without a key
         if self._fernet is None:
             raise FailedPrecondition(

@@ -31,7 +31,7 @@ from services.rules.domain import criteria as play_criteria
 from services.rules.domain.segments import ActivationScope, TriggerKind, Warning_, loop_warnings
 from services.runtime.errors import NotFound, Violations
 from services.runtime.etag import make_etag
-from services.runtime.sealing import PREFIX as SEALED_PREFIX
+from services.runtime.sealing import is_sealed
 
 CUSTOM_TYPE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 # What segment plays' criteria are asserted on: an account's state, not an event.
@@ -155,7 +155,7 @@ def check_definition(play: Play, path: str = "play") -> Violations:
         problems.add(f"{path}.origin_team", "a team name, teams/{uid}", "TEAM_INVALID")
     webhooks = any(isinstance(a, dict) and "call_webhook" in a for a in play.actions)  # valid or not
     # A key as stored (sealed) was checked when it was set.
-    stored = play.webhook_secret.startswith(SEALED_PREFIX)
+    stored = is_sealed(play.webhook_secret)
     if webhooks and not stored and not MIN_SECRET <= len(play.webhook_secret) <= MAX_SECRET:
         problems.add(
             f"{path}.webhook_secret",
