@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Self
 
 from services.runtime.db import UnitOfWork
+from services.users.adapters.assignment_batch_repository import AssignmentBatchRepository
 from services.users.adapters.assignment_repository import AssignmentRepository, RoleRepository
 from services.users.adapters.event_log import EventLog
 from services.users.adapters.repository import (
@@ -23,6 +24,8 @@ class UsersUnitOfWork(UnitOfWork):
     outbox: NotificationOutbox
     roles: RoleRepository
     assignments: AssignmentRepository
+    # Set statements for batches (BatchSetAssignments, BatchClearAssignments).
+    assignment_batches: AssignmentBatchRepository
     tasks: TaskRepository
     resources: ResourceRepository
     events: EventLog
@@ -38,6 +41,7 @@ class UsersUnitOfWork(UnitOfWork):
         self.tasks = TaskRepository(self.session)
         self.resources = ResourceRepository(self.session)
         self.events = EventLog(self.session)
+        self.assignment_batches = AssignmentBatchRepository(self.session, self.events)
         return self
 
     def commit(self) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DateTime, Text, and_, delete, func, insert, literal, select, update
-from sqlalchemy import cast as cast_
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from services.runtime.db import UTCDateTime, table_of
+from services.runtime.db import table_of
+from services.runtime.set_sql import json_object, text_value, time_value
 from services.users.adapters.event_log import EventLog
 from services.users.adapters.orm import (
     AssignmentHistoryRecord,
@@ -23,17 +23,6 @@ from services.users.adapters.orm import (
 )
 
 MOVABLE_CAMPAIGNS = ("ACTIVE", "DRAFT")
-
-
-def _text(value: str) -> Any:
-    # Typed parameters: PostgreSQL cannot infer the type of a bare parameter in a SELECT list.
-    return cast_(literal(value), Text)
-
-
-def _time(value: dt.datetime, dialect: str) -> Any:
-    stamp = literal(value, UTCDateTime())
-    # SQLite would CAST to a number (NUMERIC affinity); it keeps the bound string as it is.
-    return cast_(stamp, DateTime(timezone=True)) if dialect == "postgresql" else stamp
 
 
 class ReassignmentRepository:
@@ -75,35 +64,34 @@ class ReassignmentRepository:
                 select(
                     a.account_id,
                     a.role_key,
-                    _text(target_id),
-                    _text(user_id),
-                    _text("REASSIGNMENT"),
-                    _text(ref),
-                    _text(actor),
-                    _time(now, self._dialect),
+                    text_value(target_id),
+                    text_value(user_id),
+                    text_value("REASSIGNMENT"),
+                    text_value(ref),
+                    text_value(actor),
+                    time_value(now, self._dialect),
                 ).where(movable),
             )
         )
-        json_object = func.json_build_object if self._dialect == "postgresql" else func.json_object
-        data = json_object(
-            _text("account_id"),
+        data = json_object(self._dialect)(
+            text_value("account_id"),
             a.account_id,
-            _text("role"),
-            _text("roles/") + a.role_key,
-            _text("user"),
-            _text(f"users/{target_id}"),
-            _text("previous_user"),
-            _text(ref),
-            _text("source"),
-            _text("REASSIGNMENT"),
-            _text("source_ref"),
-            _text(ref),
-            _text("attribute"),
-            a.role_key + _text("___tid"),
+            text_value("role"),
+            text_value("roles/") + a.role_key,
+            text_value("user"),
+            text_value(f"users/{target_id}"),
+            text_value("previous_user"),
+            text_value(ref),
+            text_value("source"),
+            text_value("REASSIGNMENT"),
+            text_value("source_ref"),
+            text_value(ref),
+            text_value("attribute"),
+            a.role_key + text_value("___tid"),
         )
-        subject = _text("accounts/") + a.account_id + _text("/roles/") + a.role_key
+        subject = text_value("accounts/") + a.account_id + text_value("/roles/") + a.role_key
         self._events.append_select(
-            select(_text("assignment.set"), subject, _text(actor), data, _time(now, self._dialect))
+            select(text_value("assignment.set"), subject, text_value(actor), data, time_value(now, self._dialect))
             .where(movable)
             .order_by(a.account_id, a.role_key)
         )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import and_, delete, func, not_, or_, select, update
+from sqlalchemy import Row, and_, delete, func, not_, or_, select, update
 from sqlalchemy.orm import Session
 
-from services.runtime.db import flush, keyset
+from services.runtime.db import flush, keyset, table_of
 from services.runtime.pagination import Key
 from services.users.adapters.orm import (
     InvitationRecord,
@@ -26,6 +27,7 @@ from services.users.domain.model import License, User, UserStatus, normalize_ema
 from services.users.domain.notifications import Email
 from services.users.domain.teams import Membership, Team, TeamRole
 
+_USERS = table_of(UserRecord)
 _USER_FIELDS = (
     "email",
     "first_name",
@@ -40,7 +42,7 @@ _USER_FIELDS = (
 )
 
 
-def _to_domain(row: UserRecord, memberships: list[Membership]) -> User:
+def _to_domain(row: UserRecord | Row[Any], memberships: list[Membership]) -> User:
     return User(
         id=row.id,
         status=UserStatus(row.status),
@@ -76,9 +78,14 @@ class UserRepository:
                 found[row.user_id].append(Membership(row.team_id, TeamRole(row.role)))
         return found
 
-    def _load(self, rows: list[UserRecord]) -> list[User]:
+    def _load(self, rows: Sequence[UserRecord | Row[Any]]) -> list[User]:
         memberships = self._memberships(r.id for r in rows)
         return [_to_domain(r, memberships.get(r.id, [])) for r in rows]
+
+    def _core_rows(self, where: Any) -> Sequence[Row[Any]]:
+        """Plain rows rather than ORM instances, for reads of hundreds of users at a time (a
+        batch's lookups): ~3x cheaper, and nothing is saved through them."""
+        return self._session.execute(select(*_USERS.c).where(where)).all()
 
     def get(self, user_id: str, *, for_update: bool = False) -> User | None:
         query = select(UserRecord).where(UserRecord.id == user_id)
@@ -91,10 +98,13 @@ class UserRepository:
         ids = sorted(set(user_ids))  # a stable order: concurrent bulk calls lock rows in the same order
         users: dict[str, User] = {}
         for start in range(0, len(ids), 500):
-            query = select(UserRecord).where(UserRecord.id.in_(ids[start : start + 500])).order_by(UserRecord.id)
+            chunk = UserRecord.id.in_(ids[start : start + 500])
             if for_update:
-                query = query.with_for_update()
-            users |= {u.id: u for u in self._load(list(self._session.scalars(query)))}
+                query = select(UserRecord).where(chunk).order_by(UserRecord.id).with_for_update()
+                rows: Sequence[UserRecord | Row[Any]] = list(self._session.scalars(query))
+            else:
+                rows = self._core_rows(chunk)
+            users |= {u.id: u for u in self._load(rows)}
         return users
 
     def get_live_by_email(self, email: str) -> User | None:
@@ -108,11 +118,13 @@ class UserRepository:
         wanted = sorted({normalize_email(e) for e in emails})
         found: dict[str, User] = {}
         for start in range(0, len(wanted), 500):
-            query = select(UserRecord).where(
-                UserRecord.email_normalized.in_(wanted[start : start + 500]),
-                UserRecord.status != UserStatus.DELETED.value,
+            rows = self._core_rows(
+                and_(
+                    UserRecord.email_normalized.in_(wanted[start : start + 500]),
+                    UserRecord.status != UserStatus.DELETED.value,
+                )
             )
-            found |= {normalize_email(u.email): u for u in self._load(list(self._session.scalars(query)))}
+            found |= {normalize_email(u.email): u for u in self._load(rows)}
         return found
 
     def live_by_full_name(self, full_name: str) -> list[User]:

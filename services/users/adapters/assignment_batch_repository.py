@@ -1,0 +1,158 @@
+"""A batch of assignment writes as a handful of set statements, whatever its size.
+
+    claim   INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING  the free slots, in key order
+    lock    SELECT ... JOIN ... ORDER BY key FOR UPDATE              the taken ones (PostgreSQL)
+    apply   UPDATE ... FROM, DELETE ... IN                           the slots whose holder moved
+    record  INSERT ... SELECT (history), INSERT ... SELECT (events)  one row each per change
+
+The batch's rows reach the database as one JSON parameter (runtime/set_sql.JsonRows).
+
+Why no deadlock between two batches on PostgreSQL: the claim inserts and the lock takes rows in
+(account, role) order, and a claim waits only for another transaction's uncommitted insert of the
+same key, which that transaction made in the same order. Rows another batch inserted and has not
+committed are invisible to the lock's snapshot, so it never waits for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, case, delete, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from services.runtime.db import table_of
+from services.runtime.set_sql import JsonRows, json_object, text_value, time_value
+from services.users.adapters.event_log import EventLog
+from services.users.adapters.orm import AssignmentHistoryRecord, AssignmentRecord
+from services.users.domain.assignment_batch import Slot, SlotChange
+from services.users.domain.assignments import ATTRIBUTE_SUFFIX, Assignment, Source, WriteSource
+
+_ASSIGNMENTS = table_of(AssignmentRecord)
+_HISTORY = table_of(AssignmentHistoryRecord)
+
+
+class AssignmentBatchRepository:
+    def __init__(self, session: Session, events: EventLog) -> None:
+        self._session = session
+        self._events = events
+        self._dialect = session.get_bind().dialect.name
+
+    def _rows(self, rows: Sequence[Sequence[object]]) -> JsonRows:
+        return JsonRows(rows, self._dialect)
+
+    def _stamp(self, write: WriteSource, now: dt.datetime) -> tuple[Any, Any, Any]:
+        return text_value(write.source.value), text_value(write.source_ref), time_value(now, self._dialect)
+
+    def claim(self, claims: Mapping[Slot, str], write: WriteSource, now: dt.datetime) -> set[Slot]:
+        """Give each free slot its user; the slots this statement created. A taken slot is left
+        as it is, without waiting for its holder's lock (ON CONFLICT DO NOTHING)."""
+        if not claims:
+            return set()
+        batch = self._rows([[a, r, u] for (a, r), u in claims.items()])
+        rows = (
+            select(batch.text(0), batch.text(1), batch.text(2), *self._stamp(write, now))
+            # WHERE: SQLite would read "ON CONFLICT" after a bare FROM as a join constraint.
+            .where(batch.text(0).is_not(None))
+            .order_by(batch.text(0), batch.text(1))
+        )
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = (
+            dialect_insert(_ASSIGNMENTS)
+            .from_select(["account_id", "role_key", "user_id", "source", "source_ref", "update_time"], rows)
+            .on_conflict_do_nothing()
+            .returning(_ASSIGNMENTS.c.account_id, _ASSIGNMENTS.c.role_key)
+        )
+        return {(a, r) for a, r in self._session.execute(statement).all()}
+
+    def lock(self, slots: Iterable[Slot]) -> dict[Slot, Assignment]:
+        """The holders of these slots, locked for update in key order; free slots are absent."""
+        keys = [[a, r] for a, r in slots]
+        if not keys:
+            return {}
+        batch, a = self._rows(keys), _ASSIGNMENTS.c
+        query = (
+            select(a.account_id, a.role_key, a.user_id, a.source, a.source_ref, a.update_time)
+            .join_from(_ASSIGNMENTS, batch.table, and_(a.account_id == batch.text(0), a.role_key == batch.text(1)))
+            .order_by(a.account_id, a.role_key)
+            .with_for_update(of=_ASSIGNMENTS)
+        )
+        return {
+            (row.account_id, row.role_key): Assignment(
+                row.account_id, row.role_key, row.user_id, Source(row.source), row.source_ref, row.update_time
+            )
+            for row in self._session.execute(query)
+        }
+
+    def apply(self, holders: Mapping[Slot, str | None], write: WriteSource, now: dt.datetime) -> None:
+        """Make `holders` the slots' users (None: empty the slot), written by `write` at `now`.
+        Every slot named exists and is locked by this transaction."""
+        moved = [[a, r, u] for (a, r), u in holders.items() if u is not None]
+        emptied = [[a, r] for (a, r), u in holders.items() if u is None]
+        c = _ASSIGNMENTS.c
+        if moved:
+            batch = self._rows(moved)
+            source, source_ref, update_time = self._stamp(write, now)
+            self._session.execute(
+                update(_ASSIGNMENTS)
+                .values(user_id=batch.text(2), source=source, source_ref=source_ref, update_time=update_time)
+                .where(c.account_id == batch.text(0), c.role_key == batch.text(1))
+                .execution_options(synchronize_session=False)
+            )
+        if emptied:
+            batch = self._rows(emptied)
+            self._session.execute(
+                delete(_ASSIGNMENTS)
+                .where(tuple_(c.account_id, c.role_key).in_(select(batch.text(0), batch.text(1))))
+                .execution_options(synchronize_session=False)
+            )
+
+    def record(self, changes: Sequence[SlotChange], write: WriteSource, actor: str, now: dt.datetime) -> None:
+        """A history row and an outbox event per change, in the order of `changes`."""
+        if not changes:
+            return
+        batch = self._rows([[c.slot[0], c.slot[1], c.user_id, c.previous_user_id, i] for i, c in enumerate(changes)])
+        account, role, user, previous, order = (
+            batch.text(0),
+            batch.text(1),
+            batch.text(2),
+            batch.text(3),
+            batch.integer(4),
+        )
+        source, source_ref, change_time = self._stamp(write, now)
+        columns = ["account_id", "role_key", "user_id", "previous_user_id", "source", "source_ref", "actor"]
+        self._session.execute(
+            insert(_HISTORY).from_select(
+                [*columns, "change_time"],
+                select(account, role, user, previous, source, source_ref, text_value(actor), change_time).order_by(
+                    order
+                ),
+            )
+        )
+
+        def name(user_id: Any) -> Any:
+            return case((user_id.is_(None), text_value("")), else_=text_value("users/") + user_id)
+
+        data = json_object(self._dialect)(
+            text_value("account_id"),
+            account,
+            text_value("role"),
+            text_value("roles/") + role,
+            text_value("user"),
+            name(user),
+            text_value("previous_user"),
+            name(previous),
+            text_value("source"),
+            source,
+            text_value("source_ref"),
+            source_ref,
+            text_value("attribute"),
+            role + text_value(ATTRIBUTE_SUFFIX),
+        )
+        kind = case((user.is_(None), text_value("assignment.cleared")), else_=text_value("assignment.set"))
+        subject = text_value("accounts/") + account + text_value("/roles/") + role
+        self._events.append_select(
+            select(kind, subject, text_value(actor), data, self._stamp(write, now)[2]).order_by(order)
+        )
