@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.users.adapters.event_log import EventLog
 from services.users.domain.model import License, UserStatus
 from services.users.unit_of_work import UsersUnitOfWork
 from steward.users.v1 import assignments_pb2 as pb
@@ -69,7 +68,10 @@ def twins(users_api, databases, admin):
         for email, (status, license) in USERS.items():
             ids[add_user(api.db, email, status=status, license=license).id] = email
         emails.append(ids)
-        for key, source in (("renewal_owner", pb.ROLE_SOURCE_EDITABLE), ("territory_csm", pb.ROLE_SOURCE_INTEGRATION_ONLY)):
+        for key, source in (
+            ("renewal_owner", pb.ROLE_SOURCE_EDITABLE),
+            ("territory_csm", pb.ROLE_SOURCE_INTEGRATION_ONLY),
+        ):
             api.assignments.CreateRole(
                 pb.CreateRoleRequest(
                     role=pb.Role(key=key, display_name=key.title(), source=source, empty_value=pb.EMPTY_VALUE_CLEAR)
@@ -109,9 +111,7 @@ def _state(api: Any, admin: Any, ids: dict[str, str], accounts: list[str]) -> di
     teams, history = {}, {}
     for account in accounts:
         team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account), metadata=admin)
-        teams[account] = sorted(
-            (a.role, _email(ids, a.user), a.source, a.source_ref) for a in team.assignments
-        )
+        teams[account] = sorted((a.role, _email(ids, a.user), a.source, a.source_ref) for a in team.assignments)
         changes = api.assignments.ListAssignmentHistory(
             pb.ListAssignmentHistoryRequest(account_id=account, page_size=1000), metadata=admin
         ).changes
