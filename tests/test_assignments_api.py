@@ -351,3 +351,56 @@ def test_requests_are_validated(users_api, admin, request_kind):
     else:
         request.user.user = "people/1"
     assert call_fails(api.assignments.SetAssignment, request, metadata=admin).code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_batch_get_reads_the_holders_of_many_slots_and_checks_every_key(users_api, admin):
+    api = users_api()
+    ann = add_user(api.db, "ann@example.com")
+    held, free = acct(), acct()
+    set_(api, admin, held, "roles/success_manager", by_id(ann), INTEGRATION)
+    reply = api.assignments.BatchGetAssignments(
+        pb.BatchGetAssignmentsRequest(
+            keys=[
+                pb.AssignmentKey(account_id=free, role="roles/success_manager"),  # nobody holds it
+                pb.AssignmentKey(account_id=held, role="roles/success_manager"),
+                pb.AssignmentKey(account_id=held, role="roles/sales_manager"),
+                pb.AssignmentKey(account_id=held, role="roles/no_such_role"),  # nobody can
+            ]
+        ),
+        metadata=admin,
+    )
+    assert [(a.account_id, a.role, a.user, a.source, a.source_ref) for a in reply.assignments] == [
+        (held, "roles/success_manager", f"users/{ann.id}", pb.ASSIGNMENT_SOURCE_INTEGRATION, "jobs/etm-1")
+    ]
+
+    empty = call_fails(api.assignments.BatchGetAssignments, pb.BatchGetAssignmentsRequest(), metadata=admin)
+    assert (empty.code, empty.violation_reasons) == (grpc.StatusCode.INVALID_ARGUMENT, {"keys": "REQUIRED"})
+    key = pb.AssignmentKey(account_id=held, role="roles/success_manager")
+    too_many = call_fails(
+        api.assignments.BatchGetAssignments, pb.BatchGetAssignmentsRequest(keys=[key] * 10_001), metadata=admin
+    )
+    assert (too_many.code, too_many.violation_reasons) == (grpc.StatusCode.INVALID_ARGUMENT, {"keys": "TOO_MANY"})
+    bad = call_fails(
+        api.assignments.BatchGetAssignments,
+        pb.BatchGetAssignmentsRequest(
+            keys=[key, pb.AssignmentKey(account_id="", role="success_manager"), pb.AssignmentKey(account_id="a\x01")]
+        ),
+        metadata=admin,
+    )
+    assert bad.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(bad.field_violations) == {"keys[1].account_id", "keys[2].account_id", "keys[2].role"}
+
+
+def test_a_batch_over_the_limit_is_refused_whole(users_api, admin):
+    api = users_api()
+    ann = add_user(api.db, "ann@example.com")
+    account = acct()
+    row = pb.AssignmentRow(account_id=account, role="roles/success_manager", user=by_id(ann))
+    too_many = call_fails(
+        api.assignments.BatchSetAssignments,
+        pb.BatchSetAssignmentsRequest(rows=[row] * 10_001, source=INTEGRATION),
+        metadata=admin,
+    )
+    assert (too_many.code, too_many.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "TOO_MANY_ROWS")
+    team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account), metadata=admin)
+    assert list(team.assignments) == [] and history(api, admin, account) == []

@@ -14,6 +14,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from services.sync.app import build_spec
 from services.sync.config import SyncConfig
 from services.sync.salesforce_emulator import Emulator, Org
+from services.users.unit_of_work import UsersUnitOfWork
 from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from steward.users.v1 import assignments_pb2
 from tests.errors import call_fails
@@ -200,6 +201,46 @@ def test_incremental_runs_read_only_what_changed_and_move_the_watermark(sync_api
     cat = user_id(api, admin, "cat@acme.io")
     assert team(api, admin, org.accounts[1]) == {"success_manager___tid": cat, "sales_manager___tid": cat}
     assert third.watermark_after == second.watermark_after
+
+
+def _written(api: SyncApi, md) -> tuple[int, int]:
+    """(history changes, assignment events) the users service holds so far."""
+    changes, token = 0, ""
+    while True:
+        reply = api.users.assignments.ListAssignmentHistory(
+            assignments_pb2.ListAssignmentHistoryRequest(page_size=1000, page_token=token), metadata=md
+        )
+        changes += len(reply.changes)
+        token = reply.next_page_token
+        if not token:
+            break
+    with UsersUnitOfWork(api.users.db, write=False) as uow:  # the outbox the event stream serves
+        events = len(uow.events.after(0, ["assignment.set", "assignment.cleared"], 1_000_000))
+    return changes, events
+
+
+def test_an_incremental_run_reads_and_writes_only_what_changed(sync_api, admin):
+    api, org = sync_api, sync_api.org
+    for i in range(40):  # a bigger territory T1 (cat is its CSM): the org grows, the change below does not
+        org.org.assign_account(org.org.add_account(f"More {i}", at=T0), org.territories[1], at=T0)
+    job = make_job(api, admin)
+    assert run(api, admin, job).state == jobs_pb2.RUN_STATE_SUCCEEDED
+    t1, t2 = T0 + dt.timedelta(days=1), T0 + dt.timedelta(days=2)
+    org.org.set_role(org.users["dan@acme.io"], org.territories[2], "Account Executive", at=t1)
+    assert run(api, admin, job, jobs_pb2.RUN_MODE_INCREMENTAL).watermark_after.ToDatetime(tzinfo=dt.UTC) == t1
+    before = _written(api, admin)
+
+    # bob becomes T0's CSM beside ann, newer: 2 accounts change holder, nothing else in the org.
+    org.org.set_role(org.users["bob@acme.io"], org.territories[0], "CSM", at=t2)
+    changed = run(api, admin, job, jobs_pb2.RUN_MODE_INCREMENTAL)
+    assert changed.state == jobs_pb2.RUN_STATE_SUCCEEDED, changed.error_message
+    # Read: bob's 2 rows, and dan's 2 of the watermark's second again (not the 46 other accounts).
+    assert changed.counts.rows_read == 4
+    assert (changed.counts.assigned, changed.counts.updated, changed.counts.unchanged) == (0, 2, 2)
+    # Written: exactly the 2 changes; the unchanged rows made no history and no event.
+    assert _written(api, admin) == (before[0] + 2, before[1] + 2)
+    bob = user_id(api, admin, "bob@acme.io")
+    assert team(api, admin, org.accounts[3])["success_manager___tid"] == bob
 
 
 def test_two_users_in_one_role_settle_on_the_newest_row_and_stop_moving(sync_api, admin):

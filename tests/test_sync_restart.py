@@ -57,13 +57,14 @@ def _teams(users, md, accounts: list[str], email_of: dict[str, str]) -> dict[str
             return teams
 
 
-# A run writes one row per account and role (10,000 per batch): ~58,700 view rows give 13,798
-# of them here, so two write batches, and the kill falls between them. Two full syncs take under
-# a minute alone; a busy machine (CI, PostgreSQL) needs more than the default 120 s.
+# A run writes one row per account and role (10,000 per batch): ~100,000 view rows give ~27,600
+# of them here, so three write batches; the first is written while the run still reads, and the
+# kill falls after it. Two full syncs take under a minute alone; a busy machine (CI, PostgreSQL)
+# needs more than the default 120 s.
 @pytest.mark.timeout(360)
 def test_a_run_killed_midway_is_taken_over_and_ends_like_an_uninterrupted_one(databases, serve, users_api, admin):
     org = Org()
-    generate_rows(org, 50_000, seed=11)  # 13,798 account-role pairs: batches of 10,000 and 3,798
+    generate_rows(org, 100_000, seed=11)  # ~27,600 account-role pairs: three batches
     emails = sorted({row["email"].lower() for row in org.rows('SELECT "Email" AS email FROM "User"')})
     accounts = org.account_ids()
     with Emulator(org) as salesforce:
@@ -97,6 +98,8 @@ def test_a_run_killed_midway_is_taken_over_and_ends_like_an_uninterrupted_one(da
                 if progress.run.counts.assigned > 0:  # at least one batch written
                     process.popen.send_signal(signal.SIGKILL)
                     break
+            # The batch was written while the run was still reading (a full read streams).
+            assert 0 < progress.run.counts.rows_read < expected_run.counts.rows_read
             interrupted = progress.run.name
             process.finish(timeout=30)
             process.close()
@@ -117,6 +120,11 @@ def test_a_run_killed_midway_is_taken_over_and_ends_like_an_uninterrupted_one(da
             dead = jobs.GetRun(jobs_pb2.GetRunRequest(name=interrupted), metadata=admin)
             assert (dead.state, dead.error_code) == (jobs_pb2.RUN_STATE_FAILED, "INTERRUPTED")
             assert final.counts.rows_read == expected_run.counts.rows_read
+            # What the killed run wrote was not sent again: those rows name their holder already.
+            assert final.counts.assigned < expected_run.counts.assigned
+            assert final.counts.assigned + final.counts.unchanged == (
+                expected_run.counts.assigned + expected_run.counts.unchanged
+            )
             assert _teams(crashed_users, admin, accounts, email_of) == expected
         finally:
             channel.close()

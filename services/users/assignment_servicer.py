@@ -100,34 +100,55 @@ def _count_request(request: pb.CountAssignmentsRequest) -> tuple[str, list[str]]
     return key, user_ids
 
 
+def _checked(problems: Violations, parse: Callable[..., Any], *args: Any) -> Any:
+    """parse(*args), its field violations collected into `problems` (None then)."""
+    try:
+        return parse(*args)
+    except InvalidArgument as bad:
+        problems.items.extend(bad.field_violations)
+        return None
+
+
+def _slot(account_id: str, role: str, field: str, problems: Violations) -> tuple[str, str]:
+    """(account id, role key) of one row of a batch, its problems collected."""
+    check_account_id(account_id, f"{field}.account_id", problems)
+    key = _checked(problems, convert.role_key, role, f"{field}.role")
+    if key is not None:
+        _checked(problems, check_role_key, key, f"{field}.role")
+    return account_id, key or ""
+
+
+def _batch_size(count: int, field: str, problems: Violations) -> None:
+    if not count:
+        problems.add(field, "name at least one row", "REQUIRED")
+    elif count > use.MAX_BATCH:
+        problems.add(field, f"at most {use.MAX_BATCH} rows; got {count}", "TOO_MANY")
+
+
 def _clear_request(request: pb.BatchClearAssignmentsRequest) -> tuple[list[use.ClearRow], WriteSource]:
     """The rows and writer of a BatchClearAssignmentsRequest; every problem reported at once."""
     problems = Violations()
-
-    def checked(parse: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return parse(*args)
-        except InvalidArgument as bad:
-            problems.items.extend(bad.field_violations)
-            return None
-
-    write = checked(_write_source, request.source)
-    if not request.rows:
-        problems.add("rows", "name at least one row", "REQUIRED")
-    elif len(request.rows) > use.MAX_BATCH:
-        problems.add("rows", f"at most {use.MAX_BATCH} rows; got {len(request.rows)}", "TOO_MANY")
+    write = _checked(problems, _write_source, request.source)
+    _batch_size(len(request.rows), "rows", problems)
     rows = []
     for i, row in enumerate(request.rows):
-        check_account_id(row.account_id, f"rows[{i}].account_id", problems)
-        key = checked(convert.role_key, row.role, f"rows[{i}].role")
-        if key is not None:
-            checked(check_role_key, key, f"rows[{i}].role")
+        account_id, key = _slot(row.account_id, row.role, f"rows[{i}]", problems)
         expected = (
-            checked(parse_name, "users", row.expected_user, f"rows[{i}].expected_user") if row.expected_user else None
+            _checked(problems, parse_name, "users", row.expected_user, f"rows[{i}].expected_user")
+            if row.expected_user
+            else None
         )
-        rows.append(use.ClearRow(row.account_id, key or "", expected))
+        rows.append(use.ClearRow(account_id, key, expected))
     problems.raise_if_any("invalid batch clear request")
     return rows, write
+
+
+def _get_request(request: pb.BatchGetAssignmentsRequest) -> list[tuple[str, str]]:
+    problems = Violations()
+    _batch_size(len(request.keys), "keys", problems)
+    slots = [_slot(k.account_id, k.role, f"keys[{i}]", problems) for i, k in enumerate(request.keys)]
+    problems.raise_if_any("invalid batch get request")
+    return slots
 
 
 class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServiceServicer):
@@ -276,6 +297,19 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
             )
 
         return self._write("BatchClearAssignments", request, pb.BatchClearAssignmentsResponse, run)
+
+    def BatchGetAssignments(
+        self, request: pb.BatchGetAssignmentsRequest, context: grpc.ServicerContext
+    ) -> pb.BatchGetAssignmentsResponse:
+        slots = _get_request(request)
+
+        def run(uow: UsersUnitOfWork, _: Actor) -> pb.BatchGetAssignmentsResponse:
+            held = uow.assignment_batches.holders(slots, lock=False)
+            return pb.BatchGetAssignmentsResponse(
+                assignments=[convert.assignment_to_proto(held[slot]) for slot in sorted(held)]
+            )
+
+        return self._read(run)
 
     def GetAccountTeam(self, request: pb.GetAccountTeamRequest, context: grpc.ServicerContext) -> pb.AccountTeam:
         as_of = request.as_of.ToDatetime(tzinfo=convert.dt.UTC) if request.HasField("as_of") else None

@@ -61,8 +61,15 @@ class EtmReader:
             return base
         return soql_filter.and_filter(base, _since(since))
 
+    def groups_accounts(self, since: dt.datetime | None) -> bool:
+        """Do rows(since) come account by account (all of one AccountId before the next)? A full
+        read of the join does: its one account-association query is ordered by ObjectId, so a
+        runner can write an account's settled rows as soon as the next account begins."""
+        return since is None and not soql_filter.accounts_pinned(self.effective_filter(since))
+
     def rows(self, since: dt.datetime | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
-        """View-shaped rows (flattened: "User.Email"), each once."""
+        """View-shaped rows (flattened: "User.Email"), each once; account by account when
+        groups_accounts(since)."""
         where = self.effective_filter(since)
         pinned = soql_filter.accounts_pinned(where)
         source = self._view(where, limit) if pinned else self._joined(where, since)
@@ -92,10 +99,11 @@ class EtmReader:
         ):
             for association in page:
                 by_territory[association["Territory2Id"]].append(association)
-        account_queries = [f"SELECT {ACCOUNT_FIELDS} FROM ObjectTerritory2Association WHERE {ACTIVE_MODEL}"]
+        every = f"SELECT {ACCOUNT_FIELDS} FROM ObjectTerritory2Association WHERE {ACTIVE_MODEL}"
+        account_queries = [f"{every} ORDER BY ObjectId"]
         if since is not None:
             floor = _since(since)
-            account_queries = [f"{account_queries[0]} AND {soql_filter.render(floor)}"]
+            account_queries = [f"{every} AND {soql_filter.render(floor)}"]
             changed = sorted(
                 t for t, users in by_territory.items() if any(u["LastModifiedDate"] >= floor.value for u in users)
             )

@@ -39,6 +39,17 @@ class SyncUsersClient(UsersServiceClient):
         request = assignments_pb2.BatchSetAssignmentsRequest(rows=list(rows), source=source, request_id=request_id)
         return self.call(self.assignments.BatchSetAssignments, request)
 
+    def holders(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(account id, role name) -> "users/{uid}" of the current holder, for the held ones."""
+        held: dict[tuple[str, str], str] = {}
+        for start in range(0, len(keys), BATCH_ROWS):
+            request = assignments_pb2.BatchGetAssignmentsRequest(
+                keys=[assignments_pb2.AssignmentKey(account_id=a, role=r) for a, r in keys[start : start + BATCH_ROWS]]
+            )
+            reply = self.call(self.assignments.BatchGetAssignments, request)
+            held |= {(a.account_id, a.role): a.user for a in reply.assignments}
+        return held
+
     def written_by(self, job: str) -> Iterator[assignments_pb2.Assignment]:
         """Assignments whose current holder this job wrote."""
         token = ""

@@ -66,6 +66,7 @@ CREATE TABLE "ObjectTerritory2Association" (
     UNIQUE ("ObjectId", "Territory2Id")
 );
 CREATE INDEX "ObjectTerritory2Association_Territory" ON "ObjectTerritory2Association" ("Territory2Id");
+CREATE INDEX "ObjectTerritory2Association_Object" ON "ObjectTerritory2Association" ("ObjectId", "Id");
 CREATE TABLE "UserTerritory2Association" (
     "Id" TEXT PRIMARY KEY COLLATE NOCASE,
     "UserId" TEXT NOT NULL COLLATE NOCASE REFERENCES "User" ("Id"),

@@ -54,6 +54,12 @@ class RowChecker:
             checked.append(Checked(row, problems))
         return checked
 
+    def user_name(self, row: EtmRow) -> str | None:
+        """ "users/{uid}" of the user a checked row names by email; None for a row naming a user
+        by name (the users service resolves those)."""
+        user = self._known.get(row.user_email.lower()) if row.user_email else None
+        return user.name if user is not None else None
+
 
 def settle(checker: RowChecker, chosen: OneUserPerRole, rows: list[EtmRow]) -> Iterator[tuple[EtmRow, str, str]]:
     """Checks the rows and offers the good ones to `chosen`. Yields (row, reason, description)

@@ -2,11 +2,15 @@
 
 One run per job at a time, across replicas: a lease on the job row, renewed while the run makes
 progress; a replica that dies lets its lease expire, and the next run takes over (marking the
-dead one FAILED/INTERRUPTED). A run reads and checks every row before it writes, so that each
-account and role gets one user however many rows name one (row_checks.settle). Writes go in
-batches of 10,000 rows, each with a request id derived from (run, batch), so a retried batch is
-applied once. The watermark moves only with a successful run: a failed or interrupted run
-leaves it, and the next run reads again.
+dead one FAILED/INTERRUPTED). Each account and role gets one user however many rows name one
+(row_checks.settle), so a pair is written only once all its rows are read: a full run reads
+account by account and writes each account as soon as the next begins, in batches of 10,000
+rows sent on a thread of their own while reading goes on (_Pipeline); other reads (incremental,
+one pinned account) settle everything first. Only rows that change a holder are sent: the
+batch's current holders are read in bulk (BatchGetAssignments) and a row naming the holder
+already counts as unchanged. Each batch has a request id derived from (run, batch), so a
+retried batch is applied once. The watermark moves only with a successful run: a failed or
+interrupted run leaves it, and the next run reads again.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from services.runtime.db import Database, utcnow
@@ -53,6 +59,65 @@ class _Progress:
     batches: int = 0
     # (account, role, "users/{uid}") the run confirmed: what MIRROR must not remove.
     current: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    number: int
+    rows: list[EtmRow]
+    # "users/{uid}" each row names, where the run knows it (rows naming a user by email)
+    users: list[str | None]
+
+
+@dataclass(frozen=True)
+class _Sent:
+    batch: _Batch
+    changing: list[int]  # the rows that went to the users service
+    reply: assignments_pb2.BatchSetAssignmentsResponse | None
+
+
+class _Pipeline:
+    """Writes settled rows in batches of BATCH_ROWS on a thread of its own while the run goes on
+    reading: at most IN_FLIGHT batches are on their way, so memory stays bounded by the batches
+    and the settlement state. Their outcomes are counted on the run's thread, in batch order."""
+
+    IN_FLIGHT = 2
+
+    def __init__(self, runner: JobRunner, run: Run, job: Job, progress: _Progress, checker: RowChecker) -> None:
+        self._runner, self._run, self._job, self._progress, self._checker = runner, run, job, progress, checker
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sync-write-{run.id[:8]}")
+        self._in_flight: deque[Future[_Sent]] = deque()
+        self._pending: list[EtmRow] = []
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def add(self, rows: list[EtmRow]) -> None:
+        self._pending.extend(rows)
+        while len(self._pending) >= BATCH_ROWS:
+            self._submit(self._pending[:BATCH_ROWS])
+            del self._pending[:BATCH_ROWS]
+        while self._in_flight and self._in_flight[0].done():  # counted as soon as written
+            self._runner._record(self._run, self._progress, self._in_flight.popleft().result())
+
+    def _submit(self, rows: list[EtmRow]) -> None:
+        while len(self._in_flight) >= self.IN_FLIGHT:
+            self._runner._record(self._run, self._progress, self._in_flight.popleft().result())
+        batch = _Batch(self._progress.batches, rows, [self._checker.user_name(r) for r in rows])
+        self._progress.batches += 1
+        self._in_flight.append(self._pool.submit(self._runner._send, self._run, self._job, batch))
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                if self._pending:
+                    self._submit(self._pending)
+                    self._pending = []
+                while self._in_flight:
+                    self._runner._record(self._run, self._progress, self._in_flight.popleft().result())
+        finally:
+            # On failure, batches not started are dropped; one already sent finishes first.
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class JobRunner:
@@ -176,28 +241,34 @@ class JobRunner:
         self._finish(run)
 
     def _sync(self, run: Run, job: Job, connection: Connection) -> _Progress:
-        assert job.etm is not None
         settings = job.etm
+        if settings is None:
+            raise FailedPrecondition("JOB_NOT_RUNNABLE", "only ETM jobs with a connection run here")
         since = run.watermark_before if run.mode is RunMode.INCREMENTAL else None
         reader = EtmReader(self._salesforce(connection), settings)
+        # Rows of one account arrive together: each account is written once the next begins.
+        streams = reader.groups_accounts(since) and settings.mapping.account_id == "AccountId"
         progress = _Progress()
         checker, chosen = RowChecker(self._users), OneUserPerRole()
-        chunk: list[EtmRow] = []
-        for index, source in enumerate(reader.rows(since)):
-            run.counts.rows_read += 1
-            row = map_row(index, source, settings)
-            if row.last_modified is not None and (progress.newest is None or row.last_modified > progress.newest):
-                progress.newest = row.last_modified
-            chunk.append(row)
-            if len(chunk) == CHECK_ROWS:
-                self._settle(run, progress, checker, chosen, chunk)
-                chunk = []
-            if run.counts.rows_read % BATCH_ROWS == 0:
-                self._save(run, progress)  # progress shown, lease renewed while reading
-        self._settle(run, progress, checker, chosen, chunk)
-        rows = chosen.rows()
-        for start in range(0, max(len(rows), 1), BATCH_ROWS):
-            self._write(run, job, rows[start : start + BATCH_ROWS], progress, reader.queries)
+        with _Pipeline(self, run, job, progress, checker) as writes:
+            chunk: list[EtmRow] = []
+            for index, source in enumerate(reader.rows(since)):
+                run.counts.rows_read += 1
+                row = map_row(index, source, settings)
+                if row.last_modified is not None and (progress.newest is None or row.last_modified > progress.newest):
+                    progress.newest = row.last_modified
+                chunk.append(row)
+                if len(chunk) == CHECK_ROWS:
+                    self._settle(run, progress, checker, chosen, chunk)
+                    if streams:
+                        writes.add(chosen.take_settled(open_account=row.account_id))
+                    chunk = []
+                if run.counts.rows_read % BATCH_ROWS == 0:
+                    self._save(run, progress)  # progress shown, lease renewed while reading
+            self._settle(run, progress, checker, chosen, chunk)
+            writes.add(chosen.take_settled())
+        run.queries = list(reader.queries)
+        self._save(run, progress)
         if run.mode is RunMode.FULL:
             self._removals(run, job, settings, progress)
         return progress
@@ -220,10 +291,17 @@ class JobRunner:
             )
         )
 
-    def _write(self, run: Run, job: Job, batch: list[EtmRow], progress: _Progress, queries: list[str]) -> None:
-        if batch:
-            number = progress.batches
-            progress.batches += 1
+    def _send(self, run: Run, job: Job, batch: _Batch) -> _Sent:
+        """On the pipeline's thread: only the rows that change a holder go to the users service
+        (the holders are read in bulk first), as one BatchSetAssignments call."""
+        held = self._users.holders([(r.account_id, r.role) for r in batch.rows])
+        changing = [
+            i
+            for i, (row, user) in enumerate(zip(batch.rows, batch.users, strict=True))
+            if user is None or held.get((row.account_id, row.role)) != user
+        ]
+        reply = None
+        if changing:
             rows = [
                 assignments_pb2.AssignmentRow(
                     account_id=r.account_id,
@@ -232,22 +310,33 @@ class JobRunner:
                     if r.user_email
                     else assignments_pb2.UserRef(full_name=r.user_name),
                 )
-                for r in batch
+                for r in (batch.rows[i] for i in changing)
             ]
-            reply = self._users.set_assignments(rows, job.name, str(uuid.uuid5(RUN_IDS, f"{run.id}/set/{number}")))
-            for row, outcome in zip(batch, sorted(reply.outcomes, key=lambda o: o.row), strict=True):
-                if outcome.result == OUTCOME.RESULT_FAILED:
-                    self._skip(run, progress, row, outcome.reason, outcome.description)
-                    continue
-                if outcome.result == OUTCOME.RESULT_UNCHANGED:
-                    run.counts.unchanged += 1
-                elif outcome.previous_user:
-                    run.counts.updated += 1
-                else:
-                    run.counts.assigned += 1
-                if outcome.user:
-                    progress.current.add((row.account_id, row.role, outcome.user))
-        run.queries = list(queries)
+            request_id = str(uuid.uuid5(RUN_IDS, f"{run.id}/set/{batch.number}"))
+            reply = self._users.set_assignments(rows, job.name, request_id)
+        return _Sent(batch, changing, reply)
+
+    def _record(self, run: Run, progress: _Progress, sent: _Sent) -> None:
+        """Back on the run's thread: the outcomes of a batch counted, and the run saved."""
+        outcomes = iter(sorted(sent.reply.outcomes, key=lambda o: o.row) if sent.reply else ())
+        changing = set(sent.changing)
+        for index, (row, user) in enumerate(zip(sent.batch.rows, sent.batch.users, strict=True)):
+            if index not in changing:
+                run.counts.unchanged += 1  # the holder already: nothing was sent
+                progress.current.add((row.account_id, row.role, user or ""))
+                continue
+            outcome = next(outcomes)
+            if outcome.result == OUTCOME.RESULT_FAILED:
+                self._skip(run, progress, row, outcome.reason, outcome.description)
+                continue
+            if outcome.result == OUTCOME.RESULT_UNCHANGED:
+                run.counts.unchanged += 1
+            elif outcome.previous_user:
+                run.counts.updated += 1
+            else:
+                run.counts.assigned += 1
+            if outcome.user:
+                progress.current.add((row.account_id, row.role, outcome.user))
         self._save(run, progress)
 
     def _removals(self, run: Run, job: Job, settings: EtmSettings, progress: _Progress) -> None:

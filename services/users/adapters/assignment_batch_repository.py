@@ -1,7 +1,7 @@
 """A batch of assignment writes as a handful of set statements, whatever its size.
 
     claim   INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING  the free slots, in key order
-    lock    SELECT ... JOIN ... ORDER BY key FOR UPDATE              the taken ones (PostgreSQL)
+    holders SELECT ... JOIN ... ORDER BY key FOR UPDATE              the taken ones, locked (PostgreSQL)
     apply   UPDATE ... FROM, DELETE ... IN                           the slots whose holder moved
     record  INSERT ... SELECT (history), INSERT ... SELECT (events)  one row each per change
 
@@ -67,8 +67,9 @@ class AssignmentBatchRepository:
         )
         return {(a, r) for a, r in self._session.execute(statement).all()}
 
-    def lock(self, slots: Iterable[Slot]) -> dict[Slot, Assignment]:
-        """The holders of these slots, locked for update in key order; free slots are absent."""
+    def holders(self, slots: Iterable[Slot], *, lock: bool = True) -> dict[Slot, Assignment]:
+        """The holders of these slots, locked for update in key order (unless not `lock`, for a
+        read); free slots are absent."""
         keys = [[a, r] for a, r in slots]
         if not keys:
             return {}
@@ -77,8 +78,9 @@ class AssignmentBatchRepository:
             select(a.account_id, a.role_key, a.user_id, a.source, a.source_ref, a.update_time)
             .join_from(_ASSIGNMENTS, batch.table, and_(a.account_id == batch.text(0), a.role_key == batch.text(1)))
             .order_by(a.account_id, a.role_key)
-            .with_for_update(of=_ASSIGNMENTS)
         )
+        if lock:
+            query = query.with_for_update(of=_ASSIGNMENTS)
         return {
             (row.account_id, row.role_key): Assignment(
                 row.account_id, row.role_key, row.user_id, Source(row.source), row.source_ref, row.update_time

@@ -258,7 +258,7 @@ def _write_batch(
     holders: dict[batches.Slot, str] = {}
     pending = {w.slot for w in writes} - claimed
     while pending:
-        found = uow.assignment_batches.lock(sorted(pending))
+        found = uow.assignment_batches.holders(sorted(pending))
         holders |= {slot: holder.user_id for slot, holder in found.items()}
         # A slot the claim found taken may have been freed by its holder's transaction since:
         # claim it again (a clear-only slot that is free stays free: nothing to lock).
@@ -318,7 +318,7 @@ def batch_clear(
     if len(rows) > MAX_BATCH:
         raise InvalidArgument("TOO_MANY_ROWS", f"at most {MAX_BATCH} rows per call; got {len(rows)}")
     roles = uow.roles.all_by_key()
-    holders = uow.assignment_batches.lock(sorted({(r.account_id, r.role_key) for r in rows if r.role_key in roles}))
+    holders = uow.assignment_batches.holders(sorted({(r.account_id, r.role_key) for r in rows if r.role_key in roles}))
     own = write if only_own else None
     changes: list[batches.SlotChange] = []
     outcomes = []
