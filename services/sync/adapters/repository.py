@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from services.runtime.db import flush, keyset, table_of
 from services.runtime.pagination import Key
 from services.runtime.sealing import Keyring
+from services.runtime.set_sql import JsonRows, text_value
 from services.sync.adapters.orm import ConnectionRecord, JobRecord, RunErrorRecord, RunRecord
 from services.sync.domain.connection import Connection, OAuthGrant
 from services.sync.domain.etm import EtmSettings, FieldMapping, Removals
@@ -283,24 +284,32 @@ class RunRepository:
         return [_run(row) for row in self._session.scalars(query)]
 
     def add_errors(self, run_id: str, errors: Sequence[RunError]) -> None:
-        if errors:
-            self._session.execute(
-                insert(table_of(RunErrorRecord)),
+        """One INSERT ... SELECT for the lot: a million-row run may skip half a million rows."""
+        if not errors:
+            return
+        batch = JsonRows(
+            [
                 [
-                    {
-                        "run_id": run_id,
-                        "row": e.row,
-                        "account_id": e.account_id[:100],
-                        "user_email": e.user_email[:320],
-                        "user_name": e.user_name[:200],
-                        "role_value": e.role_value[:200],
-                        "role": e.role[:100],
-                        "reason": e.reason[:100],
-                        "description": e.description,
-                    }
-                    for e in errors
-                ],
+                    e.row,
+                    e.account_id[:100],
+                    e.user_email[:320],
+                    e.user_name[:200],
+                    e.role_value[:200],
+                    e.role[:100],
+                    e.reason[:100],
+                    e.description,
+                ]
+                for e in errors
+            ],
+            self._session.get_bind().dialect.name,
+        )
+        columns = ["row", "account_id", "user_email", "user_name", "role_value", "role", "reason", "description"]
+        self._session.execute(
+            insert(table_of(RunErrorRecord)).from_select(
+                ["run_id", *columns],
+                select(text_value(run_id), batch.integer(0), *(batch.text(i) for i in range(1, len(columns)))),
             )
+        )
 
     def errors_page(self, *, run_id: str, limit: int, after: Key | None) -> list[RunError]:
         query = select(RunErrorRecord).where(RunErrorRecord.run_id == run_id)

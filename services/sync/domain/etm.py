@@ -110,8 +110,10 @@ class EtmRow:
         return not self.problems
 
 
-def map_row(index: int, source: dict[str, Any], settings: EtmSettings) -> EtmRow:
-    """Mapping problems only; whether the user exists and may hold the role is the users service's to say."""
+def map_row(index: int, source: dict[str, Any], settings: EtmSettings, *, keep_source: bool = True) -> EtmRow:
+    """Mapping problems only; whether the user exists and may hold the role is the users service's to say.
+    Without keep_source the row does not hold on to Salesforce's record (a run settles a million
+    rows; only a preview shows the source)."""
     mapping = settings.mapping
 
     def text(name: str) -> str:
@@ -135,7 +137,7 @@ def map_row(index: int, source: dict[str, Any], settings: EtmSettings) -> EtmRow
     modified = source.get("LastModifiedDate")
     return EtmRow(
         index,
-        source,
+        source if keep_source else _NO_SOURCE,
         account,
         email,
         name,
@@ -145,6 +147,8 @@ def map_row(index: int, source: dict[str, Any], settings: EtmSettings) -> EtmRow
         tuple(problems),
     )
 
+
+_NO_SOURCE: dict[str, Any] = {}
 
 # --- one user per role per account ---
 
@@ -181,7 +185,8 @@ class OneUserPerRole:
     def offer(self, row: EtmRow) -> EtmRow | None:
         """The row that lost to this one or that this one lost to; None: the first of its kind.
         Rows are kept without their source: a run may settle a million of them."""
-        row = replace(row, source={})
+        if row.source:
+            row = replace(row, source=_NO_SOURCE)
         key = (row.account_id, row.role)
         held = self._chosen.get(key)
         if held is None:

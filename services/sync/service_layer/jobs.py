@@ -189,7 +189,7 @@ def validate_rows(
         checker, chosen = RowChecker(users), OneUserPerRole()
         chunk: list[EtmRow] = []
         for index, source in enumerate(reader.rows()):
-            chunk.append(map_row(index, source, job.etm))
+            chunk.append(map_row(index, source, job.etm, keep_source=False))
             if len(chunk) == CHECK_ROWS:
                 total, applicable = _tally(checker, chosen, chunk, reasons, total, applicable)
                 chunk = []

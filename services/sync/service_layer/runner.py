@@ -254,7 +254,7 @@ class JobRunner:
             chunk: list[EtmRow] = []
             for index, source in enumerate(reader.rows(since)):
                 run.counts.rows_read += 1
-                row = map_row(index, source, settings)
+                row = map_row(index, source, settings, keep_source=False)
                 if row.last_modified is not None and (progress.newest is None or row.last_modified > progress.newest):
                     progress.newest = row.last_modified
                 chunk.append(row)

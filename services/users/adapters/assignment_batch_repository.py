@@ -56,8 +56,9 @@ class AssignmentBatchRepository:
             select(batch.text(0), batch.text(1), batch.text(2), *self._stamp(write, now))
             # WHERE: SQLite would read "ON CONFLICT" after a bare FROM as a join constraint.
             .where(batch.text(0).is_not(None))
-            .order_by(batch.text(0), batch.text(1))
         )
+        if self._dialect == "postgresql":  # lock order; SQLite writers are serialised anyway
+            rows = rows.order_by(batch.text(0), batch.text(1))
         dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
             dialect_insert(_ASSIGNMENTS)

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ def _role(row: RoleRecord, count: int) -> Role:
     )
 
 
-def _assignment(row: AssignmentRecord) -> Assignment:
+def _assignment(row: AssignmentRecord | Row[Any]) -> Assignment:
     return Assignment(row.account_id, row.role_key, row.user_id, Source(row.source), row.source_ref, row.update_time)
 
 
@@ -243,8 +243,9 @@ class AssignmentRepository:
         source: Source | None = None,
         source_ref: str | None = None,
     ) -> list[Assignment]:
-        """By source_ref, ix_assignments_source_ref serves both the filter and the order."""
-        query = select(AssignmentRecord)
+        """By source_ref, ix_assignments_source_ref serves both the filter and the order. Plain
+        rows, not ORM instances: a sync's stale scan pages through every assignment a job wrote."""
+        query = select(*_TABLE.c)
         if user_id:
             query = query.where(AssignmentRecord.user_id == user_id)
         if role_key:
@@ -256,7 +257,7 @@ class AssignmentRepository:
         if source_ref:
             query = query.where(AssignmentRecord.source_ref == source_ref)
         query = keyset(query, (AssignmentRecord.account_id, AssignmentRecord.role_key), after, limit)
-        return [_assignment(r) for r in self._session.scalars(query)]
+        return [_assignment(r) for r in self._session.execute(query)]
 
     def count_by_user(self, role_key: str, user_ids: Iterable[str]) -> dict[str, int]:
         """Accounts on which each of these users holds the role now: one GROUP BY query. Users who
