@@ -4,6 +4,7 @@ email: the shared UsersServiceClient)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from services.runtime.service_client import RetryPolicy, ServiceCallError
 from services.runtime.users_client import UsersServiceClient
@@ -51,20 +52,28 @@ class SyncUsersClient(UsersServiceClient):
         return held
 
     def written_by(self, job: str) -> Iterator[assignments_pb2.Assignment]:
-        """Assignments whose current holder this job wrote."""
-        token = ""
-        while True:
+        """Assignments whose current holder this job wrote. The next page is fetched while the
+        caller goes through this one: a full run's stale scan pages through every assignment
+        the job holds (435,000 in the benchmark org), and the two sides overlap."""
+
+        def page(token: str) -> assignments_pb2.ListAssignmentsResponse:
             request = assignments_pb2.ListAssignmentsRequest(
                 page_size=1000,
                 page_token=token,
                 source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION,
                 source_ref=job,
             )
-            reply = self.call(self.assignments.ListAssignments, request)
-            yield from reply.assignments
-            token = reply.next_page_token
-            if not token:
-                return
+            return self.call(self.assignments.ListAssignments, request)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="written-by") as pool:
+            ahead = pool.submit(page, "")
+            while True:
+                reply = ahead.result()
+                if reply.next_page_token:
+                    ahead = pool.submit(page, reply.next_page_token)
+                yield from reply.assignments
+                if not reply.next_page_token:
+                    return
 
     def clear_own(
         self, rows: Sequence[assignments_pb2.ClearRow], job: str, request_id: str

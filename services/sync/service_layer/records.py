@@ -5,8 +5,26 @@ from __future__ import annotations
 
 from services.runtime.db import Database
 from services.sync import metrics
-from services.sync.domain.runs import Run, RunState
+from services.sync.domain.runs import Run, RunCounts, RunState
 from services.sync.unit_of_work import SyncUnitOfWork
+from steward.users.v1 import assignments_pb2
+
+OUTCOME = assignments_pb2.AssignmentRowOutcome
+
+
+def count_outcome(counts: RunCounts, outcome: assignments_pb2.AssignmentRowOutcome) -> bool:
+    """Count one BatchSetAssignments row outcome; False for a failed row (the caller records why)."""
+    if outcome.result == OUTCOME.RESULT_FAILED:
+        return False
+    if outcome.result == OUTCOME.RESULT_UNCHANGED:
+        counts.unchanged += 1
+    elif outcome.result == OUTCOME.RESULT_CLEARED:
+        counts.removed += 1
+    elif outcome.previous_user:
+        counts.updated += 1
+    else:
+        counts.assigned += 1
+    return True
 
 
 def finish_run(db: Database, run: Run, *, moves_watermark: bool) -> None:

@@ -34,14 +34,13 @@ from services.sync.domain.connection import Connection, connection_not_found
 from services.sync.domain.etm import EtmRow, EtmSettings, OneUserPerRole, Removals, map_row
 from services.sync.domain.model import Job, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
-from services.sync.service_layer.records import finish_run
+from services.sync.service_layer.records import count_outcome, finish_run
 from services.sync.service_layer.row_checks import CHECK_ROWS, RowChecker, settle
 from services.sync.unit_of_work import SyncUnitOfWork
 from steward.users.v1 import assignments_pb2
 
 log = get_logger("steward.sync.runner")
 RUN_IDS = uuid.UUID("9f3c1e52-6a7b-4d8e-b1f0-2c4a5d6e7f81")
-OUTCOME = assignments_pb2.AssignmentRowOutcome
 
 
 class LeaseLost(Exception):
@@ -326,15 +325,9 @@ class JobRunner:
                 progress.current.add((row.account_id, row.role, user or ""))
                 continue
             outcome = next(outcomes)
-            if outcome.result == OUTCOME.RESULT_FAILED:
+            if not count_outcome(run.counts, outcome):
                 self._skip(run, progress, row, outcome.reason, outcome.description)
                 continue
-            if outcome.result == OUTCOME.RESULT_UNCHANGED:
-                run.counts.unchanged += 1
-            elif outcome.previous_user:
-                run.counts.updated += 1
-            else:
-                run.counts.assigned += 1
             if outcome.user:
                 progress.current.add((row.account_id, row.role, outcome.user))
         self._save(run, progress)

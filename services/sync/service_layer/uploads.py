@@ -24,14 +24,13 @@ from services.sync.domain import uploads as files
 from services.sync.domain.model import Job, JobType, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
 from services.sync.service_layer.jobs import users_unavailable
-from services.sync.service_layer.records import finish_run
+from services.sync.service_layer.records import count_outcome, finish_run
 from services.sync.service_layer.runner import LeaseLost
 from services.sync.unit_of_work import SyncUnitOfWork
 from steward.users.v1 import assignments_pb2, users_pb2
 
 log = get_logger("steward.sync.uploads")
 UPLOAD_IDS = uuid.UUID("5d2e8c41-0b7a-4f63-9a1e-7c3b2d4e5f60")
-SET = assignments_pb2.AssignmentRowOutcome
 UPSERT = users_pb2.UpsertUserOutcome
 USER_BATCH = 1000  # UpsertUsers' limit per call
 T = TypeVar("T")
@@ -199,16 +198,8 @@ class Uploads:
             rows = [_assignment_row(cell) for cell in applicable]
             reply = self._users.set_assignments(rows, job.name, self._request_id(run, f"set/{number}"))
             for cell, outcome in zip(applicable, sorted(reply.outcomes, key=lambda o: o.row), strict=True):
-                if outcome.result == SET.RESULT_FAILED:
+                if not count_outcome(run.counts, outcome):
                     skip(cell, outcome.reason, outcome.description)
-                elif outcome.result == SET.RESULT_UNCHANGED:
-                    run.counts.unchanged += 1
-                elif outcome.result == SET.RESULT_CLEARED:
-                    run.counts.removed += 1
-                elif outcome.previous_user:
-                    run.counts.updated += 1
-                else:
-                    run.counts.assigned += 1
         self._save(run, files.one_per_line(errors))
 
     # --- users: batches of UpsertUsers' limit, each line's teams in its row ---
