@@ -51,6 +51,13 @@ class SyncUsersClient(UsersServiceClient):
             held |= {(a.account_id, a.role): a.user for a in reply.assignments}
         return held
 
+    def holds_any(self, job: str) -> bool:
+        """Does the job hold any assignment now (did it write a current holder)?"""
+        request = assignments_pb2.ListAssignmentsRequest(
+            page_size=1, source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION, source_ref=job
+        )
+        return bool(self.call(self.assignments.ListAssignments, request).assignments)
+
     def written_by(self, job: str) -> Iterator[assignments_pb2.Assignment]:
         """Assignments whose current holder this job wrote. The next page is fetched while the
         caller goes through this one: a full run's stale scan pages through every assignment

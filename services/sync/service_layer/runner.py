@@ -58,6 +58,9 @@ class _Progress:
     batches: int = 0
     # (account, role, "users/{uid}") the run confirmed: what MIRROR must not remove.
     current: set[tuple[str, str, str]] = field(default_factory=set)
+    # Did the job hold any assignment when the run began? If not, whatever it holds at the end
+    # this run wrote, so nothing can be stale: no scan, and `current` need not be kept.
+    held_before: bool = True
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,7 @@ class JobRunner:
         reader = EtmReader(self._salesforce(connection), settings)
         # Rows of one account arrive together: each account is written once the next begins.
         streams = reader.groups_accounts(since) and settings.mapping.account_id == "AccountId"
-        progress = _Progress()
+        progress = _Progress(held_before=run.mode is RunMode.FULL and self._users.holds_any(job.name))
         checker, chosen = RowChecker(self._users), OneUserPerRole()
         with _Pipeline(self, run, job, progress, checker) as writes:
             chunk: list[EtmRow] = []
@@ -322,17 +325,20 @@ class JobRunner:
         for index, (row, user) in enumerate(zip(sent.batch.rows, sent.batch.users, strict=True)):
             if index not in changing:
                 run.counts.unchanged += 1  # the holder already: nothing was sent
-                progress.current.add((row.account_id, row.role, user or ""))
+                if progress.held_before:
+                    progress.current.add((row.account_id, row.role, user or ""))
                 continue
             outcome = next(outcomes)
             if not count_outcome(run.counts, outcome):
                 self._skip(run, progress, row, outcome.reason, outcome.description)
                 continue
-            if outcome.user:
+            if outcome.user and progress.held_before:
                 progress.current.add((row.account_id, row.role, outcome.user))
         self._save(run, progress)
 
     def _removals(self, run: Run, job: Job, settings: EtmSettings, progress: _Progress) -> None:
+        if not progress.held_before:
+            return  # the job's first full run (or the first since it held nothing): nothing stale
         stale = [
             assignments_pb2.ClearRow(account_id=a.account_id, role=a.role, expected_user=a.user)
             for a in self._users.written_by(job.name)
