@@ -505,7 +505,8 @@ def main() -> int:
     )
     print(
         f"| RunJob FULL again (the incremental's changes aside, nothing to write; stale scan) "
-        f"| {repeat.run.counts.rows_read:,} | {repeat.seconds:.2f} | {repeat.run.counts.rows_read / repeat.seconds:,.0f} "
+        f"| {repeat.run.counts.rows_read:,} | {repeat.seconds:.2f} "
+        f"| {repeat.run.counts.rows_read / repeat.seconds:,.0f} "
         f"| {repeat.seconds / floor:.1f}x |"
     )
     # A full run writes each account's settled rows as soon as the next account is read.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,7 +17,14 @@ from services.users import convert
 from services.users.adapters.work_repository import resource_key, task_key
 from services.users.domain.assignments import EmptyValue, Role, RoleSource, Source, WriteSource, check_role_key
 from services.users.domain.permissions import Actor
-from services.users.domain.work import PRIVATE_KINDS, Resource, ResourceKind, Visibility, check_account_id
+from services.users.domain.work import (
+    PRIVATE_KINDS,
+    Resource,
+    ResourceKind,
+    Visibility,
+    check_account_id,
+    is_account_id,
+)
 from services.users.service_layer import assignments as use
 from services.users.service_layer import work
 from services.users.servicer import UsersServicerBase
@@ -111,11 +119,24 @@ def _checked(problems: Violations, parse: Callable[..., Any], *args: Any) -> Any
 
 def _slot(account_id: str, role: str, field: str, problems: Violations) -> tuple[str, str]:
     """(account id, role key) of one row of a batch, its problems collected."""
+    if is_account_id(account_id) and (key := _valid_role_key(role)):
+        return account_id, key  # the common case, without building field names
     check_account_id(account_id, f"{field}.account_id", problems)
     key = _checked(problems, convert.role_key, role, f"{field}.role")
     if key is not None:
         _checked(problems, check_role_key, key, f"{field}.role")
     return account_id, key or ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_role_key(role: str) -> str:
+    """The key of a well-formed role name, else "" (a batch names a handful of roles)."""
+    try:
+        key = convert.role_key(role)
+        check_role_key(key)
+    except InvalidArgument:
+        return ""
+    return key
 
 
 def _batch_size(count: int, field: str, problems: Violations) -> None:

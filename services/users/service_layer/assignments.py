@@ -221,6 +221,7 @@ def batch_set(
     users = _resolve_all(uow, {row.user for row in rows if row.user is not None})
     outcomes: list[RowOutcome] = [_UNCHANGED] * len(rows)
     writes: list[SlotWrite] = []
+    eligible: set[tuple[str, str]] = set()
     for index, row in enumerate(rows):
         try:
             if not is_account_id(row.account_id):
@@ -235,7 +236,9 @@ def batch_set(
             user = users[row.user]
             if isinstance(user, DomainError):
                 raise user
-            ensure_eligible(user, role, write)
+            if (user.id, role.key) not in eligible:  # a batch names each user with a few roles
+                ensure_eligible(user, role, write)
+                eligible.add((user.id, role.key))
             writes.append(SlotWrite(index, (row.account_id, role.key), user.id))
         except DomainError as failed:
             outcomes[index] = RowOutcome(None, "", failed.reason, failed.message)
@@ -254,17 +257,7 @@ def _write_batch(
     """Claim the free slots, lock the taken ones, work out what the rows do in order, and write
     only what changed."""
     claims = batches.first_claims(writes)
-    claimed = uow.assignment_batches.claim(claims, write, now)
-    holders: dict[batches.Slot, str] = {}
-    pending = {w.slot for w in writes} - claimed
-    while pending:
-        found = uow.assignment_batches.holders(sorted(pending))
-        holders |= {slot: holder.user_id for slot, holder in found.items()}
-        # A slot the claim found taken may have been freed by its holder's transaction since:
-        # claim it again (a clear-only slot that is free stays free: nothing to lock).
-        freed = {slot: claims[slot] for slot in pending - found.keys() if slot in claims}
-        pending = set(freed) - (newly := uow.assignment_batches.claim(freed, write, now))
-        claimed |= newly
+    claimed, holders = uow.assignment_batches.take({w.slot for w in writes}, claims, write, now)
     plan = batches.plan(writes, holders)
     # What the table holds now, for the slots that changed: the claims, or the locked holders.
     written = {slot: claims[slot] if slot in claimed else holders.get(slot) for slot in plan.final}
