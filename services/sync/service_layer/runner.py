@@ -254,16 +254,18 @@ class JobRunner:
         checker, chosen = RowChecker(self._users), OneUserPerRole()
         with _Pipeline(self, run, job, progress, checker) as writes:
             chunk: list[EtmRow] = []
+            reading = ""  # the account being read (a row whose account is missing does not move it)
             for index, source in enumerate(reader.rows(since)):
                 run.counts.rows_read += 1
                 row = map_row(index, source, settings, keep_source=False)
+                reading = row.account_id or reading
                 if row.last_modified is not None and (progress.newest is None or row.last_modified > progress.newest):
                     progress.newest = row.last_modified
                 chunk.append(row)
                 if len(chunk) == CHECK_ROWS:
                     self._settle(run, progress, checker, chosen, chunk)
                     if streams:
-                        writes.add(chosen.take_settled(open_account=row.account_id))
+                        writes.add(chosen.take_settled(open_account=reading))
                     chunk = []
                 if run.counts.rows_read % BATCH_ROWS == 0:
                     self._save(run, progress)  # progress shown, lease renewed while reading
