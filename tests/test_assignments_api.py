@@ -404,3 +404,31 @@ def test_a_batch_over_the_limit_is_refused_whole(users_api, admin):
     assert (too_many.code, too_many.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "TOO_MANY_ROWS")
     team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account), metadata=admin)
     assert list(team.assignments) == [] and history(api, admin, account) == []
+
+
+def test_batch_rows_travel_intact_whatever_characters_their_account_ids_hold(users_api, admin):
+    """A batch reaches the database as one JSON parameter: quotes, backslashes, non-ASCII and
+    JSON look-alikes in an account id must come back exactly as sent."""
+    api = users_api()
+    ann = add_user(api.db, "ann@example.com")
+    accounts = ['Ac"me\\1', "Société Générale ✓", "[1, 2]", "null", "  spaced  ", "x" * 255, "😀-emoji"]
+    reply = api.assignments.BatchSetAssignments(
+        pb.BatchSetAssignmentsRequest(
+            rows=[pb.AssignmentRow(account_id=a, role="roles/success_manager", user=by_id(ann)) for a in accounts],
+            source=INTEGRATION,
+        ),
+        metadata=admin,
+    )
+    assert [o.result for o in reply.outcomes] == [pb.AssignmentRowOutcome.RESULT_SET] * len(accounts)
+    for account in accounts:
+        team = api.assignments.GetAccountTeam(pb.GetAccountTeamRequest(account_id=account), metadata=admin)
+        assert [(a.account_id, a.user) for a in team.assignments] == [(account, f"users/{ann.id}")]
+        [change] = history(api, admin, account)
+        assert (change.account_id, change.user, change.previous_user) == (account, f"users/{ann.id}", "")
+    got = api.assignments.BatchGetAssignments(
+        pb.BatchGetAssignmentsRequest(
+            keys=[pb.AssignmentKey(account_id=a, role="roles/success_manager") for a in accounts]
+        ),
+        metadata=admin,
+    )
+    assert sorted(a.account_id for a in got.assignments) == sorted(accounts)
