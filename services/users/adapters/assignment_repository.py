@@ -57,8 +57,6 @@ def _change(row: AssignmentHistoryRecord) -> AssignmentChange:
 
 
 _TABLE = table_of(AssignmentRecord)
-# Accounts per IN list when a batch reads or deletes its slots (well under any driver's parameter limit).
-_CHUNK = 1000
 
 
 @functools.cache
@@ -181,48 +179,6 @@ class AssignmentRepository:
             )
         )
         return holder.user_id
-
-    def holders(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Assignment]:
-        """The current holders of these (account id, role key) slots, locked for update: a few
-        queries for a whole batch (per role, accounts in chunks), in key order so that concurrent
-        batches lock rows in the same order. Empty slots are absent from the result."""
-        by_role: dict[str, set[str]] = {}
-        for account_id, role_key in keys:
-            by_role.setdefault(role_key, set()).add(account_id)
-        found: dict[tuple[str, str], Assignment] = {}
-        for role_key in sorted(by_role):
-            accounts = sorted(by_role[role_key])
-            for start in range(0, len(accounts), _CHUNK):
-                query = (
-                    select(AssignmentRecord)
-                    .where(
-                        AssignmentRecord.role_key == role_key,
-                        AssignmentRecord.account_id.in_(accounts[start : start + _CHUNK]),
-                    )
-                    .order_by(AssignmentRecord.account_id)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                )
-                for row in self._session.scalars(query):
-                    found[(row.account_id, row.role_key)] = _assignment(row)
-        return found
-
-    def remove_many(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Delete these slots (whoever holds them: the caller locked and checked them first)."""
-        by_role: dict[str, list[str]] = {}
-        for account_id, role_key in keys:
-            by_role.setdefault(role_key, []).append(account_id)
-        for role_key in sorted(by_role):
-            accounts = sorted(by_role[role_key])
-            for start in range(0, len(accounts), _CHUNK):
-                self._session.execute(
-                    delete(AssignmentRecord)
-                    .where(
-                        AssignmentRecord.role_key == role_key,
-                        AssignmentRecord.account_id.in_(accounts[start : start + _CHUNK]),
-                    )
-                    .execution_options(synchronize_session=False)
-                )
 
     def of_role(self, role_key: str) -> list[Assignment]:
         query = select(AssignmentRecord).where(AssignmentRecord.role_key == role_key).with_for_update()
