@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.runtime.auth import mint_token, principal_from_metadata, verify_token
 from services.runtime.errors import Aborted, InvalidArgument, Unauthenticated
 from services.runtime.etag import check_etag, make_etag
 from services.runtime.names import parse_name, validate_request_id
 from services.runtime.pagination import DEFAULT_PAGE_SIZE, encode_token, fingerprint, parse_page
+from services.runtime.protobuf import timestamp
 
 SECRET = "unit-secret-" + "y" * 32
 
@@ -97,3 +102,10 @@ def test_metadata_problems(metadata, reason):
     with pytest.raises(Unauthenticated) as err:
         principal_from_metadata(SECRET, metadata)
     assert err.value.reason == reason
+
+
+@given(st.datetimes(timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30))])))
+def test_timestamps_are_what_protobuf_itself_makes_of_a_datetime(value):
+    expected = Timestamp()
+    expected.FromDatetime(value.astimezone(dt.UTC))
+    assert timestamp(value) == expected

@@ -18,12 +18,18 @@ M = TypeVar("M", bound=Message)
 D = TypeVar("D", bound=Enum)
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def timestamp(value: dt.datetime | None) -> Timestamp | None:
     if value is None:
         return None
-    out = Timestamp()
-    out.FromDatetime(value.astimezone(dt.UTC))
-    return out
+    if value.tzinfo is None:  # read as local time, as astimezone does
+        value = value.astimezone(dt.UTC)
+    # Integer arithmetic rather than Timestamp.FromDatetime (~4x slower): a list or batch
+    # response converts thousands of these.
+    delta = value - _EPOCH
+    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
 
 
 def update_paths(mask: FieldMask, allowed: frozenset[str], field: str = "update_mask") -> list[str]:

@@ -117,10 +117,11 @@ def _checked(problems: Violations, parse: Callable[..., Any], *args: Any) -> Any
         return None
 
 
-def _slot(account_id: str, role: str, field: str, problems: Violations) -> tuple[str, str]:
-    """(account id, role key) of one row of a batch, its problems collected."""
+def _slot(account_id: str, role: str, rows: str, index: int, problems: Violations) -> tuple[str, str]:
+    """(account id, role key) of row `index` of a batch's `rows`, its problems collected."""
     if is_account_id(account_id) and (key := _valid_role_key(role)):
         return account_id, key  # the common case, without building field names
+    field = f"{rows}[{index}]"
     check_account_id(account_id, f"{field}.account_id", problems)
     key = _checked(problems, convert.role_key, role, f"{field}.role")
     if key is not None:
@@ -153,7 +154,7 @@ def _clear_request(request: pb.BatchClearAssignmentsRequest) -> tuple[list[use.C
     _batch_size(len(request.rows), "rows", problems)
     rows = []
     for i, row in enumerate(request.rows):
-        account_id, key = _slot(row.account_id, row.role, f"rows[{i}]", problems)
+        account_id, key = _slot(row.account_id, row.role, "rows", i, problems)
         expected = (
             _checked(problems, parse_name, "users", row.expected_user, f"rows[{i}].expected_user")
             if row.expected_user
@@ -167,7 +168,7 @@ def _clear_request(request: pb.BatchClearAssignmentsRequest) -> tuple[list[use.C
 def _get_request(request: pb.BatchGetAssignmentsRequest) -> list[tuple[str, str]]:
     problems = Violations()
     _batch_size(len(request.keys), "keys", problems)
-    slots = [_slot(k.account_id, k.role, f"keys[{i}]", problems) for i, k in enumerate(request.keys)]
+    slots = [_slot(k.account_id, k.role, "keys", i, problems) for i, k in enumerate(request.keys)]
     problems.raise_if_any("invalid batch get request")
     return slots
 

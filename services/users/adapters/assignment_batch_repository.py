@@ -119,7 +119,7 @@ class AssignmentBatchRepository:
             (row.account_id, row.role_key): Assignment(
                 row.account_id, row.role_key, row.user_id, Source(row.source), row.source_ref, row.update_time
             )
-            for row in self._session.execute(query)
+            for row in self._session.execute(query).all()
         }
 
     def apply(self, holders: Mapping[Slot, str | None], write: WriteSource, now: dt.datetime) -> None:
