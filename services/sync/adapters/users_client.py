@@ -51,33 +51,31 @@ class SyncUsersClient(UsersServiceClient):
             held |= {(a.account_id, a.role): a.user for a in reply.assignments}
         return held
 
+    def _written_page(self, job: str, page_size: int, token: str = "") -> assignments_pb2.ListAssignmentsResponse:
+        """A page of the assignments whose current holder this job wrote."""
+        request = assignments_pb2.ListAssignmentsRequest(
+            page_size=page_size,
+            page_token=token,
+            source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION,
+            source_ref=job,
+        )
+        return self.call(self.assignments.ListAssignments, request)
+
     def holds_any(self, job: str) -> bool:
         """Does the job hold any assignment now (did it write a current holder)?"""
-        request = assignments_pb2.ListAssignmentsRequest(
-            page_size=1, source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION, source_ref=job
-        )
-        return bool(self.call(self.assignments.ListAssignments, request).assignments)
+        return bool(self._written_page(job, 1).assignments)
 
     def written_by(self, job: str) -> Iterator[assignments_pb2.Assignment]:
         """Assignments whose current holder this job wrote. The next page is fetched while the
         caller goes through this one: a full run's stale scan pages through every assignment
         the job holds (435,000 in the benchmark org), and the two sides overlap."""
 
-        def page(token: str) -> assignments_pb2.ListAssignmentsResponse:
-            request = assignments_pb2.ListAssignmentsRequest(
-                page_size=1000,
-                page_token=token,
-                source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION,
-                source_ref=job,
-            )
-            return self.call(self.assignments.ListAssignments, request)
-
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="written-by") as pool:
-            ahead = pool.submit(page, "")
+            ahead = pool.submit(self._written_page, job, 1000)
             while True:
                 reply = ahead.result()
                 if reply.next_page_token:
-                    ahead = pool.submit(page, reply.next_page_token)
+                    ahead = pool.submit(self._written_page, job, 1000, reply.next_page_token)
                 yield from reply.assignments
                 if not reply.next_page_token:
                     return
