@@ -22,6 +22,7 @@ from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.leases import WorkerLease
 from services.runtime.migrations import MigrationSet
+from services.runtime.partitions import PartitionLeases
 from services.runtime.server import BackgroundWorker, ServiceSpec
 from services.runtime.service_client import RetryPolicy
 from steward.rules.v1 import events_pb2, events_pb2_grpc, plays_pb2, plays_pb2_grpc
@@ -36,12 +37,17 @@ def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
             current.users_address, settings.jwt_secret, RetryPolicy(deadline_seconds=current.users_deadline_seconds)
         )
         catalog = PlayCatalog()
-        # The executor and the consumer must each run once per replica set: the lease says where.
+        # The consumer and the clock run once per replica set (the lease says where); runs are
+        # executed by whichever replica holds their account's partition.
         lease = WorkerLease(db, WORKER_LEASES, "rules.workers", ttl_seconds=current.lease_seconds)
+        partitions = PartitionLeases(
+            db, WORKER_LEASES, "rules.runs", current.run_partitions, ttl_seconds=current.lease_seconds
+        )
         executor = RunExecutor(
             db,
             directory,
-            lease,
+            partitions,
+            batch=current.executor_batch,
             base_backoff_seconds=current.run_retry_base_seconds,
             max_backoff_seconds=current.run_retry_max_seconds,
             webhook_policy=WebhookPolicy(
@@ -66,8 +72,8 @@ def build_spec(config: RulesConfig | None = None) -> ServiceSpec:
         workers: list[BackgroundWorker] = [executor, clock]
         if current.consume_users_events:
             workers.append(UsersEventConsumer(db, directory, catalog, executor.wake, lease, clock=current.clock))
-        # Stopped in this order: the lease is released once its workers are done.
-        return [*workers, lease, directory]
+        # Stopped in this order: the leases are released once their workers are done.
+        return [*workers, lease, partitions, directory]
 
     return ServiceSpec(
         name="rules",

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.runtime.config import env_float, service_address
+from services.runtime.config import env_float, env_int, service_address
 from services.runtime.db import utcnow
 
 
@@ -22,9 +22,15 @@ class RulesConfig:
     run_retry_max_seconds: float = 30.0
     # Consume the users service's event stream (assignment changes, play owner changes).
     consume_users_events: bool = True
-    # The executor and the consumer run in one replica at a time, the holder of a lease of this
-    # length (renewed every third of it): a replica that dies is replaced after at most this.
+    # Leases of this length: the users-stream consumer and the clock run in one replica at a
+    # time (renewed every third of it), and each partition of runs is executed by one replica
+    # (renewed every fifth): a replica that dies is replaced once its leases expire.
     lease_seconds: float = 15.0
+    # Runs are partitioned by account (a hash modulo this) over the live replicas; the same on
+    # every replica. More partitions than replicas you will ever run, so each gets a share.
+    run_partitions: int = 16
+    # Runs per executor batch (actions go out in one call per kind and stage).
+    executor_batch: int = 500
     # How often the holder of the lease re-evaluates time-based segment plays for every account.
     time_pass_seconds: float = 60.0
     # RunPlay calls per caller per minute.
@@ -44,6 +50,8 @@ class RulesConfig:
             run_retry_max_seconds=env_float("STEWARD_RULES_RUN_RETRY_MAX_SECONDS", 30.0),
             consume_users_events=(os.environ.get("STEWARD_RULES_CONSUME_USERS_EVENTS") or "true").lower() != "false",
             lease_seconds=env_float("STEWARD_RULES_LEASE_SECONDS", 15.0),
+            run_partitions=env_int("STEWARD_RULES_PARTITIONS", 16, minimum=1),
+            executor_batch=env_int("STEWARD_RULES_EXECUTOR_BATCH", 500, minimum=1),
             time_pass_seconds=env_float("STEWARD_RULES_TIME_PASS_SECONDS", 60.0),
             manual_runs_per_minute=int(env_float("STEWARD_RULES_MANUAL_RUNS_PER_MINUTE", 100)),
             webhook_attempts=int(env_float("STEWARD_RULES_WEBHOOK_ATTEMPTS", 4)),

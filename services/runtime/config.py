@@ -28,6 +28,13 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _int(name, default)
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
 def env_float(name: str, default: float) -> float:
     raw = _env(name, str(default))
     try:

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from services.runtime.service_client import RetryPolicy, ServiceClient
 from steward.users.v1 import assignments_pb2, assignments_pb2_grpc, users_pb2, users_pb2_grpc
 
+# Rows per BatchSetAssignments / BatchGetAssignments call: the users service's limit.
+BATCH_ROWS = 10_000
+
 
 class UsersServiceClient(ServiceClient):
     def __init__(
@@ -46,3 +49,14 @@ class UsersServiceClient(ServiceClient):
                 if not token:
                     break
         return found
+
+    def holders(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(account id, role name) -> "users/{uid}" of the current holder, for the held ones."""
+        held: dict[tuple[str, str], str] = {}
+        for start in range(0, len(keys), BATCH_ROWS):
+            request = assignments_pb2.BatchGetAssignmentsRequest(
+                keys=[assignments_pb2.AssignmentKey(account_id=a, role=r) for a, r in keys[start : start + BATCH_ROWS]]
+            )
+            reply = self.call(self.assignments.BatchGetAssignments, request)
+            held |= {(a.account_id, a.role): a.user for a in reply.assignments}
+        return held

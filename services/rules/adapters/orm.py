@@ -135,6 +135,8 @@ class PlayRunRecord(RulesBase):
     position: Mapped[int] = mapped_column(Integer)
     event_id: Mapped[str] = mapped_column(String(200))
     account_id: Mapped[str] = mapped_column(String(100), index=True)
+    # runtime/partitions.account_slot(account_id): the run's partition is account_slot % P.
+    account_slot: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(100), default="")
     description: Mapped[str] = mapped_column(Text, default="")
@@ -168,5 +170,6 @@ class IdempotencyRecord(IdempotencyRecordMixin, RulesBase):
     __tablename__ = "idempotency_records"
 
 
-# Which replica runs the executor and the users-stream consumer (services/runtime/leases.py).
+# Which replica runs the users-stream consumer and the clock (services/runtime/leases.py), and
+# which replica executes the runs of which partition (services/runtime/partitions.py).
 WORKER_LEASES = lease_table(RulesBase.metadata)

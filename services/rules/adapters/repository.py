@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome
 from services.rules.domain.segments import ActivationScope, TriggerKind
 from services.runtime.db import flush, keyset, table_of
 from services.runtime.pagination import Key
+from services.runtime.partitions import account_slot
 from services.runtime.sealing import Keyring, is_sealed
 
 # Every writer of events and account state takes it (PostgreSQL): the engine compares and
@@ -438,7 +439,7 @@ class RateWindowRepository:
         return True
 
 
-def _run(row: PlayRunRecord, plan: dict[str, Any]) -> PlayRun:
+def _run(row: Any, plan: dict[str, Any]) -> PlayRun:
     return PlayRun(
         id=row.id,
         play_id=row.play_id,
@@ -503,6 +504,7 @@ class RunRepository:
                     "position": position,
                     "event_id": run.event_id,
                     "account_id": run.account_id,
+                    "account_slot": account_slot(run.account_id),
                     "outcome": run.outcome.value,
                     "reason": "",
                     "description": "",
@@ -517,34 +519,55 @@ class RunRepository:
             ],
         )
 
-    def next_pending(self, limit: int) -> list[PlayRun]:
-        query = (
-            select(PlayRunRecord)
-            .where(PlayRunRecord.outcome == RunOutcome.PENDING.value)
-            .order_by(PlayRunRecord.event_seq, PlayRunRecord.position)
-            .limit(limit)
-        )
-        return self._with_plans(list(self._session.scalars(query)))
+    def next_pending(self, limit: int, partitions: Collection[int] = (), count: int = 1) -> list[PlayRun]:
+        """The oldest pending runs in event order; with `partitions`, only of those of `count`."""
+        table = table_of(PlayRunRecord)
+        query = select(table).where(table.c.outcome == RunOutcome.PENDING.value)
+        if partitions and len(partitions) < count:
+            query = query.where((table.c.account_slot % count).in_(sorted(partitions)))
+        query = query.order_by(table.c.event_seq, table.c.position).limit(limit)
+        return self._with_plans(list(self._session.connection().execute(query)))
 
-    def _with_plans(self, rows: list[PlayRunRecord]) -> list[PlayRun]:
-        plans = PlayRepository(self._session, Keyring()).plans((r.play_id, r.play_version) for r in rows)  # no secrets
-        return [_run(row, plans.get((row.play_id, row.play_version), {})) for row in rows]
-
-    def save(self, run: PlayRun) -> None:
-        self._session.execute(
-            update(table_of(PlayRunRecord))
-            .where(table_of(PlayRunRecord).c.id == run.id)
+    def save_all(self, runs: Sequence[PlayRun]) -> None:
+        """Each run's progress, in one executemany."""
+        if not runs:
+            return
+        table = table_of(PlayRunRecord)
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("run_id"))
             .values(
-                outcome=run.outcome.value,
-                reason=run.reason,
-                description=run.description,
-                results=_results(run),
-                choices=run.choices,
-                attempts=run.attempts,
-                next_attempt_time=run.next_attempt_time,
-                finish_time=run.finish_time,
+                outcome=bindparam("outcome"),
+                reason=bindparam("reason"),
+                description=bindparam("description"),
+                results=bindparam("results"),
+                choices=bindparam("choices"),
+                attempts=bindparam("attempts"),
+                next_attempt_time=bindparam("next_attempt_time"),
+                finish_time=bindparam("finish_time"),
             )
         )
+        self._session.connection().execute(
+            statement,
+            [
+                {
+                    "run_id": run.id,
+                    "outcome": run.outcome.value,
+                    "reason": run.reason,
+                    "description": run.description,
+                    "results": _results(run),
+                    "choices": run.choices,
+                    "attempts": run.attempts,
+                    "next_attempt_time": run.next_attempt_time,
+                    "finish_time": run.finish_time,
+                }
+                for run in runs
+            ],
+        )
+
+    def _with_plans(self, rows: Sequence[Any]) -> list[PlayRun]:
+        plans = PlayRepository(self._session, Keyring()).plans((r.play_id, r.play_version) for r in rows)  # no secrets
+        return [_run(row, plans.get((row.play_id, row.play_version), {})) for row in rows]
 
     def for_event(self, event_id: str) -> list[PlayRun]:
         query = select(PlayRunRecord).where(PlayRunRecord.event_id == event_id).order_by(PlayRunRecord.position)

@@ -11,7 +11,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.runtime.service_client import RetryPolicy, ServiceCallError
-from services.runtime.users_client import UsersServiceClient
+from services.runtime.users_client import BATCH_ROWS, UsersServiceClient
 from steward.users.v1 import (
     assignments_pb2,
     events_pb2,
@@ -23,6 +23,7 @@ from steward.users.v1 import (
 
 SUBJECT = "service:rules"
 SCOPES = ("users.read", "assignments.write", "tasks.write", "resources.write", "events.read")
+TASKS_PER_CALL = 1_000  # BatchCreateTasks' limit
 # The rules service's name for the shared error type.
 UsersCallError = ServiceCallError
 
@@ -87,6 +88,22 @@ class UsersClient(UsersServiceClient):
             account_id=account_id, role=role, user=ref, source=source, request_id=request_id
         )
         return self.call(self.assignments.SetAssignment, request)
+
+    def batch_set(self, rows: Sequence[assignments_pb2.AssignmentRow]) -> list[assignments_pb2.AssignmentRowOutcome]:
+        """One outcome per row, in row order (rows carry their play's source and request id)."""
+        outcomes: list[assignments_pb2.AssignmentRowOutcome] = []
+        for start in range(0, len(rows), BATCH_ROWS):
+            request = assignments_pb2.BatchSetAssignmentsRequest(rows=rows[start : start + BATCH_ROWS])
+            outcomes += self.call(self.assignments.BatchSetAssignments, request).outcomes
+        return outcomes
+
+    def batch_create_tasks(self, items: Sequence[work_pb2.CreateTaskRequest]) -> list[work_pb2.TaskOutcome]:
+        """One outcome per item, in item order (each item idempotent on its own request id)."""
+        outcomes: list[work_pb2.TaskOutcome] = []
+        for start in range(0, len(items), TASKS_PER_CALL):
+            request = work_pb2.BatchCreateTasksRequest(requests=items[start : start + TASKS_PER_CALL])
+            outcomes += self.call(self.tasks.BatchCreateTasks, request).outcomes
+        return outcomes
 
     def create_task(
         self, account_id: str, title: str, assignee: str, due: dt.datetime | None, play: str, request_id: str

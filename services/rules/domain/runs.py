@@ -56,6 +56,7 @@ class PlayRun:
     results: list[ActionResult] = field(default_factory=list)
     # Choices made before an action was sent (round robin), reused on every retry.
     choices: dict[str, str] = field(default_factory=dict)
+    # Failed attempts while the users service was away or erring; reason/description say why.
     attempts: int = 0
     next_attempt_time: dt.datetime | None = None
     finish_time: dt.datetime | None = None
@@ -63,6 +64,8 @@ class PlayRun:
     def finish(self, now: dt.datetime) -> None:
         worst = max(self.results, key=lambda r: SEVERITY[r.outcome], default=None)
         self.outcome = RunOutcome.APPLIED if worst is None else worst.outcome
+        # While pending, reason and description said why the run was waiting.
+        self.reason, self.description = "", ""
         if worst is not None and worst.outcome is not RunOutcome.APPLIED:
             self.reason, self.description = worst.reason, worst.description
         self.finish_time = now

@@ -1,14 +1,18 @@
 """Consumes the users service's event stream: assignment changes become ASSIGNMENT_CHANGED
 account events (evaluated like published ones), and a PLAY resource handed to another owner
-(reassignment) changes the play's owner. Each event is handled in one transaction together
-with the stored cursor, so a restart resumes exactly after the last event handled.
+(reassignment) changes the play's owner. What the stream has delivered, up to BATCH events, is
+handled in one transaction together with the stored cursor (as PublishEvents stores a batch),
+so a restart resumes exactly after the last event handled and a burst costs a few transactions.
 
 One replica consumes at a time, the holder of the workers' lease; the cursor is saved under
-its fence, so a replica that lost the lease cannot move the cursor or record an event twice."""
+its fence, so a replica that lost the lease cannot move the cursor or record an event twice.
+A reader thread drains the stream into a bounded queue while the previous batch is recorded."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +35,7 @@ log = get_logger("steward.rules.consumer")
 CURSOR = "users.events"
 TYPES = ("assignment.set", "assignment.cleared", "resource.owner_changed")
 PLAY_RESOURCE = "resources/play/"
+BATCH = 500  # events per transaction, at most
 
 
 def assignment_event(cursor: str, occurred_at: dt.datetime, data: dict[str, Any]) -> AccountEvent:
@@ -95,10 +100,7 @@ class UsersEventConsumer:
                 with RulesUnitOfWork(self._db, write=False) as uow:
                     cursor = uow.cursors.get(CURSOR)
                 self._stream = self._directory.watch(cursor, TYPES)
-                for event in self._stream:
-                    if self._stop.is_set() or not self._lease.held:
-                        break
-                    self.handle(event)
+                self._consume(self._stream)
             except LeaseLost:
                 log.info("consumer_standing_by", reason="another replica took the lease")
             except grpc.RpcError as error:  # the users service is away, restarting or rebalancing
@@ -113,21 +115,79 @@ class UsersEventConsumer:
                 self._stream = None
             self._stop.wait(self._reconnect)
 
-    def handle(self, event: events_pb2.Event) -> None:
-        data = MessageToDict(event.data) if event.HasField("data") else {}
+    def _consume(self, stream: Any) -> None:
+        delivered: queue.Queue[Any] = queue.Queue(maxsize=2 * BATCH)
+        reader = threading.Thread(target=_read, args=(stream, delivered), name="rules-users-events-reader", daemon=True)
+        reader.start()
+        try:
+            while not self._stop.is_set() and self._lease.held:
+                batch = _take(delivered, BATCH, self._reconnect)
+                events = [e for e in batch if isinstance(e, events_pb2.Event)]
+                if events:
+                    self.handle(*events)
+                if len(events) < len(batch):  # the stream ended: its error, or None
+                    ended = batch[-1]
+                    if isinstance(ended, BaseException):
+                        raise ended
+                    return
+        finally:
+            stream.cancel()
+            while reader.is_alive():  # unblock its last put, and let it end
+                with contextlib.suppress(queue.Empty):
+                    delivered.get_nowait()
+                reader.join(0.01)
+
+    def handle(self, *events: events_pb2.Event) -> None:
+        """Records the events in order, and the cursor after the last, in one transaction."""
         now = self._clock()
         recorded = False
         with RulesUnitOfWork(self._db) as uow:
             self._lease.fence(uow.session)
-            if event.type.startswith("assignment.") and data.get("account_id"):
-                occurred = event.create_time.ToDatetime(tzinfo=dt.UTC) if event.HasField("create_time") else now
-                published = ingest(uow, self._catalog, [assignment_event(event.cursor, occurred, data)], now)
-                recorded = any(p.matched_plays for p in published)
-            elif event.type == "resource.owner_changed" and str(data.get("resource", "")).startswith(PLAY_RESOURCE):
-                play_id = str(data["resource"]).removeprefix(PLAY_RESOURCE)
-                uow.plays.set_owner(play_id, str(data.get("owner", "")).removeprefix("users/"), now)
-            uow.cursors.set(CURSOR, event.cursor, now)
+            changes: list[AccountEvent] = []
+            for event in events:
+                data = MessageToDict(event.data) if event.HasField("data") else {}
+                if event.type.startswith("assignment.") and data.get("account_id"):
+                    occurred = event.create_time.ToDatetime(tzinfo=dt.UTC) if event.HasField("create_time") else now
+                    changes.append(assignment_event(event.cursor, occurred, data))
+                elif event.type == "resource.owner_changed" and str(data.get("resource", "")).startswith(PLAY_RESOURCE):
+                    # Runs of the changes before it keep the owner they matched with.
+                    recorded |= self._ingest(uow, changes, now)
+                    changes = []
+                    play_id = str(data["resource"]).removeprefix(PLAY_RESOURCE)
+                    uow.plays.set_owner(play_id, str(data.get("owner", "")).removeprefix("users/"), now)
+            recorded |= self._ingest(uow, changes, now)
+            uow.cursors.set(CURSOR, events[-1].cursor, now)
             uow.commit()
-        metrics.USERS_EVENTS_CONSUMED.inc()
+        metrics.USERS_EVENTS_CONSUMED.inc(len(events))
         if recorded:
             self._on_recorded()
+
+    def _ingest(self, uow: RulesUnitOfWork, changes: list[AccountEvent], now: dt.datetime) -> bool:
+        """True when a change matched a play (the executor has runs to apply)."""
+        return bool(changes) and any(p.matched_plays for p in ingest(uow, self._catalog, changes, now))
+
+
+def _read(stream: Any, delivered: queue.Queue[Any]) -> None:
+    """Moves the stream's events into the queue, then what ended it (an error, or None)."""
+    try:
+        for event in stream:
+            delivered.put(event)
+        delivered.put(None)
+    except BaseException as error:  # grpc.RpcError when cancelled or broken: the loop decides
+        delivered.put(error)
+
+
+def _take(delivered: queue.Queue[Any], limit: int, wait_seconds: float) -> list[Any]:
+    """What has been delivered, up to `limit` items, waiting up to `wait_seconds` for the first;
+    stops after an item that ends the stream (None or an error)."""
+    try:
+        first = delivered.get(timeout=wait_seconds)
+    except queue.Empty:
+        return []
+    batch = [first]
+    while isinstance(batch[-1], events_pb2.Event) and len(batch) < limit:
+        try:
+            batch.append(delivered.get_nowait())
+        except queue.Empty:
+            break
+    return batch

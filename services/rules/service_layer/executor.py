@@ -1,41 +1,63 @@
-"""Runs the actions of pending play runs against the users service, in event order.
+"""Applies pending play runs against the users service, many runs per call, in event order.
 
-Each action carries a request_id derived from (run, action), so a retry after a timeout, a
-crash or a restart of either service is applied once by the users service. Finished runs are
-saved a batch at a time, and a round-robin choice is saved before its call, so a retry repeats
-exactly the same requests. While the users service is unreachable the oldest pending run is
-retried with backoff and later ones wait behind it: an account's runs apply in order.
+The executor takes the oldest pending runs of the partitions this replica holds (a hash of the
+account, runtime/partitions.py), up to a batch, and applies their actions in stages
+(domain/run_batch.py): one BatchSetAssignments and one BatchCreateTasks per stage, webhooks
+concurrently from a bounded pool. What a batch needs to know is read once: the round robin's
+teams and counts, users by email, the holders of copied roles, account states.
 
-Only the replica holding the workers' lease executes, and every save is fenced by it: a
-replica that lost the lease mid-batch records nothing, and the new holder repeats the batch
-with the same request ids.
+Exactly once: every action carries a request_id derived from (run, action), and the users
+service answers a repeated one from its record, per row, whatever batch it comes in. Round
+robin choices are saved before the first call, so a retry sends the same users. Finished runs
+are saved a batch at a time under the partitions' fence: a replica that lost a partition
+records nothing, and the new holder repeats the batch with the same request ids.
+
+Order: a run never overtakes an earlier run of its account. The queue is read in event order;
+a run backing off (the users service away) holds back its account's later runs; and the
+stages keep each account's actions in order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.rules import metrics
 from services.rules.adapters import webhook
 from services.rules.adapters.users_client import UsersCallError, UsersClient
-from services.rules.domain.actions import Action, CallWebhook, UpdateValue, UserChoice, describe, from_dicts
+from services.rules.domain.actions import Action, CallWebhook, CreateTask, UpdateValue, UserChoice, describe, from_dicts
+from services.rules.domain.events import AccountState
+from services.rules.domain.run_batch import Step, StepKind, Turns, stages
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome, retry_delay
 from services.rules.unit_of_work import RulesUnitOfWork
 from services.runtime.db import Database, utcnow
 from services.runtime.errors import FailedPrecondition
-from services.runtime.leases import LeaseLost, WorkerLease
+from services.runtime.leases import LeaseLost
 from services.runtime.logging import get_logger
+from services.runtime.partitions import PartitionLeases, account_slot
+from services.runtime.service_client import TRANSIENT
+from steward.users.v1 import assignments_pb2, work_pb2
 
 log = get_logger("steward.rules.executor")
 # A business rule said no: the play was right to try, the account just does not qualify.
 REFUSALS = frozenset({grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND})
+REFUSAL_CODES = frozenset(code.value[0] for code in REFUSALS)
 # Unexpected errors are retried a few times before the run gives up on the action.
 UNEXPECTED = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
 MAX_UNEXPECTED_ATTEMPTS = 5
+# A batch that failed this many times for a reason other than the users service being away is
+# retried a run at a time, so that one run the users service cannot take does not hold the rest.
+ISOLATE_AFTER = 2
+# What a waiting run's reason is when the users service was merely away (the batch stays whole).
+AWAY = frozenset(code.name for code in TRANSIENT)
+PLAY_SOURCE = assignments_pb2.ASSIGNMENT_SOURCE_PLAY
 
 
 class _Refused(Exception):
@@ -44,33 +66,57 @@ class _Refused(Exception):
         self.reason, self.description = reason, description
 
 
+class _Wait(Exception):
+    """A call of the batch failed in a way worth retrying later: the batch waits."""
+
+    def __init__(self, error: UsersCallError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass
+class _Context:
+    """What the batch's steps need to know, read once before the first call."""
+
+    emails: dict[str, str] = field(default_factory=dict)  # lower-cased email -> users/{uid}
+    holders: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, role) -> users/{uid}
+    states: dict[str, AccountState] = field(default_factory=dict)
+    secrets: dict[str, str | FailedPrecondition] = field(default_factory=dict)
+
+
 class RunExecutor:
     def __init__(
         self,
         db: Database,
         directory: UsersClient,
-        lease: WorkerLease,
+        partitions: PartitionLeases,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
-        batch: int = 100,
+        batch: int = 500,
         base_backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 30.0,
         idle_seconds: float = 1.0,
         webhook_policy: webhook.WebhookPolicy = webhook.DEFAULT_POLICY,
+        webhook_workers: int = 16,
     ) -> None:
         self._db = db
         self._directory = directory
-        self._lease = lease
+        self._partitions = partitions
         self._clock = clock
         self._batch = batch
         self._base, self._cap = base_backoff_seconds, max_backoff_seconds
         self._idle = idle_seconds
         self._webhook_policy = webhook_policy
+        self._webhook_workers = webhook_workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._actions: dict[tuple[str, int], list[Action]] = {}  # a version's actions never change
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        partitions.on_change(self.wake)
 
     def start(self) -> None:
+        self._pool = ThreadPoolExecutor(self._webhook_workers, thread_name_prefix="rules-webhook")
         self._thread = threading.Thread(target=self._loop, name="rules-executor", daemon=True)
         self._thread.start()
 
@@ -79,20 +125,22 @@ class RunExecutor:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def wake(self) -> None:
         self._wake.set()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if not self._lease.wait_held(self._idle):
-                continue  # another replica executes
+            if not self._partitions.wait_owned(self._idle):
+                continue  # the other replicas hold every partition (or none is taken yet)
             try:
                 busy = self.drain()
-            except LeaseLost:
-                log.info("executor_standing_by", reason="another replica took the lease")
-                busy = False
-            except Exception:  # keep the worker alive; the run stays pending and is retried
+            except LeaseLost as lost:
+                log.info("executor_partitions_lost", detail=str(lost))
+                busy = True  # go on with the partitions still held
+            except Exception:  # keep the worker alive; the runs stay pending and are retried
                 log.exception("executor_failed")
                 busy = False
             if not busy:
@@ -100,106 +148,308 @@ class RunExecutor:
                 self._wake.clear()
 
     def drain(self) -> bool:
-        """Executes pending runs until none is due; True when it did something.
-
-        Finished runs are saved together, one transaction per batch: if the process dies
-        before that, the runs are executed again with the same request ids, which the users
-        service answers from its record without applying anything twice."""
+        """Executes batches of pending runs until none is due; True when it did something."""
         did = False
         while not self._stop.is_set():
-            with RulesUnitOfWork(self._db, write=False) as uow:
-                runs = uow.runs.next_pending(self._batch)
-            if not runs:
+            owned = self._partitions.owned
+            if not owned:
                 return did
-            finished: list[PlayRun] = []
-            try:
-                for run in runs:
-                    if run.next_attempt_time is not None and run.next_attempt_time > self._clock():
-                        return did  # the oldest run is backing off; later ones keep their order
-                    if not self._execute(run):
-                        return did
-                    finished.append(run)
-                    did = True
-            finally:
-                self._save(*finished)
+            with RulesUnitOfWork(self._db, write=False) as uow:
+                runs = uow.runs.next_pending(self._batch, owned, self._partitions.count)
+            due = self._due(runs)
+            if not due:
+                return did
+            self._execute(due)
+            did = True
         return did
 
-    def _save(self, *runs: PlayRun) -> None:
+    def _due(self, runs: list[PlayRun]) -> list[PlayRun]:
+        """The runs to execute now: not backing off, and not behind a run of their account that is."""
+        now = self._clock()
+        held_back: set[str] = set()
+        due = []
+        for run in runs:
+            if run.account_id in held_back:
+                continue
+            if run.next_attempt_time is not None and run.next_attempt_time > now:
+                held_back.add(run.account_id)
+                continue
+            due.append(run)
+        if due and due[0].attempts >= ISOLATE_AFTER and due[0].reason not in AWAY:
+            return due[:1]
+        return due
+
+    def _partitions_of(self, runs: Sequence[PlayRun]) -> set[int]:
+        return {account_slot(run.account_id) % self._partitions.count for run in runs}
+
+    def _save(self, runs: Sequence[PlayRun]) -> None:
         if not runs:
             return
         with RulesUnitOfWork(self._db) as uow:
-            self._lease.fence(uow.session)
-            for run in runs:
-                uow.runs.save(run)
+            self._partitions.fence(uow.session, self._partitions_of(runs))
+            uow.runs.save_all(runs)
             uow.commit()
+
+    def _execute(self, runs: list[PlayRun]) -> None:
+        steps = []
+        for position, run in enumerate(runs):
+            done = {r.index for r in run.results}
+            actions = self._plan_actions(run)
+            steps += [Step(position, i, action, run.account_id) for i, action in enumerate(actions) if i not in done]
+        context = self._prepare(runs, steps)
+        try:
+            for stage in stages(steps):
+                self._apply_stage(runs, stage, context)
+        except _Wait as wait:
+            self._wait(runs, wait.error)
+            return
+        now = self._clock()
+        finished = []
         for run in runs:
-            if run.finish_time is not None:
-                metrics.RUNS_FINISHED.labels(run.outcome.value).inc()
-                metrics.RUN_LAG.observe(max((run.finish_time - run.create_time).total_seconds(), 0.0))
+            run.finish(now)
+            finished.append(run)
+        self._save(finished)
+        for run in finished:
+            metrics.RUNS_FINISHED.labels(run.outcome.value).inc()
+            metrics.RUN_LAG.observe(max((now - run.create_time).total_seconds(), 0.0))
+        log.info("runs_finished", runs=len(finished), first=finished[0].id, last=finished[-1].id)
 
-    def _execute(self, run: PlayRun) -> bool:
-        """False when the run must wait (the users service is unreachable)."""
-        actions = from_dicts(run.plan["actions"])
-        done = {r.index for r in run.results}
-        for index, action in enumerate(actions):
-            if index in done:
+    def _wait(self, runs: list[PlayRun], error: UsersCallError) -> None:
+        """Records what the batch did so far; the runs not done retry later with backoff."""
+        now = self._clock()
+        for run in runs:
+            if len(run.results) == len(self._plan_actions(run)):
+                run.finish(now)  # every action answered before the failing call
                 continue
+            run.attempts += 1
+            run.next_attempt_time = now + retry_delay(run.attempts, self._base, self._cap)
+            run.reason, run.description = error.code.name, error.message
+        self._save(runs)
+        metrics.RUN_WAITS.inc()
+        log.warning("runs_waiting", runs=len(runs), attempts=runs[0].attempts, code=error.code.name)
+
+    def _plan_actions(self, run: PlayRun) -> list[Action]:
+        key = (run.play_id, run.play_version)
+        actions = self._actions.get(key)
+        if actions is None:
+            actions = self._actions[key] = from_dicts(run.plan["actions"])
+        return actions
+
+    # --- reading what the batch needs, once ---
+
+    def _prepare(self, runs: list[PlayRun], steps: list[Step]) -> _Context:
+        context = _Context()
+        choices = [(step, step.choice) for step in steps if step.choice is not None]
+        # Assignments name users by email as they are (the users service resolves them); tasks
+        # and round robins need the users' names.
+        emails = {c.user for s, c in choices if "@" in c.user and s.kind is StepKind.TASK}
+        emails |= {u for _, c in choices for u in c.round_robin_users if "@" in u}
+        if emails:
+            found = self._directory.users_by_email(sorted(emails))
+            context.emails = {email: user.name for email, user in found.items()}
+        copied = sorted({(s.account_id, c.holder_of_role) for s, c in choices if c.holder_of_role})
+        if copied:
+            context.holders = self._directory.holders(copied)
+        self._choose_turns(runs, [(s, c) for s, c in choices if c.is_round_robin], context)
+        parents = {s.account_id for s in steps if isinstance(s.action, CreateTask) and s.action.on_parent_account}
+        hooked = [s for s in steps if s.kind is StepKind.WEBHOOK]
+        if parents or hooked:
+            with RulesUnitOfWork(self._db, write=False) as uow:
+                context.states = uow.accounts.states(parents | {s.account_id for s in hooked})
+                for play_id in {runs[s.run].play_id for s in hooked}:
+                    try:
+                        context.secrets[play_id] = uow.plays.webhook_secret(play_id)
+                    except FailedPrecondition as error:  # sealed with a key this replica does not have
+                        context.secrets[play_id] = error
+        return context
+
+    def _choose_turns(self, runs: list[PlayRun], robins: list[tuple[Step, UserChoice]], context: _Context) -> None:
+        """Round robin for the whole batch from counts read once; saved before any call."""
+        todo = [(s, c) for s, c in robins if str(s.action_index) not in runs[s.run].choices]
+        if not todo:
+            return
+        teams = {c.round_robin_team for _, c in todo if c.round_robin_team}
+        members = {team: self._directory.team_members(team) for team in sorted(teams)}
+        turns = Turns()
+        chosen: dict[int, PlayRun] = {}
+        for step, choice in todo:
+            role = step.action.role if isinstance(step.action, UpdateValue) else ""
+            if choice.round_robin_team:
+                candidates = members[choice.round_robin_team]
+            else:
+                candidates = [
+                    u if "@" not in u else context.emails[u.lower()]
+                    for u in choice.round_robin_users
+                    if "@" not in u or u.lower() in context.emails
+                ]
+            if not candidates:
+                continue  # NO_CANDIDATES when the step is applied
+            unknown = [u for u in candidates if not turns.known(role, u)]
+            if unknown:
+                turns.load(role, self._directory.assignment_counts(role, unknown), unknown)
+            run = runs[step.run]
+            run.choices[str(step.action_index)] = turns.choose(role, candidates)
+            chosen[step.run] = run
+        self._save(list(chosen.values()))  # a retry must send the same users with the same request ids
+
+    # --- applying a stage ---
+
+    def _apply_stage(self, runs: list[PlayRun], stage: list[Step], context: _Context) -> None:
+        by_kind: dict[StepKind, list[Step]] = {kind: [] for kind in StepKind}
+        for step in stage:
+            by_kind[step.kind].append(step)
+        isolated = len(runs) == 1
+        if by_kind[StepKind.ASSIGN]:
+            self._assign(runs, by_kind[StepKind.ASSIGN], context, isolated)
+        if by_kind[StepKind.TASK]:
+            self._tasks(runs, by_kind[StepKind.TASK], context, isolated)
+        if by_kind[StepKind.WEBHOOK]:
+            self._webhooks(runs, by_kind[StepKind.WEBHOOK], context)
+
+    def _user_of(self, run: PlayRun, step: Step, context: _Context) -> str:
+        choice = step.choice
+        assert choice is not None, "webhooks name nobody"
+        if choice.user:
+            return choice.user
+        if choice.holder_of_role:
+            holder = context.holders.get((run.account_id, choice.holder_of_role))
+            if not holder:
+                raise _Refused("ROLE_HOLDER_MISSING", f"nobody holds {choice.holder_of_role} on {run.account_id}")
+            return holder
+        chosen = run.choices.get(str(step.action_index))
+        if chosen is None:
+            raise _Refused("NO_CANDIDATES", "the round robin has nobody to choose from")
+        return chosen
+
+    def _call(self, runs: list[PlayRun], steps: list[Step], isolated: bool, send: Callable[[], Any]) -> Any:
+        """The batch call; None when it failed for good (each step then has its result)."""
+        try:
+            return send()
+        except UsersCallError as error:
+            attempts = runs[0].attempts + 1
+            if not isolated or error.transient or (error.code in UNEXPECTED and attempts < MAX_UNEXPECTED_ATTEMPTS):
+                raise _Wait(error) from error
+            outcome = RunOutcome.SKIPPED if error.code in REFUSALS else RunOutcome.FAILED
+            for step in steps:
+                runs[step.run].results.append(ActionResult(step.action_index, outcome, error.reason, error.message))
+            return None
+
+    def _assign(self, runs: list[PlayRun], steps: list[Step], context: _Context, isolated: bool) -> None:
+        sent: list[Step] = []
+        rows: list[assignments_pb2.AssignmentRow] = []
+        for step in steps:
+            run, action = runs[step.run], step.action
+            assert isinstance(action, UpdateValue)
             try:
-                result = self._apply(run, index, action)
+                user = self._user_of(run, step, context)
             except _Refused as refused:
-                result = ActionResult(index, RunOutcome.SKIPPED, refused.reason, refused.description)
-            except UsersCallError as error:
-                if error.transient or (error.code in UNEXPECTED and run.attempts + 1 < MAX_UNEXPECTED_ATTEMPTS):
-                    run.attempts += 1
-                    run.next_attempt_time = self._clock() + retry_delay(run.attempts, self._base, self._cap)
-                    self._save(run)
-                    metrics.RUN_WAITS.inc()
-                    log.warning("run_waiting", run=run.id, attempts=run.attempts, code=error.code.name)
-                    return False
-                outcome = RunOutcome.SKIPPED if error.code in REFUSALS else RunOutcome.FAILED
-                result = ActionResult(index, outcome, error.reason, error.message)
-            run.results.append(result)
-        run.finish(self._clock())  # saved by drain() with the rest of its batch
-        log.info("run_finished", run=run.id, play=run.play_id, account=run.account_id, outcome=run.outcome.value)
-        return True
-
-    def _apply(self, run: PlayRun, index: int, action: Action) -> ActionResult:
-        play = f"plays/{run.play_id}"
-        if isinstance(action, CallWebhook):
-            return self._webhook(run, index, action)
-        if isinstance(action, UpdateValue):
-            user = self._choose(run, index, action.role, action.value)
-            assignment = self._directory.set_assignment(
-                run.account_id, action.role, user, play, run.plan["origin_team"], run.request_id(index)
+                run.results.append(
+                    ActionResult(step.action_index, RunOutcome.SKIPPED, refused.reason, refused.description)
+                )
+                continue
+            ref = (
+                assignments_pb2.UserRef(user=user) if user.startswith("users/") else assignments_pb2.UserRef(email=user)
             )
-            return ActionResult(index, RunOutcome.APPLIED, description=describe(action), target=assignment.user)
-        assignee = self._choose(run, index, "", action.assignee)
-        if "@" in assignee:
-            assignee = self._by_email(assignee)
-        due = None
-        if action.due_in_days:
-            day = run.create_time.astimezone(dt.UTC).date() + dt.timedelta(days=action.due_in_days)
-            due = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        account = self._parent_of(run.account_id) if action.on_parent_account else run.account_id
-        task = self._directory.create_task(account, action.title, assignee, due, play, run.request_id(index))
-        return ActionResult(index, RunOutcome.APPLIED, description=describe(action), target=task.name)
+            source = assignments_pb2.WriteSource(
+                source=PLAY_SOURCE, source_ref=f"plays/{run.play_id}", play_team=run.plan["origin_team"]
+            )
+            rows.append(
+                assignments_pb2.AssignmentRow(
+                    account_id=run.account_id,
+                    role=action.role,
+                    user=ref,
+                    source=source,
+                    request_id=run.request_id(step.action_index),
+                )
+            )
+            sent.append(step)
+        if not rows:
+            return
+        outcomes = self._call(runs, sent, isolated, lambda: self._directory.batch_set(rows))
+        if outcomes is None:
+            return
+        failed = assignments_pb2.AssignmentRowOutcome.RESULT_FAILED
+        for step, outcome in zip(sent, outcomes, strict=True):
+            run, action = runs[step.run], step.action
+            assert isinstance(action, UpdateValue)
+            if outcome.result == failed:
+                kind = RunOutcome.SKIPPED if outcome.code in REFUSAL_CODES else RunOutcome.FAILED
+                run.results.append(ActionResult(step.action_index, kind, outcome.reason, outcome.description))
+                continue
+            context.holders[(run.account_id, action.role)] = outcome.user
+            run.results.append(
+                ActionResult(step.action_index, RunOutcome.APPLIED, description=describe(action), target=outcome.user)
+            )
 
-    def _parent_of(self, account_id: str) -> str:
+    def _tasks(self, runs: list[PlayRun], steps: list[Step], context: _Context, isolated: bool) -> None:
+        sent: list[Step] = []
+        items: list[work_pb2.CreateTaskRequest] = []
+        for step in steps:
+            run, action = runs[step.run], step.action
+            assert isinstance(action, CreateTask)
+            try:
+                assignee = self._user_of(run, step, context)
+                if "@" in assignee:
+                    assignee = context.emails.get(assignee.lower()) or _refuse(
+                        "USER_NOT_FOUND", f"no user with email {assignee}"
+                    )
+                account = self._parent_of(run.account_id, context) if action.on_parent_account else run.account_id
+            except _Refused as refused:
+                run.results.append(
+                    ActionResult(step.action_index, RunOutcome.SKIPPED, refused.reason, refused.description)
+                )
+                continue
+            task = work_pb2.Task(account_id=account, title=action.title, assignee=assignee)
+            if action.due_in_days:
+                day = run.create_time.astimezone(dt.UTC).date() + dt.timedelta(days=action.due_in_days)
+                due = Timestamp()
+                due.FromDatetime(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC))
+                task.due_time.CopyFrom(due)
+            items.append(
+                work_pb2.CreateTaskRequest(
+                    task=task, created_by_play=f"plays/{run.play_id}", request_id=run.request_id(step.action_index)
+                )
+            )
+            sent.append(step)
+        if not items:
+            return
+        outcomes = self._call(runs, sent, isolated, lambda: self._directory.batch_create_tasks(items))
+        if outcomes is None:
+            return
+        for step, outcome in zip(sent, outcomes, strict=True):
+            run, action = runs[step.run], step.action
+            assert isinstance(action, CreateTask)
+            if not outcome.HasField("task"):
+                kind = RunOutcome.SKIPPED if outcome.code in REFUSAL_CODES else RunOutcome.FAILED
+                run.results.append(ActionResult(step.action_index, kind, outcome.reason, outcome.description))
+                continue
+            run.results.append(
+                ActionResult(
+                    step.action_index, RunOutcome.APPLIED, description=describe(action), target=outcome.task.name
+                )
+            )
+
+    def _parent_of(self, account_id: str, context: _Context) -> str:
         """The account's immediate parent, as its state knows it when the run executes."""
-        with RulesUnitOfWork(self._db, write=False) as uow:
-            state = uow.accounts.states([account_id]).get(account_id)
+        state = context.states.get(account_id)
         parent = str(state.attributes.get("parent_account_id", "") or "") if state else ""
         if not parent:
             raise _Refused("NO_PARENT_ACCOUNT", f"{account_id} has no parent_account_id")
         return parent
 
-    def _webhook(self, run: PlayRun, index: int, action: CallWebhook) -> ActionResult:
-        with RulesUnitOfWork(self._db, write=False) as uow:
-            try:
-                secret = uow.plays.webhook_secret(run.play_id)
-            except FailedPrecondition as error:  # sealed with a key this replica does not have
-                return ActionResult(index, RunOutcome.FAILED, error.reason, error.message, action.url)
-            state = uow.accounts.states([run.account_id]).get(run.account_id)
+    def _webhooks(self, runs: list[PlayRun], steps: list[Step], context: _Context) -> None:
+        assert self._pool is not None, "started"
+        results = self._pool.map(lambda step: self._webhook(runs[step.run], step, context), steps)
+        for step, result in zip(steps, results, strict=True):
+            runs[step.run].results.append(result)
+
+    def _webhook(self, run: PlayRun, step: Step, context: _Context) -> ActionResult:
+        action, index = step.action, step.action_index
+        assert isinstance(action, CallWebhook)
+        secret = context.secrets[run.play_id]
+        if isinstance(secret, FailedPrecondition):
+            return ActionResult(index, RunOutcome.FAILED, secret.reason, secret.message, action.url)
+        state = context.states.get(run.account_id)
         payload = {
             "play": f"plays/{run.play_id}",
             "play_version": run.play_version,
@@ -223,38 +473,6 @@ class RunExecutor:
         reason = "WEBHOOK_REJECTED" if 400 <= delivery.status < 500 else "WEBHOOK_UNREACHABLE"
         return ActionResult(index, RunOutcome.FAILED, reason, detail, action.url)
 
-    def _choose(self, run: PlayRun, index: int, role: str, choice: UserChoice) -> str:
-        if choice.user:
-            return choice.user
-        if choice.holder_of_role:
-            holder = self._directory.account_team(run.account_id).get(choice.holder_of_role)
-            if not holder:
-                raise _Refused("ROLE_HOLDER_MISSING", f"nobody holds {choice.holder_of_role} on {run.account_id}")
-            return holder
-        key = str(index)
-        if key not in run.choices:
-            run.choices[key] = self._next_in_turn(role, choice)
-            self._save(run)  # a retry must send the same user with the same request_id
-        return run.choices[key]
 
-    def _next_in_turn(self, role: str, choice: UserChoice) -> str:
-        if choice.round_robin_team:
-            candidates = self._directory.team_members(choice.round_robin_team)
-        else:
-            emails = [u for u in choice.round_robin_users if "@" in u]
-            found = self._directory.users_by_email(emails) if emails else {}
-            candidates = [
-                u if "@" not in u else found[u.lower()].name
-                for u in choice.round_robin_users
-                if "@" not in u or u.lower() in found
-            ]
-        if not candidates:
-            raise _Refused("NO_CANDIDATES", "the round robin has nobody to choose from")
-        counts = self._directory.assignment_counts(role, candidates)
-        return min(candidates, key=lambda user: (counts.get(user, 0), candidates.index(user)))
-
-    def _by_email(self, email: str) -> str:
-        found = self._directory.users_by_email([email]).get(email.lower())
-        if found is None:
-            raise _Refused("USER_NOT_FOUND", f"no user with email {email}")
-        return found.name
+def _refuse(reason: str, description: str) -> str:
+    raise _Refused(reason, description)

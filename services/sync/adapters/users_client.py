@@ -14,7 +14,6 @@ SUBJECT = "service:sync"
 # users.upsert: file uploads (UpsertUsers, which also adds the users to the teams a line names).
 # Not users.manage: the sync service never disables, deletes or reassigns users.
 SCOPES = ("users.read", "users.upsert", "assignments.write")
-BATCH_ROWS = 10_000  # BatchSetAssignments' limit per call
 UsersCallError = ServiceCallError
 
 
@@ -39,17 +38,6 @@ class SyncUsersClient(UsersServiceClient):
         source = assignments_pb2.WriteSource(source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION, source_ref=job)
         request = assignments_pb2.BatchSetAssignmentsRequest(rows=list(rows), source=source, request_id=request_id)
         return self.call(self.assignments.BatchSetAssignments, request)
-
-    def holders(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """(account id, role name) -> "users/{uid}" of the current holder, for the held ones."""
-        held: dict[tuple[str, str], str] = {}
-        for start in range(0, len(keys), BATCH_ROWS):
-            request = assignments_pb2.BatchGetAssignmentsRequest(
-                keys=[assignments_pb2.AssignmentKey(account_id=a, role=r) for a, r in keys[start : start + BATCH_ROWS]]
-            )
-            reply = self.call(self.assignments.BatchGetAssignments, request)
-            held |= {(a.account_id, a.role): a.user for a in reply.assignments}
-        return held
 
     def _written_page(self, job: str, page_size: int, token: str = "") -> assignments_pb2.ListAssignmentsResponse:
         """A page of the assignments whose current holder this job wrote."""

@@ -27,9 +27,10 @@ from services.runtime.db import Database, utcnow
 from services.runtime.errors import Aborted, DomainError, FailedPrecondition
 from services.runtime.logging import get_logger
 from services.runtime.service_client import ServiceCallError
+from services.runtime.users_client import BATCH_ROWS
 from services.sync.adapters.etm_reader import EtmReader
 from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
-from services.sync.adapters.users_client import BATCH_ROWS, SyncUsersClient
+from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.domain.connection import Connection, connection_not_found
 from services.sync.domain.etm import EtmRow, EtmSettings, OneUserPerRole, Removals, map_row
 from services.sync.domain.model import Job, job_not_found

@@ -19,7 +19,8 @@ from services.runtime.db import Database, utcnow
 from services.runtime.errors import Aborted, FailedPrecondition
 from services.runtime.logging import get_logger
 from services.runtime.service_client import ServiceCallError
-from services.sync.adapters.users_client import BATCH_ROWS, SyncUsersClient
+from services.runtime.users_client import BATCH_ROWS
+from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.domain import uploads as files
 from services.sync.domain.model import Job, JobType, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
