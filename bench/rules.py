@@ -10,12 +10,15 @@ tier, industry, name, lifecycle stage; mostly update_value actions that call Set
 - floor: the plays as the server holds them (ListPlays), compiled into the service's own
   PlayEngine and fed the same events with the same account-state chaining; and a bare
   durable-rules Host fed pre-built facts (assert, count, retract);
-- the executor's drain of every run those events matched (SetAssignment / CreateTask calls);
+- the executor's drain of every run those events matched (BatchSetAssignments / BatchCreateTasks
+  calls), from the first publish and after the last one; on PostgreSQL the same burst again with
+  two rules processes on one database (each executing its partitions), and the ratio;
 - latency from PublishEvent to the assignment visible in GetAccountTeam, executor idle.
 
     make bench
     BENCH_RULES_EVENTS=5000 BENCH_RULES_LATENCY_SAMPLES=50 .venv/bin/python -m bench.rules
     STEWARD_BENCH_DATABASE_URL=postgresql+psycopg://... .venv/bin/python -m bench.rules
+    BENCH_RULES_REPLICAS=1,2,3 ...   (default: 1 on SQLite, 1,2 on PostgreSQL)
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import random
 import statistics
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +41,7 @@ import grpc
 from durable.engine import Host, MessageNotHandledException
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from bench.grpc_calls import seed_users
@@ -53,6 +59,7 @@ from services.runtime.errors import Violations
 from services.users.adapters.orm import EventRecord
 from steward.rules.v1 import events_pb2, events_pb2_grpc, plays_pb2, plays_pb2_grpc
 from steward.users.v1 import assignments_pb2, assignments_pb2_grpc, users_pb2, users_pb2_grpc
+from tests.processes import free_port
 
 CREATED = events_pb2.EVENT_TYPE_ACCOUNT_CREATED
 UPDATED = events_pb2.EVENT_TYPE_ACCOUNT_UPDATED
@@ -489,7 +496,7 @@ def assignment_events(users: Database, rules: Database) -> tuple[int, int]:
 
 
 def end_to_end(
-    bench: Bench, messages: list[events_pb2.AccountEvent], batch: int, users: Database, rules: Database
+    benches: list[Bench], messages: list[events_pb2.AccountEvent], batch: int, users: Database, rules: Database
 ) -> EndToEnd:
     requests = [
         events_pb2.PublishEventsRequest(events=messages[start : start + batch])
@@ -497,9 +504,11 @@ def end_to_end(
     ]
     matches, calls, last_matched = 0, [], ""
     started = time.perf_counter()
-    for request in requests:
+    bench = benches[0]
+    for number, request in enumerate(requests):
         call_started = time.perf_counter()
-        reply = bench.events.PublishEvents(request, metadata=bench.md, timeout=900)
+        publisher = benches[number % len(benches)]  # each replica takes its share of the publishing
+        reply = publisher.events.PublishEvents(request, metadata=publisher.md, timeout=900)
         calls.append(time.perf_counter() - call_started)
         for result in reply.results:
             if result.duplicate:
@@ -560,21 +569,36 @@ def latency(bench: Bench, samples: int, expected: str, run: str, warmup: int = 1
     return visible, publish_calls
 
 
-def main() -> int:
-    count = int(os.environ.get("BENCH_RULES_EVENTS", "20000"))
-    batch = int(os.environ.get("BENCH_RULES_BATCH", "500"))
-    accounts = int(os.environ.get("BENCH_RULES_ACCOUNTS", "5000"))
-    samples = int(os.environ.get("BENCH_RULES_LATENCY_SAMPLES", "200"))
+@dataclass
+class Burst:
+    replicas: int
+    e2e: EndToEnd
+    totals: Counter[str]
+    per_replica: list[float]  # runs each rules replica finished
+    floors: tuple[Floor, Floor] | None = None
+    latency: tuple[list[float], list[float]] | None = None
+
+
+def burst(replicas: int, count: int, batch: int, accounts: int, samples: int, floors: bool) -> Burst:
+    """A users service and `replicas` rules processes on one rules database; the events are
+    published to the replicas in turn; each replica executes the runs of its partitions."""
     run = uuid.uuid4().hex[:8]
     with (
         scratch_databases("users", "rules") as (users_url, rules_url),
         users_service(users_url) as (_users, users_address),
-        rules_service(rules_url, users_address) as (_rules, rules_address),
+        ExitStack() as stack,
     ):
+        ports = [free_port() for _ in range(replicas)]
+        addresses = [
+            stack.enter_context(rules_service(rules_url, users_address, STEWARD_RULES_METRICS_PORT=str(port)))[1]
+            for port in ports
+        ]
         db = Database(users_url)
         ids = [f"users/{i}" for i in seed_users(db, 9)]
         db.dispose()
-        bench = Bench(users_address, rules_address)
+        benches = [Bench(users_address, address) for address in addresses]
+        bench = benches[0]
+        wait_until_shared(ports)
         people = People(ids[0], ids[1:6], ids[6:9], [f"user{i:06d}@example.com" for i in range(1, 6)])
         people.cs_team = bench.team("Customer Success", [people.owner, *people.csms])
         people.sales_team = bench.team("Sales", [people.owner, *people.aes])
@@ -584,34 +608,69 @@ def main() -> int:
         action_counts = {p.uid: len(p.actions) for p in served}
         messages = make_events(count, accounts, run)
         events = domain_events(messages)
-
-        # The latency event must match exactly one play, which sets a named user.
-        probe = PlayEngine()
-        probe.load(plays)
-        [(event, attributes, previous)] = evaluation_inputs(
-            domain_events(
-                [
-                    events_pb2.AccountEvent(
-                        event_id="p", account_id="p", type=CREATED, attributes=struct(LATENCY_ATTRIBUTES)
-                    )
-                ]
-            )
-        )
-        [latency_play_id] = probe.evaluate("p", event.engine_type, attributes, previous)
-        [latency_play] = [p for p in served if p.uid == latency_play_id]
-        expected = latency_play.actions[0].update_value.user
-        if "@" in expected:
-            expected = ids[int(expected.removeprefix("user").split("@")[0])]
-
-        engine_floor = play_engine_floor(plays, action_counts, events)
-        bare_floor = durable_floor(plays, action_counts, events)
+        measured = None
+        if floors:
+            measured = (play_engine_floor(plays, action_counts, events), durable_floor(plays, action_counts, events))
         users_db, rules_db = Database(users_url), Database(rules_url)
-        e2e = end_to_end(bench, messages, batch, users_db, rules_db)
+        e2e = end_to_end(benches, messages, batch, users_db, rules_db)
         users_db.dispose()
         rules_db.dispose()
         totals = bench.stats()
-        visible, publish_calls = latency(bench, samples, expected, run)
-        bench.close()
+        finished = [metric_sum(port, "steward_rules_runs_finished_total") for port in ports]
+        latencies = latency(bench, samples, latency_user(plays, served, ids), run) if samples else None
+        for each in benches:
+            each.close()
+    return Burst(replicas, e2e, totals, finished, measured, latencies)
+
+
+def wait_until_shared(ports: list[int]) -> None:
+    """Until the replicas hold every partition between them, evenly (a keeper round or two)."""
+    deadline = time.monotonic() + 60
+    while True:
+        owned = [metric_sum(port, "steward_partition_owned") for port in ports]
+        if sum(owned) == 16 and max(owned) - min(owned) <= 1:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the partitions were never shared: {owned}")
+        time.sleep(0.1)
+
+
+def metric_sum(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
+
+
+def latency_user(plays: list[CompiledPlay], served: list[plays_pb2.Play], ids: list[str]) -> str:
+    """The user the latency event's one matching play sets (checked: exactly one play matches)."""
+    probe = PlayEngine()
+    probe.load(plays)
+    probe_event = events_pb2.AccountEvent(
+        event_id="p", account_id="p", type=CREATED, attributes=struct(LATENCY_ATTRIBUTES)
+    )
+    [(event, attributes, previous)] = evaluation_inputs(domain_events([probe_event]))
+    [latency_play_id] = probe.evaluate("p", event.engine_type, attributes, previous)
+    [latency_play] = [p for p in served if p.uid == latency_play_id]
+    expected = latency_play.actions[0].update_value.user
+    if "@" in expected:
+        expected = ids[int(expected.removeprefix("user").split("@")[0])]
+    return expected
+
+
+def main() -> int:
+    count = int(os.environ.get("BENCH_RULES_EVENTS", "20000"))
+    batch = int(os.environ.get("BENCH_RULES_BATCH", "500"))
+    accounts = int(os.environ.get("BENCH_RULES_ACCOUNTS", "5000"))
+    samples = int(os.environ.get("BENCH_RULES_LATENCY_SAMPLES", "200"))
+    # Two replicas share one database: PostgreSQL's case (SQLite serialises writers anyway).
+    default_replicas = "1,2" if backend() == "PostgreSQL" else "1"
+    replica_counts = [int(n) for n in os.environ.get("BENCH_RULES_REPLICAS", default_replicas).split(",")]
+    bursts = [burst(n, count, batch, accounts, samples if n == 1 else 0, floors=n == 1) for n in replica_counts]
+    one = bursts[0]
+    assert one.floors is not None and one.latency is not None, "the first burst runs one replica"
+    engine_floor, bare_floor = one.floors
+    e2e, totals = one.e2e, one.totals
+    visible, publish_calls = one.latency
 
     ok = e2e.matches == engine_floor.matches == bare_floor.matches == totals["matched"]
     rate = count / e2e.seconds
@@ -632,17 +691,29 @@ def main() -> int:
         print(f"| {label} | {value:,.0f} | {seconds:.2f} | {value / engine_rate:.2f} | {value / bare_rate:.2f} |")
     call_p50, call_max = statistics.median(e2e.call_seconds), max(e2e.call_seconds)
     print(f"\nPublishEvents call of {batch:,} events: p50 {call_p50 * 1000:,.0f} ms, max {call_max * 1000:,.0f} ms.\n")
-    print("| background work, from the first PublishEvents call | count | done after s | per s |")
-    print("|---|---:|---:|---:|")
     print(
-        f"| executor: runs applied against the users service ({totals['applied']:,} applied, "
-        f"{totals['skipped']:,} skipped, {totals['failed']:,} failed) | {totals['matched']:,} "
-        f"| {e2e.drain_seconds:.1f} | {totals['matched'] / e2e.drain_seconds:,.0f} |"
+        "| background work, from the first PublishEvents call | rules replicas | count | done after s "
+        "| per s | last one after the last publish, s | runs per replica |"
     )
-    print(
-        f"| consumer: assignment changes read back as ASSIGNMENT_CHANGED events | {e2e.consumed:,} "
-        f"| {e2e.consumed_seconds:.1f} | {e2e.consumed / e2e.consumed_seconds:,.0f} |"
-    )
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for each in bursts:
+        print(
+            f"| executor: runs applied against the users service ({each.totals['applied']:,} applied, "
+            f"{each.totals['skipped']:,} skipped, {each.totals['failed']:,} failed) | {each.replicas} "
+            f"| {each.totals['matched']:,} | {each.e2e.drain_seconds:.1f} "
+            f"| {each.totals['matched'] / each.e2e.drain_seconds:,.0f} | {each.e2e.drain_after_seconds:.1f} "
+            f"| {' / '.join(f'{n:,.0f}' for n in each.per_replica)} |"
+        )
+        print(
+            f"| consumer: assignment changes read back as ASSIGNMENT_CHANGED events | {each.replicas} "
+            f"| {each.e2e.consumed:,} | {each.e2e.consumed_seconds:.1f} "
+            f"| {each.e2e.consumed / each.e2e.consumed_seconds:,.0f} | | |"
+        )
+    if len(bursts) > 1:
+        base = one.totals["matched"] / one.e2e.drain_seconds
+        for each in bursts[1:]:
+            mine = each.totals["matched"] / each.e2e.drain_seconds
+            print(f"\n{each.replicas} replicas apply {mine / base:.2f}x the runs per second of one.")
     print(f"\n{samples:,} single events after that, executor idle before each:\n")
     print("| operation | p50 ms | p99 ms |")
     print("|---|---:|---:|")
@@ -655,7 +726,7 @@ def main() -> int:
         f"\nmatches: PublishEvents {e2e.matches:,}, PlayEngine {engine_floor.matches:,}, "
         f"bare durable-rules {bare_floor.matches:,}, play stats {totals['matched']:,}"
     )
-    if not ok:
+    if not ok or any(b.totals["matched"] != totals["matched"] for b in bursts):
         print("MISMATCH: the service and the floor disagree on the matches", file=sys.stderr)
         return 1
     return 0

@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf.struct_pb2 import Struct
 
 from steward.rules.v1 import events_pb2, plays_pb2
-from steward.users.v1 import assignments_pb2, users_pb2
+from steward.users.v1 import assignments_pb2, users_pb2, work_pb2
 from tests.conftest import RulesApi
 from tests.seed import add_user
 
@@ -127,3 +127,34 @@ def holder(api: RulesApi, md, account_id: str, role_key: str = "success_manager"
         assignments_pb2.GetAccountTeamRequest(account_id=account_id), metadata=md
     )
     return dict(team.attributes).get(f"{role_key}___tid", "")
+
+
+def history_by_account(api: RulesApi, md, role: str = "roles/success_manager") -> dict[str, list[str]]:
+    """account -> the users the role went to, oldest first, from the whole assignment history."""
+    changes: list[assignments_pb2.AssignmentChange] = []
+    token = ""
+    while True:
+        request = assignments_pb2.ListAssignmentHistoryRequest(page_size=1000, page_token=token, role=role)
+        reply = api.users.assignments.ListAssignmentHistory(request, metadata=md)
+        changes += reply.changes
+        token = reply.next_page_token
+        if not token:
+            break
+    by_account: dict[str, list[str]] = {}
+    for change in reversed(changes):  # the history lists newest first
+        by_account.setdefault(change.account_id, []).append(change.user)
+    return by_account
+
+
+def tasks_by_account(api: RulesApi, md, assignee: str) -> dict[str, int]:
+    """account -> how many tasks the assignee has on it."""
+    counts: dict[str, int] = {}
+    token = ""
+    while True:
+        request = work_pb2.ListTasksRequest(page_size=1000, page_token=token, assignee=assignee)
+        reply = api.users.tasks.ListTasks(request, metadata=md)
+        for task in reply.tasks:
+            counts[task.account_id] = counts.get(task.account_id, 0) + 1
+        token = reply.next_page_token
+        if not token:
+            return counts
