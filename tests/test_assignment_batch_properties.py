@@ -5,7 +5,8 @@ same outcome per row, the same holders, the same history chains and the same eve
 Two users services on two databases get the same users, roles and starting holders; the batch
 goes to one, the rows one at a time to the other. Batches mix conflicting rows, one slot named
 several times, unknown, disabled, invited and viewer users, rows without a user (clears, or
-nothing for a KEEP_EXISTING role), unknown roles and no-op rows."""
+nothing for a KEEP_EXISTING role), unknown roles and no-op rows, and rows that name writers of
+their own."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ SOURCES = {
     "MANUAL": pb.WriteSource(source=pb.ASSIGNMENT_SOURCE_MANUAL),
     "INTEGRATION": pb.WriteSource(source=pb.ASSIGNMENT_SOURCE_INTEGRATION, source_ref="etm-job"),
 }
+# A row may name its own writer: one of these, or none (the request's).
+ROW_SOURCES = {**SOURCES, "OTHER_JOB": pb.WriteSource(source=pb.ASSIGNMENT_SOURCE_INTEGRATION, source_ref="other-job")}
 ACCOUNTS = 4
 
 rows = st.lists(
@@ -49,6 +52,16 @@ rows = st.lists(
         st.integers(0, ACCOUNTS - 1),
         st.sampled_from(ROLES),
         st.one_of(st.none(), st.sampled_from([*USERS, "ghost@example.com"])),
+    ),
+    min_size=1,
+    max_size=24,
+)
+rows_with_writers = st.lists(
+    st.tuples(
+        st.integers(0, ACCOUNTS - 1),
+        st.sampled_from(ROLES),
+        st.one_of(st.none(), st.sampled_from([*USERS, "ghost@example.com"])),
+        st.one_of(st.none(), st.sampled_from(sorted(ROW_SOURCES))),
     ),
     min_size=1,
     max_size=24,
@@ -137,11 +150,8 @@ def _events(api: Any, ids: dict[str, str], prefix: str) -> list[tuple[Any, ...]]
     ]
 
 
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-)
-@given(batch=rows, before=start, source=st.sampled_from(sorted(SOURCES)))
-def test_a_batch_does_what_its_rows_do_one_by_one(twins, admin, batch, before, source):
+def _batch_matches_one_by_one(twins, admin, batch, before, source) -> None:
+    """batch: (account, role, email or None, the row's own writer or None)."""
     (batched, oracle), (batch_ids, oracle_ids) = twins
     prefix = f"B{next(_examples)}-"
     accounts = [f"{prefix}{i}" for i in range(ACCOUNTS)]
@@ -157,8 +167,13 @@ def test_a_batch_does_what_its_rows_do_one_by_one(twins, admin, batch, before, s
     reply = batched.assignments.BatchSetAssignments(
         pb.BatchSetAssignmentsRequest(
             rows=[
-                pb.AssignmentRow(account_id=accounts[a], role=role, user=pb.UserRef(email=email) if email else None)
-                for a, role, email in batch
+                pb.AssignmentRow(
+                    account_id=accounts[a],
+                    role=role,
+                    user=pb.UserRef(email=email) if email else None,
+                    source=ROW_SOURCES[own] if own else None,
+                )
+                for a, role, email, own in batch
             ],
             source=SOURCES[source],
         ),
@@ -174,13 +189,33 @@ def test_a_batch_does_what_its_rows_do_one_by_one(twins, admin, batch, before, s
         for o in sorted(reply.outcomes, key=lambda o: o.row)
     ]
     expected = [
-        _one_by_one(oracle, admin, oracle_ids, accounts[a], role, email, SOURCES[source]) for a, role, email in batch
+        _one_by_one(oracle, admin, oracle_ids, accounts[a], role, email, ROW_SOURCES[own or source])
+        for a, role, email, own in batch
     ]
     assert got == expected
     assert reply.changed_count == sum(1 for r in expected if r[0] in ("RESULT_SET", "RESULT_CLEARED"))
     assert reply.failed_count == sum(1 for r in expected if r[0] == "RESULT_FAILED")
     assert _state(batched, admin, batch_ids, accounts) == _state(oracle, admin, oracle_ids, accounts)
     assert _events(batched, batch_ids, prefix) == _events(oracle, oracle_ids, prefix)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(batch=rows, before=start, source=st.sampled_from(sorted(SOURCES)))
+def test_a_batch_does_what_its_rows_do_one_by_one(twins, admin, batch, before, source):
+    _batch_matches_one_by_one(twins, admin, [(*r, None) for r in batch], before, source)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(batch=rows_with_writers, before=start, source=st.sampled_from(sorted(SOURCES)))
+def test_rows_with_writers_of_their_own_do_what_they_do_one_by_one(twins, admin, batch, before, source):
+    """Each row writes as its own writer when it names one (AssignmentRow.source), else as the
+    request's: the oracle sends each row alone with the writer it writes as. The holders keep the
+    writer of their last change, the history and events name each change's."""
+    _batch_matches_one_by_one(twins, admin, batch, before, source)
 
 
 def test_concurrent_batches_over_the_same_accounts_in_opposite_orders(users_api, databases, admin):

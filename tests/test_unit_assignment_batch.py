@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from services.users.domain.assignment_batch import Result, SlotChange, SlotWrite, WriteOutcome, first_claims, plan
+from services.users.domain.assignment_batch import (
+    Result,
+    SlotChange,
+    SlotWrite,
+    WriteOutcome,
+    claim_sources,
+    first_claims,
+    plan,
+)
+from services.users.domain.assignments import Source, WriteSource
 
 A, B = ("acc-1", "csm"), ("acc-2", "csm")
 
@@ -43,3 +52,24 @@ def test_untouched_and_unchanged_slots_are_not_in_the_final_holders():
 def test_a_free_slot_is_claimed_for_its_first_set_row():
     writes = [SlotWrite(0, A, None), SlotWrite(1, A, "bob"), SlotWrite(2, A, "cat"), SlotWrite(3, B, None)]
     assert first_claims(writes) == {A: "bob"}
+
+
+def test_each_slot_keeps_the_writer_of_its_last_change():
+    p1, p2 = WriteSource(Source.PLAY, "plays/1"), WriteSource(Source.PLAY, "plays/2")
+    writes = [
+        SlotWrite(0, A, "bob", p1),
+        SlotWrite(1, A, "ann"),  # the batch's writer
+        SlotWrite(2, B, "cat", p2),
+        SlotWrite(3, B, "cat", p1),  # the same user again: no change, the writer stays p2
+    ]
+    result = plan(writes, {A: "ann"})
+    assert result.changes == [
+        SlotChange(A, "bob", "ann", p1),
+        SlotChange(A, "ann", "bob"),
+        SlotChange(B, "cat", None, p2),
+    ]
+    assert result.final == {A: "ann", B: "cat"}
+    assert result.final_sources == {B: p2}  # A's last change was the batch writer's
+    # A free slot is claimed with its first set row's user and writer.
+    assert claim_sources(writes) == {A: p1, B: p2}
+    assert claim_sources([SlotWrite(0, A, None, p1), SlotWrite(1, A, "bob"), SlotWrite(2, A, "cat", p2)]) == {}

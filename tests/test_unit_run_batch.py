@@ -85,6 +85,7 @@ def test_stages_keep_every_accounts_order_and_never_mix_kinds_of_one_account(run
                 if placed[(s.run, s.action_index)] != n or s.kind is not StepKind.ASSIGN:
                     continue
                 assert s.reads not in written, "a copy never reads a holder its own stage writes"
+                assert isinstance(s.action, UpdateValue)
                 written.add(s.action.role)
 
 

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from typing import Any
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, cast
 
 import grpc
+from google.rpc import code_pb2
 
 from services.runtime.db import utcnow
-from services.runtime.errors import FieldViolation, InvalidArgument, Violations
-from services.runtime.names import parse_name
+from services.runtime.errors import DomainError, ErrorKind, FieldViolation, InvalidArgument, Violations
+from services.runtime.idempotency import request_digest
+from services.runtime.names import parse_name, validate_request_id
 from services.runtime.pagination import PageRequest, list_response_page
 from services.runtime.protobuf import enum_filter, update_paths
 from services.users import convert
+from services.users.adapters.item_records import ItemRecord
 from services.users.adapters.work_repository import resource_key, task_key
 from services.users.domain.assignments import EmptyValue, Role, RoleSource, Source, WriteSource, check_role_key
 from services.users.domain.permissions import Actor
 from services.users.domain.work import (
+    MAX_TASK_BATCH,
     PRIVATE_KINDS,
     Resource,
     ResourceKind,
@@ -71,10 +77,44 @@ _ROW_RESULT = {
 }
 
 
-def _batch_rows(rows: Sequence[pb.AssignmentRow]) -> list[use.BatchRow]:
-    """The rows of a BatchSetAssignmentsRequest; rows naming one user share one UserRef (a batch
-    of 10,000 rows names a few hundred users)."""
+# The idempotency records of BatchSetAssignments rows (AssignmentRow.request_id), apart from
+# those of whole calls; the response stored is the row's AssignmentRowOutcome.
+ROW_RECORDS = "BatchSetAssignments.row"
+# BatchCreateTasks items share CreateTask's records: an item retried as a single call (or the
+# other way round) is answered from the record, as the same request would be.
+TASK_RECORDS = "CreateTask"
+
+_FAILED = pb.AssignmentRowOutcome.RESULT_FAILED
+
+
+def _code(kind: ErrorKind | None) -> int:
+    """The google.rpc.Code of an error of this kind (an ErrorKind is named as its code is)."""
+    return code_pb2.Code.Value(kind.value) if kind is not None else code_pb2.UNKNOWN
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_RESULT_OF = {name: result for result, name in _ROW_RESULT.items() if result is not None}
+
+
+class _SetRequest(NamedTuple):
+    write: WriteSource | None  # None: every row names its own
+    rows: list[use.BatchRow]
+    # Rows with a request_id: row index -> (request id, digest of the row as it writes).
+    keyed: dict[int, tuple[str, str]]
+
+
+def _set_request(request: pb.BatchSetAssignmentsRequest) -> _SetRequest:
+    """The writer, rows and row request ids of a BatchSetAssignmentsRequest. Rows naming one user
+    share one UserRef, rows naming one writer one WriteSource (a batch of 10,000 rows names a few
+    hundred users and a few writers)."""
+    rows = request.rows
+    write = None
+    if request.HasField("source") or not rows or not all(row.HasField("source") for row in rows):
+        write = _write_source(request.source)
+    problems = Violations()
     refs: dict[bytes, use.UserRef] = {}
+    writers: dict[bytes, WriteSource] = {}
+    keyed_rows: list[int] = []
     batch = []
     for i, row in enumerate(rows):
         ref = None
@@ -83,8 +123,87 @@ def _batch_rows(rows: Sequence[pb.AssignmentRow]) -> list[use.BatchRow]:
             ref = refs.get(key)
             if ref is None:
                 ref = refs[key] = _user_ref(row.user, f"rows[{i}].user")
-        batch.append(use.BatchRow(row.account_id, row.role.removeprefix("roles/"), ref))
-    return batch
+        own = None
+        if row.HasField("source"):
+            key = row.source.SerializeToString()
+            own = writers.get(key)
+            if own is None:
+                own = _checked(problems, _write_source, row.source, f"rows[{i}].source")
+                if own is not None:
+                    writers[key] = own
+        if row.request_id:
+            keyed_rows.append(i)
+        batch.append(use.BatchRow(row.account_id, row.role.removeprefix("roles/"), ref, own))
+    keyed = {
+        i: (rows[i].request_id, _row_digest(rows[i], request.source))
+        for i in _item_request_ids({i: rows[i].request_id for i in keyed_rows}, "rows", problems)
+    }
+    problems.raise_if_any("invalid batch request")
+    return _SetRequest(write, batch, keyed)
+
+
+def _item_request_ids(request_ids: Mapping[int, str], items: str, problems: Violations) -> list[int]:
+    """The items (by index) whose request_id is a UUID that no earlier item of the request has;
+    the others are field violations ("{items}[i].request_id")."""
+    first: dict[str, int] = {}
+    for i, request_id in request_ids.items():
+        field = f"{items}[{i}].request_id"
+        if _UUID.fullmatch(request_id) is None:  # what validate_request_id accepts, 5x faster
+            try:
+                validate_request_id(request_id, field)
+            except InvalidArgument as bad:
+                problems.items.extend(bad.field_violations)
+                continue
+        if request_id in first:
+            problems.add(field, f"{items}[{first[request_id]}] has this request_id too", "REQUEST_ID_DUPLICATE")
+            continue
+        first[request_id] = i
+    return list(first.values())
+
+
+def _row_digest(row: pb.AssignmentRow, source: pb.WriteSource) -> str:
+    """What a row writes, for its request_id: the same row under the same id is a replay, other
+    content a reuse. The writer is the row's own or the request's, whichever it writes as."""
+    written = pb.AssignmentRow(
+        account_id=row.account_id,
+        role=f"roles/{row.role.removeprefix('roles/')}",
+        user=row.user if row.HasField("user") else None,
+        source=row.source if row.HasField("source") else source,
+    )
+    # runtime.idempotency.request_digest of a message without request_id, without its copy.
+    return hashlib.sha256(written.SerializeToString(deterministic=True)).hexdigest()
+
+
+def _answered_rows(uow: UsersUnitOfWork, keyed: Mapping[int, tuple[str, str]]) -> dict[int, use.RowOutcome]:
+    """The rows whose request_id was applied before, answered as they were then (or, for other
+    content under the same id, failed as REQUEST_ID_REUSED): one query for the whole batch."""
+    if not keyed:
+        return {}
+    known = uow.item_records.find(ROW_RECORDS, [request_id for request_id, _ in keyed.values()])
+    answered: dict[int, use.RowOutcome] = {}
+    for i, (request_id, digest) in keyed.items():
+        record = known.get(request_id)
+        if record is None:
+            continue
+        if record.request_digest != digest:
+            answered[i] = use.RowOutcome(
+                None,
+                "",
+                "REQUEST_ID_REUSED",
+                "request_id was already used for a row with other fields",
+                "",
+                ErrorKind.INVALID_ARGUMENT,
+            )
+            continue
+        first = pb.AssignmentRowOutcome.FromString(record.response)
+        answered[i] = use.RowOutcome(
+            _RESULT_OF[first.result],
+            first.user.removeprefix("users/"),
+            first.reason,
+            first.description,
+            first.previous_user.removeprefix("users/"),
+        )
+    return answered
 
 
 def _count_request(request: pb.CountAssignmentsRequest) -> tuple[str, list[str]]:
@@ -272,17 +391,21 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
     def BatchSetAssignments(
         self, request: pb.BatchSetAssignmentsRequest, context: grpc.ServicerContext
     ) -> pb.BatchSetAssignmentsResponse:
-        write = _write_source(request.source)
-        rows = _batch_rows(request.rows)
+        write, rows, keyed = _set_request(request)
 
         def run(uow: UsersUnitOfWork, actor: Actor) -> pb.BatchSetAssignmentsResponse:
-            outcomes = use.batch_set(uow, actor, rows, write, utcnow())
+            now = utcnow()
+            answered = _answered_rows(uow, keyed)
+            outcomes = use.batch_set(uow, actor, rows, write, now, answered)
             response = pb.BatchSetAssignmentsResponse(
                 changed_count=sum(1 for o in outcomes if o.result in (use.Result.SET, use.Result.CLEARED)),
                 failed_count=sum(1 for o in outcomes if o.result is None),
             )
             add = response.outcomes.add  # in place: building each message and copying it costs 3x
             for i, o in enumerate(outcomes):
+                if o.result is None:
+                    add(row=i, result=_FAILED, reason=o.reason, description=o.description, code=_code(o.error))
+                    continue
                 add(
                     row=i,
                     result=_ROW_RESULT[o.result],
@@ -290,6 +413,16 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
                     reason=o.reason,
                     description=o.description,
                     previous_user=f"users/{o.previous_user_id}" if o.previous_user_id else "",
+                )
+            if keyed:  # applied rows only: a failed row records nothing, and is tried again on a retry
+                uow.item_records.add(
+                    ROW_RECORDS,
+                    [
+                        ItemRecord(request_id, digest, response.outcomes[i].SerializeToString())
+                        for i, (request_id, digest) in keyed.items()
+                        if i not in answered and outcomes[i].result is not None
+                    ],
+                    now,
                 )
             return response
 
@@ -444,13 +577,55 @@ class TaskServicer(UsersServicerBase, work_pb2_grpc.TaskServiceServicer):
         if play:
             parse_name("plays", play, "created_by_play")
         return self._write(
-            "CreateTask",
+            TASK_RECORDS,
             request,
             work_pb2.Task,
             lambda uow, actor: convert.task_to_proto(
                 work.create_task(uow, actor, request.task.account_id, request.task.title, assignee, due, play, utcnow())
             ),
         )
+
+    def BatchCreateTasks(
+        self, request: work_pb2.BatchCreateTasksRequest, context: grpc.ServicerContext
+    ) -> work_pb2.BatchCreateTasksResponse:
+        items, keys = _task_items(request)
+
+        def run(uow: UsersUnitOfWork, actor: Actor) -> work_pb2.BatchCreateTasksResponse:
+            now = utcnow()
+            known = uow.item_records.find(
+                TASK_RECORDS, [keys[i][0] for i, item in enumerate(items) if not isinstance(item, DomainError)]
+            )
+            outcomes: list[work_pb2.TaskOutcome | None] = [None] * len(items)
+            fresh: list[int] = []
+            for i, item in enumerate(items):
+                request_id, digest = keys[i]
+                record = known.get(request_id)
+                if isinstance(item, DomainError):
+                    outcomes[i] = _failed_task(i, item)
+                elif record is None:
+                    fresh.append(i)
+                elif record.request_digest == digest:
+                    outcomes[i] = work_pb2.TaskOutcome(index=i, task=work_pb2.Task.FromString(record.response))
+                else:
+                    outcomes[i] = _failed_task(i, _REUSED)
+            created = work.batch_create_tasks(uow, actor, [cast(work.TaskItem, items[i]) for i in fresh], now)
+            records = []
+            for i, result in zip(fresh, created, strict=True):
+                if isinstance(result, DomainError):
+                    outcomes[i] = _failed_task(i, result)
+                    continue
+                task = convert.task_to_proto(result)
+                outcomes[i] = work_pb2.TaskOutcome(index=i, task=task)
+                records.append(ItemRecord(keys[i][0], keys[i][1], task.SerializeToString()))
+            uow.item_records.add(TASK_RECORDS, records, now)
+            done = [o for o in outcomes if o is not None]
+            return work_pb2.BatchCreateTasksResponse(
+                outcomes=done,
+                created_count=sum(1 for o in done if o.HasField("task")),
+                failed_count=sum(1 for o in done if not o.HasField("task")),
+            )
+
+        return self._write("BatchCreateTasks", request, work_pb2.BatchCreateTasksResponse, run)
 
     def GetTask(self, request: work_pb2.GetTaskRequest, context: grpc.ServicerContext) -> work_pb2.Task:
         task_id = parse_name("tasks", request.name)
@@ -492,6 +667,55 @@ class TaskServicer(UsersServicerBase, work_pb2_grpc.TaskServiceServicer):
             work_pb2.Task,
             lambda uow, actor: convert.task_to_proto(work.complete_task(uow, actor, task_id, utcnow())),
         )
+
+
+_REUSED = InvalidArgument("REQUEST_ID_REUSED", "request_id was already used for a different request")
+
+
+def _failed_task(index: int, error: DomainError) -> work_pb2.TaskOutcome:
+    """The outcome of an item that failed as CreateTask would have: its google.rpc.Code (an
+    ErrorKind is named as the code is), reason and description."""
+    return work_pb2.TaskOutcome(index=index, code=_code(error.kind), reason=error.reason, description=error.message)
+
+
+def _task_item(item: work_pb2.CreateTaskRequest) -> work.TaskItem | InvalidArgument:
+    """One item as CreateTask reads its request; a malformed name fails the item, as it would fail
+    the call (INVALID_ARGUMENT, RESOURCE_NAME_INVALID)."""
+    try:
+        assignee = parse_name("users", item.task.assignee, "task.assignee")
+        if item.created_by_play:
+            parse_name("plays", item.created_by_play, "created_by_play")
+    except InvalidArgument as bad:
+        return bad
+    due = item.task.due_time.ToDatetime(tzinfo=convert.dt.UTC) if item.task.HasField("due_time") else None
+    return work.TaskItem(item.task.account_id, item.task.title, assignee, due, item.created_by_play)
+
+
+def _task_items(
+    request: work_pb2.BatchCreateTasksRequest,
+) -> tuple[list[work.TaskItem | InvalidArgument], list[tuple[str, str]]]:
+    """The items of a BatchCreateTasksRequest (or why each is malformed) and their (request id,
+    digest): the digest CreateTask's records keep of the same request. Problems of the request
+    itself (no items, too many, request ids missing, malformed or repeated) are reported at once."""
+    problems = Violations()
+    count = len(request.requests)
+    if not count:
+        problems.add("requests", "name at least one task", "REQUIRED")
+    elif count > MAX_TASK_BATCH:
+        problems.add("requests", f"at most {MAX_TASK_BATCH} tasks; got {count}", "TOO_MANY")
+        problems.raise_if_any("invalid batch of tasks")
+    for i, item in enumerate(request.requests):
+        if not item.request_id:
+            problems.add(
+                f"requests[{i}].request_id", "is required: each task of a batch is retried on its own", "REQUIRED"
+            )
+    _item_request_ids(
+        {i: item.request_id for i, item in enumerate(request.requests) if item.request_id}, "requests", problems
+    )
+    items = [_task_item(item) for item in request.requests]
+    keys = [(item.request_id, request_digest(item)) for item in request.requests]
+    problems.raise_if_any("invalid batch of tasks")
+    return items, keys
 
 
 def _resource_name(name: str, field: str = "name") -> tuple[ResourceKind, str]:

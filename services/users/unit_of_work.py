@@ -8,6 +8,7 @@ from services.runtime.db import UnitOfWork
 from services.users.adapters.assignment_batch_repository import AssignmentBatchRepository
 from services.users.adapters.assignment_repository import AssignmentRepository, RoleRepository
 from services.users.adapters.event_log import EventLog
+from services.users.adapters.item_records import ItemRecords
 from services.users.adapters.repository import (
     InvitationRepository,
     NotificationOutbox,
@@ -29,6 +30,8 @@ class UsersUnitOfWork(UnitOfWork):
     tasks: TaskRepository
     resources: ResourceRepository
     events: EventLog
+    # Idempotency records of batch items (BatchSetAssignments rows, BatchCreateTasks items).
+    item_records: ItemRecords
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -42,6 +45,7 @@ class UsersUnitOfWork(UnitOfWork):
         self.resources = ResourceRepository(self.session)
         self.events = EventLog(self.session)
         self.assignment_batches = AssignmentBatchRepository(self.session, self.events)
+        self.item_records = ItemRecords(self.session)
         return self
 
     def commit(self) -> None:

@@ -61,9 +61,12 @@ PLAY_SOURCE = assignments_pb2.ASSIGNMENT_SOURCE_PLAY
 
 
 class _Refused(Exception):
-    def __init__(self, reason: str, description: str) -> None:
+    def __init__(self, reason: str, description: str, outcome: RunOutcome = RunOutcome.SKIPPED) -> None:
         super().__init__(description)
-        self.reason, self.description = reason, description
+        self.reason, self.description, self.outcome = reason, description, outcome
+
+    def result(self, index: int) -> ActionResult:
+        return ActionResult(index, self.outcome, self.reason, self.description)
 
 
 class _Wait(Exception):
@@ -82,6 +85,9 @@ class _Context:
     holders: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, role) -> users/{uid}
     states: dict[str, AccountState] = field(default_factory=dict)
     secrets: dict[str, str | FailedPrecondition] = field(default_factory=dict)
+    # (run position, action index) -> its result, when a read for it was refused (a team or a
+    # role gone since the play was written).
+    refused: dict[tuple[int, int], ActionResult] = field(default_factory=dict)
 
 
 class RunExecutor:
@@ -196,12 +202,15 @@ class RunExecutor:
             done = {r.index for r in run.results}
             actions = self._plan_actions(run)
             steps += [Step(position, i, action, run.account_id) for i, action in enumerate(actions) if i not in done]
-        context = self._prepare(runs, steps)
         try:
+            context = self._prepare(runs, steps)
             for stage in stages(steps):
                 self._apply_stage(runs, stage, context)
         except _Wait as wait:
             self._wait(runs, wait.error)
+            return
+        except UsersCallError as error:  # a read of the batch's context: the same as a call's failure
+            self._wait(runs, error)
             return
         now = self._clock()
         finished = []
@@ -215,11 +224,20 @@ class RunExecutor:
         log.info("runs_finished", runs=len(finished), first=finished[0].id, last=finished[-1].id)
 
     def _wait(self, runs: list[PlayRun], error: UsersCallError) -> None:
-        """Records what the batch did so far; the runs not done retry later with backoff."""
+        """Records what the batch did so far; the runs not done retry later with backoff. A run
+        alone that keeps failing for another reason than the users service being away gives up."""
         now = self._clock()
+        gives_up = len(runs) == 1 and not error.transient and runs[0].attempts + 1 >= MAX_UNEXPECTED_ATTEMPTS
         for run in runs:
-            if len(run.results) == len(self._plan_actions(run)):
-                run.finish(now)  # every action answered before the failing call
+            actions = self._plan_actions(run)
+            if gives_up:
+                done = {r.index for r in run.results}
+                outcome = RunOutcome.SKIPPED if error.code in REFUSALS else RunOutcome.FAILED
+                run.results += [
+                    ActionResult(i, outcome, error.reason, error.message) for i in range(len(actions)) if i not in done
+                ]
+            if len(run.results) == len(actions):
+                run.finish(now)  # every action answered before the failing call (or gave up)
                 continue
             run.attempts += 1
             run.next_attempt_time = now + retry_delay(run.attempts, self._base, self._cap)
@@ -268,25 +286,35 @@ class RunExecutor:
         todo = [(s, c) for s, c in robins if str(s.action_index) not in runs[s.run].choices]
         if not todo:
             return
-        teams = {c.round_robin_team for _, c in todo if c.round_robin_team}
-        members = {team: self._directory.team_members(team) for team in sorted(teams)}
+        members: dict[str, list[str]] = {}
         turns = Turns()
         chosen: dict[int, PlayRun] = {}
         for step, choice in todo:
             role = step.action.role if isinstance(step.action, UpdateValue) else ""
-            if choice.round_robin_team:
-                candidates = members[choice.round_robin_team]
-            else:
-                candidates = [
-                    u if "@" not in u else context.emails[u.lower()]
-                    for u in choice.round_robin_users
-                    if "@" not in u or u.lower() in context.emails
-                ]
-            if not candidates:
-                continue  # NO_CANDIDATES when the step is applied
-            unknown = [u for u in candidates if not turns.known(role, u)]
-            if unknown:
-                turns.load(role, self._directory.assignment_counts(role, unknown), unknown)
+            try:
+                if choice.round_robin_team:
+                    team = choice.round_robin_team
+                    if team not in members:
+                        members[team] = self._directory.team_members(team)
+                    candidates = members[team]
+                else:
+                    candidates = [
+                        u if "@" not in u else context.emails[u.lower()]
+                        for u in choice.round_robin_users
+                        if "@" not in u or u.lower() in context.emails
+                    ]
+                if not candidates:
+                    continue  # NO_CANDIDATES when the step is applied
+                unknown = [u for u in candidates if not turns.known(role, u)]
+                if unknown:
+                    turns.load(role, self._directory.assignment_counts(role, unknown), unknown)
+            except UsersCallError as error:
+                if error.transient or error.code in UNEXPECTED:
+                    raise _Wait(error) from error
+                outcome = RunOutcome.SKIPPED if error.code in REFUSALS else RunOutcome.FAILED
+                key = (step.run, step.action_index)
+                context.refused[key] = ActionResult(step.action_index, outcome, error.reason, error.message)
+                continue
             run = runs[step.run]
             run.choices[str(step.action_index)] = turns.choose(role, candidates)
             chosen[step.run] = run
@@ -309,6 +337,9 @@ class RunExecutor:
     def _user_of(self, run: PlayRun, step: Step, context: _Context) -> str:
         choice = step.choice
         assert choice is not None, "webhooks name nobody"
+        refused = context.refused.get((step.run, step.action_index))
+        if refused is not None:
+            raise _Refused(refused.reason, refused.description, refused.outcome)
         if choice.user:
             return choice.user
         if choice.holder_of_role:
@@ -343,9 +374,7 @@ class RunExecutor:
             try:
                 user = self._user_of(run, step, context)
             except _Refused as refused:
-                run.results.append(
-                    ActionResult(step.action_index, RunOutcome.SKIPPED, refused.reason, refused.description)
-                )
+                run.results.append(refused.result(step.action_index))
                 continue
             ref = (
                 assignments_pb2.UserRef(user=user) if user.startswith("users/") else assignments_pb2.UserRef(email=user)
@@ -395,9 +424,7 @@ class RunExecutor:
                     )
                 account = self._parent_of(run.account_id, context) if action.on_parent_account else run.account_id
             except _Refused as refused:
-                run.results.append(
-                    ActionResult(step.action_index, RunOutcome.SKIPPED, refused.reason, refused.description)
-                )
+                run.results.append(refused.result(step.action_index))
                 continue
             task = work_pb2.Task(account_id=account, title=action.title, assignee=assignee)
             if action.due_in_days:

@@ -6,7 +6,10 @@
     apply   UPDATE ... FROM, DELETE ... IN                           the slots whose holder moved
     record  INSERT ... SELECT (history), INSERT ... SELECT (events)  one row each per change
 
-The batch's rows reach the database as one JSON parameter (runtime/set_sql.JsonRows).
+The batch's rows reach the database as one JSON parameter (runtime/set_sql.JsonRows). A batch
+written by one writer stamps its source and source_ref as constants of the statement; a batch whose
+rows name writers of their own (`sources`, SlotChange.source) carries them as two more columns of
+its rows, so it is still the same handful of statements.
 
 Why no deadlock between two batches on PostgreSQL: the claim inserts and the lock takes rows in
 (account, role) order, and a claim waits only for another transaction's uncommitted insert of the
@@ -47,20 +50,30 @@ class AssignmentBatchRepository:
     def _stamp(self, write: WriteSource, now: dt.datetime) -> tuple[Any, Any, Any]:
         return text_value(write.source.value), text_value(write.source_ref), time_value(now, self._dialect)
 
+    def _row_stamp(self, batch: JsonRows, first: int, now: dt.datetime) -> tuple[Any, Any, Any]:
+        """The source and source_ref carried by each row (columns `first` and `first + 1`)."""
+        return batch.text(first), batch.text(first + 1), time_value(now, self._dialect)
+
     def take(
-        self, slots: set[Slot], claims: Mapping[Slot, str], write: WriteSource, now: dt.datetime
+        self,
+        slots: set[Slot],
+        claims: Mapping[Slot, str],
+        write: WriteSource,
+        now: dt.datetime,
+        sources: Mapping[Slot, WriteSource] | None = None,
     ) -> tuple[set[Slot], dict[Slot, str]]:
         """Every slot of a batch, either claimed (it was free: it now holds its claim's user) or
-        locked with its holder's user. Returns (claimed slots, holders of the others)."""
+        locked with its holder's user. Returns (claimed slots, holders of the others). `sources`:
+        the writer of each claim that is not `write`, when the batch's rows name their own."""
         if self._dialect != "postgresql":
             # SQLite writers are serialised (BEGIN IMMEDIATE): a slot free now stays free until
             # this transaction ends, so the free ones are inserted without RETURNING (fetching
             # 10,000 returned keys was a tenth of a batch's time).
             holders = {slot: held.user_id for slot, held in self.holders(sorted(slots), lock=False).items()}
             free = {slot: user for slot, user in claims.items() if slot not in holders}
-            self.claim(free, write, now, returning=False)
+            self.claim(free, write, now, returning=False, sources=sources)
             return set(free), holders
-        claimed = self.claim(claims, write, now)
+        claimed = self.claim(claims, write, now, sources=sources)
         holders = {}
         pending = slots - claimed
         while pending:
@@ -69,21 +82,33 @@ class AssignmentBatchRepository:
             # A slot the claim found taken may have been freed by its holder's transaction since:
             # claim it again (a clear-only slot that is free stays free: nothing to lock).
             freed = {slot: claims[slot] for slot in pending - found.keys() if slot in claims}
-            pending = set(freed) - (newly := self.claim(freed, write, now))
+            pending = set(freed) - (newly := self.claim(freed, write, now, sources=sources))
             claimed |= newly
         return claimed, holders
 
     def claim(
-        self, claims: Mapping[Slot, str], write: WriteSource, now: dt.datetime, *, returning: bool = True
+        self,
+        claims: Mapping[Slot, str],
+        write: WriteSource,
+        now: dt.datetime,
+        *,
+        returning: bool = True,
+        sources: Mapping[Slot, WriteSource] | None = None,
     ) -> set[Slot]:
-        """Give each free slot its user; the slots this statement created (with `returning`). A
-        taken slot is left as it is, without waiting for its holder's lock (ON CONFLICT DO
-        NOTHING)."""
+        """Give each free slot its user, written by `write` (or its writer in `sources`); the slots
+        this statement created (with `returning`). A taken slot is left as it is, without waiting
+        for its holder's lock (ON CONFLICT DO NOTHING)."""
         if not claims:
             return set()
-        batch = self._rows([[a, r, u] for (a, r), u in claims.items()])
+        if sources is None:
+            batch = self._rows([[a, r, u] for (a, r), u in claims.items()])
+            stamp = self._stamp(write, now)
+        else:
+            stamp_of = _Stamps(write)
+            batch = self._rows([[a, r, u, *stamp_of(sources.get((a, r)))] for (a, r), u in claims.items()])
+            stamp = self._row_stamp(batch, 3, now)
         rows = (
-            select(batch.text(0), batch.text(1), batch.text(2), *self._stamp(write, now))
+            select(batch.text(0), batch.text(1), batch.text(2), *stamp)
             # WHERE: SQLite would read "ON CONFLICT" after a bare FROM as a join constraint.
             .where(batch.text(0).is_not(None))
         )
@@ -122,15 +147,27 @@ class AssignmentBatchRepository:
             for row in self._session.execute(query).all()
         }
 
-    def apply(self, holders: Mapping[Slot, str | None], write: WriteSource, now: dt.datetime) -> None:
-        """Make `holders` the slots' users (None: empty the slot), written by `write` at `now`.
-        Every slot named exists and is locked by this transaction."""
-        moved = [[a, r, u] for (a, r), u in holders.items() if u is not None]
-        emptied = [[a, r] for (a, r), u in holders.items() if u is None]
+    def apply(
+        self,
+        holders: Mapping[Slot, str | None],
+        write: WriteSource,
+        now: dt.datetime,
+        sources: Mapping[Slot, WriteSource] | None = None,
+    ) -> None:
+        """Make `holders` the slots' users (None: empty the slot), written by `write` (or their
+        writer in `sources`) at `now`. Every slot named exists and is locked by this transaction."""
         c = _ASSIGNMENTS.c
+        emptied = [[a, r] for (a, r), u in holders.items() if u is None]
+        if sources is None:
+            moved = [[a, r, u] for (a, r), u in holders.items() if u is not None]
+        else:
+            stamp_of = _Stamps(write)
+            moved = [[a, r, u, *stamp_of(sources.get((a, r)))] for (a, r), u in holders.items() if u is not None]
         if moved:
             batch = self._rows(moved)
-            source, source_ref, update_time = self._stamp(write, now)
+            source, source_ref, update_time = (
+                self._stamp(write, now) if sources is None else self._row_stamp(batch, 3, now)
+            )
             self._session.execute(
                 update(_ASSIGNMENTS)
                 .values(user_id=batch.text(2), source=source, source_ref=source_ref, update_time=update_time)
@@ -146,10 +183,24 @@ class AssignmentBatchRepository:
             )
 
     def record(self, changes: Sequence[SlotChange], write: WriteSource, actor: str, now: dt.datetime) -> None:
-        """A history row and an outbox event per change, in the order of `changes`."""
+        """A history row and an outbox event per change, in the order of `changes`, each with its
+        change's writer (SlotChange.source, else `write`)."""
         if not changes:
             return
-        batch = self._rows([[c.slot[0], c.slot[1], c.user_id, c.previous_user_id, i] for i, c in enumerate(changes)])
+        if all(c.source is None for c in changes):
+            batch = self._rows(
+                [[c.slot[0], c.slot[1], c.user_id, c.previous_user_id, i] for i, c in enumerate(changes)]
+            )
+            source, source_ref, change_time = self._stamp(write, now)
+        else:
+            stamp_of = _Stamps(write)
+            batch = self._rows(
+                [
+                    [c.slot[0], c.slot[1], c.user_id, c.previous_user_id, i, *stamp_of(c.source)]
+                    for i, c in enumerate(changes)
+                ]
+            )
+            source, source_ref, change_time = self._row_stamp(batch, 5, now)
         account, role, user, previous, order = (
             batch.text(0),
             batch.text(1),
@@ -157,7 +208,6 @@ class AssignmentBatchRepository:
             batch.text(3),
             batch.integer(4),
         )
-        source, source_ref, change_time = self._stamp(write, now)
         columns = ["account_id", "role_key", "user_id", "previous_user_id", "source", "source_ref", "actor"]
         self._session.execute(
             insert(_HISTORY).from_select(
@@ -189,6 +239,20 @@ class AssignmentBatchRepository:
         )
         kind = case((user.is_(None), text_value("assignment.cleared")), else_=text_value("assignment.set"))
         subject = text_value("accounts/") + account + text_value("/roles/") + role
-        self._events.append_select(
-            select(kind, subject, text_value(actor), data, self._stamp(write, now)[2]).order_by(order)
-        )
+        self._events.append_select(select(kind, subject, text_value(actor), data, change_time).order_by(order))
+
+
+class _Stamps:
+    """(source, source_ref) of a row: its own writer's, else the batch's; worked out once per writer
+    (a batch of 10,000 rows names a few, and an enum's .value costs a microsecond)."""
+
+    def __init__(self, write: WriteSource) -> None:
+        self._write = write
+        self._known: dict[int, tuple[str, str]] = {}
+
+    def __call__(self, own: WriteSource | None) -> tuple[str, str]:
+        writer = own or self._write
+        stamp = self._known.get(id(writer))  # the writers outlive the call: their ids are stable
+        if stamp is None:
+            stamp = self._known[id(writer)] = (writer.source.value, writer.source_ref)
+        return stamp

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from services.runtime.db import keyset
+from services.runtime.db import keyset, table_of
 from services.runtime.pagination import Key
-from services.users.adapters.orm import ResourceRecord, TaskRecord
+from services.runtime.set_sql import JsonRows
+from services.users.adapters.orm import ResourceRecord, TaskRecord, UserRecord
 from services.users.domain.work import CampaignStatus, Resource, ResourceKind, Task, TaskStatus, Visibility
 
 
@@ -56,6 +58,27 @@ class TaskRepository:
                 complete_time=task.complete_time,
             )
         )
+
+    def add_all(self, tasks: Sequence[Task]) -> None:
+        """One INSERT (executemany) for a batch of new tasks."""
+        if tasks:
+            self._session.execute(
+                insert(table_of(TaskRecord)),
+                [
+                    {
+                        "id": t.id,
+                        "account_id": t.account_id,
+                        "title": t.title,
+                        "assignee_id": t.assignee_id,
+                        "status": t.status.value,
+                        "created_by": t.created_by,
+                        "due_time": t.due_time,
+                        "create_time": t.create_time,
+                        "complete_time": t.complete_time,
+                    }
+                    for t in tasks
+                ],
+            )
 
     def save(self, task: Task) -> None:
         row = self._session.get(TaskRecord, task.id)
@@ -125,6 +148,26 @@ class ResourceRepository:
         )
         row.campaign_status = resource.campaign_status.value if resource.campaign_status else None
         row.senders, row.bcc, row.update_time = list(resource.senders), list(resource.bcc), resource.update_time
+
+    def record_owners_activity(self, kind: ResourceKind, resource_ids: Iterable[str], now: dt.datetime) -> None:
+        """last_activity_time = now for the owners of these registered resources, whatever their
+        status, with one UPDATE (and a new version, as any write of a user). Resources that are not
+        registered change nothing. On PostgreSQL the owners are locked in id order first, within the
+        statement, so two batches naming the same owners never deadlock."""
+        ids = sorted(set(resource_ids))
+        if not ids:
+            return
+        batch = JsonRows([[i] for i in ids], self._session.get_bind().dialect.name, "resource_ids")
+        # IN, not a join: SQLite would read every resource of the kind and scan the ids for each.
+        owners = select(ResourceRecord.owner_id).where(
+            ResourceRecord.kind == kind.value, ResourceRecord.id.in_(select(batch.text(0)))
+        )
+        users = table_of(UserRecord)
+        owner = users.alias("owner")  # not correlated with the updated table
+        locked = select(owner.c.id).where(owner.c.id.in_(owners)).order_by(owner.c.id).with_for_update()
+        self._session.execute(
+            update(users).where(users.c.id.in_(locked)).values(last_activity_time=now, version=users.c.version + 1)
+        )
 
     def delete(self, kind: ResourceKind, resource_id: str) -> None:
         row = self._session.get(ResourceRecord, (kind.value, resource_id))

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+from services.users.domain.assignments import WriteSource
+
 Slot = tuple[str, str]  # (account id, role key)
 
 
@@ -27,19 +29,23 @@ class Result(StrEnum):
 # Named tuples: a batch makes tens of thousands of these, and they are the cheapest to build.
 class SlotWrite(NamedTuple):
     """Row `row` of the batch gives `slot` to `user_id`, or clears it (None). Rows that failed
-    their checks never become a SlotWrite."""
+    their checks never become a SlotWrite. `source`: the row's own writer when it is not the
+    batch's (None: the batch's, the common case that costs nothing more)."""
 
     row: int
     slot: Slot
     user_id: str | None
+    source: WriteSource | None = None
 
 
 class SlotChange(NamedTuple):
-    """One link of a slot's history chain: the holder went from `previous_user_id` to `user_id`."""
+    """One link of a slot's history chain: the holder went from `previous_user_id` to `user_id`,
+    written by `source` (None: the batch's writer)."""
 
     slot: Slot
     user_id: str | None
     previous_user_id: str | None
+    source: WriteSource | None = None
 
 
 class WriteOutcome(NamedTuple):
@@ -56,6 +62,9 @@ class BatchPlan:
     changes: list[SlotChange] = field(default_factory=list)
     # The holder of every slot that changed, once the whole batch is applied (None: empty).
     final: dict[Slot, str | None] = field(default_factory=dict)
+    # The writer of those final holders, for the slots whose last change a row of its own source
+    # made (absent: the batch's writer). A holder keeps the source of the change that put it there.
+    final_sources: dict[Slot, WriteSource] = field(default_factory=dict)
 
 
 def first_claims(writes: Iterable[SlotWrite]) -> dict[Slot, str]:
@@ -66,6 +75,19 @@ def first_claims(writes: Iterable[SlotWrite]) -> dict[Slot, str]:
         if write.user_id is not None and write.slot not in claims:
             claims[write.slot] = write.user_id
     return claims
+
+
+def claim_sources(writes: Iterable[SlotWrite]) -> dict[Slot, WriteSource]:
+    """The writer of each slot's first set, where it is a row's own (absent: the batch's): the
+    source a free slot is claimed with, as first_claims gives its user."""
+    sources: dict[Slot, WriteSource] = {}
+    claimed: set[Slot] = set()
+    for write in writes:
+        if write.user_id is not None and write.slot not in claimed:
+            claimed.add(write.slot)
+            if write.source is not None:
+                sources[write.slot] = write.source
+    return sources
 
 
 def plan(writes: Sequence[SlotWrite], holders: Mapping[Slot, str]) -> BatchPlan:
@@ -83,7 +105,11 @@ def plan(writes: Sequence[SlotWrite], holders: Mapping[Slot, str]) -> BatchPlan:
             continue
         state[slot] = write.user_id
         result.final[slot] = write.user_id
-        result.changes.append(SlotChange(slot, write.user_id, current))
+        if write.source is not None:
+            result.final_sources[slot] = write.source
+        elif result.final_sources and slot in result.final_sources:
+            del result.final_sources[slot]  # the batch's writer made the last change
+        result.changes.append(SlotChange(slot, write.user_id, current, write.source))
         kind = Result.SET if write.user_id is not None else Result.CLEARED
         result.outcomes.append(WriteOutcome(write.row, kind, current or ""))
     return result

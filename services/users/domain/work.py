@@ -7,9 +7,12 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from services.runtime.errors import FailedPrecondition, NotFound, Violations
+from services.runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Violations
+from services.users.domain.model import UserStatus, user_not_found
 
 MAX_TITLE = 300
+# BatchCreateTasks: items per call.
+MAX_TASK_BATCH = 1000
 
 
 class TaskStatus(StrEnum):
@@ -38,14 +41,44 @@ class Task:
         self.complete_time = now
 
 
-def check_task(title: str, account_id: str) -> None:
+def _task_problems(title: str, account_id: str) -> Violations:
     problems = Violations()
     if not title.strip():
         problems.add("task.title", "is required", "REQUIRED")
     elif len(title) > MAX_TITLE:
         problems.add("task.title", f"at most {MAX_TITLE} characters", "TOO_LONG")
     check_account_id(account_id, "task.account_id", problems)
-    problems.raise_if_any()
+    return problems
+
+
+def check_task(title: str, account_id: str) -> None:
+    _task_problems(title, account_id).raise_if_any()
+
+
+def task_item_problem(title: str, account_id: str) -> InvalidArgument | None:
+    """What check_task refuses, as the failure of one item of a batch: reason TITLE_INVALID (the
+    title's problem comes first) or ACCOUNT_ID_INVALID, with every field violation. None: valid."""
+    problems = _task_problems(title, account_id)
+    if not problems.items:
+        return None
+    reason = "TITLE_INVALID" if problems.items[0].field == "task.title" else "ACCOUNT_ID_INVALID"
+    described = "; ".join(f"{v.field} {v.description}" for v in problems.items)
+    return InvalidArgument(reason, described, field_violations=problems.items)
+
+
+_NO_WORK = frozenset({UserStatus.DELETED, UserStatus.DISABLED, UserStatus.CREATED_DISABLED})
+
+
+def holder_problem(user_id: str, status: UserStatus | None, what: str) -> DomainError | None:
+    """May this user (of this status; None: no such user) be handed work ("be assigned tasks",
+    "own resources")? They must exist and be neither deleted nor disabled. None: they may."""
+    if status is None:
+        return user_not_found(user_id)
+    if status in _NO_WORK:
+        return FailedPrecondition(
+            "USER_NOT_ELIGIBLE", f"a {status.value} user cannot {what}", metadata={"user": f"users/{user_id}"}
+        )
+    return None
 
 
 _CONTROL = re.compile(r"[\x00-\x1f]")

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from services.runtime.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, Violations
+from services.runtime.errors import (
+    AlreadyExists,
+    DomainError,
+    ErrorKind,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    Violations,
+)
 from services.runtime.etag import check_etag
 from services.users.domain import assignment_batch as batches
 from services.users.domain import assignments as domain
@@ -38,8 +46,10 @@ MAX_COUNT_USERS = 1000
 MAX_SOURCE_REF = 200
 
 
-@dataclass(frozen=True)
-class UserRef:
+class UserRef(NamedTuple):
+    """Who a write names: exactly one of these. A tuple: a batch hashes one per row, and a tuple
+    hashes in C, a frozen dataclass in Python (~5x slower)."""
+
     user_id: str = ""
     email: str = ""
     full_name: str = ""
@@ -198,6 +208,8 @@ class BatchRow(NamedTuple):
     account_id: str
     role_key: str
     user: UserRef | None
+    # The row's own writer (AssignmentRow.source); None: the batch's.
+    write: WriteSource | None = None
 
 
 class RowOutcome(NamedTuple):
@@ -206,23 +218,67 @@ class RowOutcome(NamedTuple):
     reason: str = ""
     description: str = ""
     previous_user_id: str = ""
+    # A failed row (result None): the kind of error SetAssignment would have failed with.
+    error: ErrorKind | None = None
+
+
+def batch_writers(rows: Sequence[BatchRow], write: WriteSource | None) -> tuple[WriteSource, list[WriteSource]]:
+    """The batch's writer (the request's, else the first row's own: a batch whose rows all name
+    their writer needs none) and the other writers its rows name, each once."""
+    others: dict[WriteSource, None] = {}
+    for row in rows:
+        if row.write is not None and row.write is not write:
+            others[row.write] = None
+    if write is None:
+        first = rows[0].write if rows else None
+        if first is None:
+            raise InvalidArgument(
+                "SOURCE_REQUIRED",
+                "source is required unless every row names its own",
+                field_violations=[FieldViolation("source.source", "is required", "REQUIRED")],
+            )
+        write = first
+    others.pop(write, None)
+    return write, list(others)
 
 
 def batch_set(
-    uow: UsersUnitOfWork, actor: Actor, rows: Sequence[BatchRow], write: WriteSource, now: dt.datetime
+    uow: UsersUnitOfWork,
+    actor: Actor,
+    rows: Sequence[BatchRow],
+    write: WriteSource | None,
+    now: dt.datetime,
+    answered: Mapping[int, RowOutcome] | None = None,
 ) -> list[RowOutcome]:
     """SetAssignment (or ClearAssignment, for a row without a user) for every row, in row order,
     with a handful of statements (assignment_batch_repository). Each row is checked before
-    anything is written, so a failed row leaves nothing behind and the others still apply."""
-    _check_write(actor, write)
+    anything is written, so a failed row leaves nothing behind and the others still apply.
+
+    A row writes as its own `write` when it names one (its source, source_ref and play team: for
+    the permission, the eligibility, the history and the event), else as the batch's `write`.
+    `answered`: rows the caller has answered already (a row request_id applied before); their
+    writers are checked like every row's, but they are neither applied nor looked at again."""
+    write, others = batch_writers(rows, write)
+    for writer in (write, *others):  # every writer first: a refused one refuses the whole batch
+        _check_write(actor, writer)
     if len(rows) > MAX_BATCH:
         raise InvalidArgument("TOO_MANY_ROWS", f"at most {MAX_BATCH} rows per call; got {len(rows)}")
     roles = uow.roles.all_by_key()
-    users = _resolve_all(uow, {row.user for row in rows if row.user is not None})
+    if answered:
+        refs = {row.user for i, row in enumerate(rows) if row.user is not None and i not in answered}
+    else:
+        refs = {row.user for row in rows if row.user is not None}
+    users = _resolve_all(uow, refs)
     outcomes: list[RowOutcome] = [_UNCHANGED] * len(rows)
     writes: list[SlotWrite] = []
-    eligible: set[tuple[str, str]] = set()
+    # A batch names each user with a few roles and writers: (user, role, the row's own writer).
+    eligible: set[tuple[str, str, WriteSource | None]] = set()
     for index, row in enumerate(rows):
+        if answered and index in answered:
+            outcomes[index] = answered[index]
+            continue
+        # None: the batch's writer (also for a row naming it again), costing nothing more.
+        own = row.write if row.write is not None and row.write != write else None
         try:
             if not is_account_id(row.account_id):
                 _account(row.account_id, "rows.account_id")
@@ -230,19 +286,19 @@ def batch_set(
             if row.user is None:
                 if role.empty_value is EmptyValue.KEEP_EXISTING:
                     continue  # UNCHANGED: the row says nothing about the holder
-                _ensure_may_clear(role, write)
-                writes.append(SlotWrite(index, (row.account_id, role.key), None))
+                _ensure_may_clear(role, own or write)
+                writes.append(SlotWrite(index, (row.account_id, role.key), None, own))
                 continue
             user = users[row.user]
             if isinstance(user, DomainError):
                 raise user
-            if (user.id, role.key) not in eligible:  # a batch names each user with a few roles
-                ensure_eligible(user, role, write)
-                eligible.add((user.id, role.key))
-            writes.append(SlotWrite(index, (row.account_id, role.key), user.id))
+            if (user.id, role.key, own) not in eligible:
+                ensure_eligible(user, role, own or write)
+                eligible.add((user.id, role.key, own))
+            writes.append(SlotWrite(index, (row.account_id, role.key), user.id, own))
         except DomainError as failed:
-            outcomes[index] = RowOutcome(None, "", failed.reason, failed.message)
-    plan = _write_batch(uow, writes, write, actor, now)
+            outcomes[index] = RowOutcome(None, "", failed.reason, failed.message, "", failed.kind)
+    plan = _write_batch(uow, writes, write, actor, now, mixed=bool(others))
     for outcome, slot_write in zip(plan.outcomes, writes, strict=True):
         outcomes[outcome.row] = RowOutcome(outcome.result, slot_write.user_id or "", "", "", outcome.previous_user_id)
     return outcomes
@@ -252,26 +308,33 @@ _UNCHANGED = RowOutcome(Result.UNCHANGED)
 
 
 def _write_batch(
-    uow: UsersUnitOfWork, writes: Sequence[SlotWrite], write: WriteSource, actor: Actor, now: dt.datetime
+    uow: UsersUnitOfWork,
+    writes: Sequence[SlotWrite],
+    write: WriteSource,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    mixed: bool = False,
 ) -> batches.BatchPlan:
     """Claim the free slots, lock the taken ones, work out what the rows do in order, and write
-    only what changed."""
+    only what changed. `mixed`: some rows have writers of their own (SlotWrite.source), so the
+    source of each slot is carried row by row rather than as one value for the statement."""
     claims = batches.first_claims(writes)
-    claimed, holders = uow.assignment_batches.take({w.slot for w in writes}, claims, write, now)
+    sources = batches.claim_sources(writes) if mixed else None
+    claimed, holders = uow.assignment_batches.take({w.slot for w in writes}, claims, write, now, sources)
     plan = batches.plan(writes, holders)
     # What the table holds now, for the slots that changed: the claims, or the locked holders.
     written = {slot: claims[slot] if slot in claimed else holders.get(slot) for slot in plan.final}
-    uow.assignment_batches.apply(
-        {
-            slot: user
-            for slot, user in plan.final.items()
-            # A claimed slot already carries this write's source and time; a held one that
-            # changed takes them even if the batch ends on the user it started with.
-            if user != written[slot] or slot not in claimed
-        },
-        write,
-        now,
-    )
+    final = {
+        slot: user
+        for slot, user in plan.final.items()
+        # A claimed slot already carries its claim's source and this batch's time; a held one that
+        # changed takes them even if the batch ends on the user it started with.
+        if user != written[slot]
+        or slot not in claimed
+        or (sources is not None and plan.final_sources.get(slot) != sources.get(slot))
+    }
+    uow.assignment_batches.apply(final, write, now, plan.final_sources if mixed else None)
     uow.assignment_batches.record(plan.changes, write, actor.subject, now)
     return plan
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from typing import NamedTuple
 
-from services.runtime.errors import FailedPrecondition
+from services.runtime.errors import DomainError, InvalidArgument
 from services.users.domain.events import DomainEvent
-from services.users.domain.model import User, UserStatus, user_not_found
+from services.users.domain.model import User, user_not_found
 from services.users.domain.permissions import (
     Actor,
     ensure_can_complete,
@@ -15,13 +17,16 @@ from services.users.domain.permissions import (
     ensure_can_own_resource,
 )
 from services.users.domain.work import (
+    MAX_TASK_BATCH,
     Resource,
     ResourceKind,
     Task,
     TaskStatus,
     check_task,
     check_visibility,
+    holder_problem,
     resource_not_found,
+    task_item_problem,
     task_not_found,
 )
 from services.users.unit_of_work import UsersUnitOfWork
@@ -32,10 +37,9 @@ def _holder(uow: UsersUnitOfWork, user_id: str, what: str) -> User:
     user = uow.users.get(user_id)
     if user is None:
         raise user_not_found(user_id)
-    if user.status in (UserStatus.DELETED, UserStatus.DISABLED, UserStatus.CREATED_DISABLED):
-        raise FailedPrecondition(
-            "USER_NOT_ELIGIBLE", f"a {user.status.value} user cannot {what}", metadata={"user": f"users/{user.id}"}
-        )
+    problem = holder_problem(user.id, user.status, what)
+    if problem is not None:
+        raise problem
     return user
 
 
@@ -51,31 +55,81 @@ def create_task(
 ) -> Task:
     ensure_can_create_tasks(actor)
     check_task(title, account_id)
-    _holder(uow, assignee_id, "be assigned tasks")
-    creator = created_by_play or (f"users/{actor.user_id}" if actor.user_id else actor.subject)
-    task = Task(
-        id=str(uuid.uuid4()),
-        account_id=account_id,
-        title=title.strip(),
-        assignee_id=assignee_id,
-        status=TaskStatus.OPEN,
-        created_by=creator,
-        create_time=now,
-        due_time=due_time,
-    )
+    _holder(uow, assignee_id, _ASSIGNED)
+    task = _new_task(actor, TaskItem(account_id, title, assignee_id, due_time, created_by_play), now)
     uow.tasks.add(task)
     if created_by_play:
         _record_play_owner_activity(uow, created_by_play, now)
-    uow.events.append(
-        DomainEvent(
-            "task.created",
-            f"tasks/{task.id}",
-            actor.subject,
-            {"task": f"tasks/{task.id}", "account_id": account_id, "assignee": f"users/{assignee_id}"},
-        ),
-        now,
-    )
+    uow.events.append(_created(task, actor), now)
     return task
+
+
+_ASSIGNED = "be assigned tasks"
+
+
+class TaskItem(NamedTuple):
+    """One task of a batch, as CreateTask takes it."""
+
+    account_id: str
+    title: str
+    assignee_id: str
+    due_time: dt.datetime | None
+    created_by_play: str  # "plays/{uid}" or ""
+
+
+def _new_task(actor: Actor, item: TaskItem, now: dt.datetime) -> Task:
+    return Task(
+        id=str(uuid.uuid4()),
+        account_id=item.account_id,
+        title=item.title.strip(),
+        assignee_id=item.assignee_id,
+        status=TaskStatus.OPEN,
+        created_by=item.created_by_play or (f"users/{actor.user_id}" if actor.user_id else actor.subject),
+        create_time=now,
+        due_time=item.due_time,
+    )
+
+
+def _created(task: Task, actor: Actor) -> DomainEvent:
+    return DomainEvent(
+        "task.created",
+        f"tasks/{task.id}",
+        actor.subject,
+        {"task": f"tasks/{task.id}", "account_id": task.account_id, "assignee": f"users/{task.assignee_id}"},
+    )
+
+
+def batch_create_tasks(
+    uow: UsersUnitOfWork, actor: Actor, items: Sequence[TaskItem], now: dt.datetime
+) -> list[Task | DomainError]:
+    """CreateTask for every item, in one transaction and a handful of statements: the assignees
+    are read with one query, then the tasks, their task.created events and the last activity of
+    the owners of the plays that created them are each written with one statement. Every item is
+    checked before anything is written: a failed one (its error, in its place) leaves nothing
+    behind and the others still apply."""
+    ensure_can_create_tasks(actor)
+    if len(items) > MAX_TASK_BATCH:
+        raise InvalidArgument("TOO_MANY_ITEMS", f"at most {MAX_TASK_BATCH} tasks per call; got {len(items)}")
+    statuses = uow.users.statuses(item.assignee_id for item in items)
+    results: list[Task | DomainError] = []
+    created: list[Task] = []
+    plays: set[str] = set()
+    for item in items:
+        problem = task_item_problem(item.title, item.account_id) or holder_problem(
+            item.assignee_id, statuses.get(item.assignee_id), _ASSIGNED
+        )
+        if problem is not None:
+            results.append(problem)
+            continue
+        task = _new_task(actor, item, now)
+        created.append(task)
+        results.append(task)
+        if item.created_by_play:
+            plays.add(item.created_by_play.removeprefix("plays/"))
+    uow.tasks.add_all(created)
+    uow.resources.record_owners_activity(ResourceKind.PLAY, plays, now)
+    uow.events.append_all([_created(task, actor) for task in created], now)
+    return results
 
 
 def _record_play_owner_activity(uow: UsersUnitOfWork, play: str, now: dt.datetime) -> None:
