@@ -38,8 +38,8 @@ def scratch_databases(*labels: str) -> Iterator[list[str]]:
 
 
 @contextmanager
-def users_service(url: str) -> Iterator[tuple[Process, str]]:
-    server, address = users_process(url, SECRET, STEWARD_LOG_LEVEL="warning")
+def users_service(url: str, port: int = 0) -> Iterator[tuple[Process, str]]:
+    server, address = users_process(url, SECRET, port, STEWARD_LOG_LEVEL="warning")
     try:
         yield server, address
     finally:

@@ -32,7 +32,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -477,7 +477,9 @@ class EndToEnd:
     matches: int
     call_seconds: list[float]
     drain_seconds: float  # from the first PublishEvents call until no run is pending
-    drain_after_seconds: float  # from the last PublishEvents answer until no run is pending
+    # From the last PublishEvents answer (or the users service's restart, for a backlog) until
+    # no run is pending.
+    drain_after_seconds: float
     consumed: int = 0  # assignment changes the rules service read back from the users service
     consumed_seconds: float = 0.0  # from the first PublishEvents call until it had read them all
 
@@ -496,7 +498,12 @@ def assignment_events(users: Database, rules: Database) -> tuple[int, int]:
 
 
 def end_to_end(
-    benches: list[Bench], messages: list[events_pb2.AccountEvent], batch: int, users: Database, rules: Database
+    benches: list[Bench],
+    messages: list[events_pb2.AccountEvent],
+    batch: int,
+    users: Database,
+    rules: Database,
+    before_drain: Callable[[], None] | None = None,
 ) -> EndToEnd:
     requests = [
         events_pb2.PublishEventsRequest(events=messages[start : start + batch])
@@ -516,7 +523,10 @@ def end_to_end(
             matches += result.matched_plays
             if result.matched_plays:
                 last_matched = result.event_id
-    published = time.perf_counter()
+    published = drain_from = time.perf_counter()
+    if before_drain is not None:  # e.g. the users service starts again: the drain starts now
+        before_drain()
+        drain_from = time.perf_counter()
     # Runs execute in event order: when the last event that matched is processed, all are.
     deadline = published + 3600
     while last_matched and bench.state(last_matched) != events_pb2.EVENT_STATE_PROCESSED:
@@ -526,7 +536,7 @@ def end_to_end(
     while bench.pending_runs():
         time.sleep(0.05)
     drained = time.perf_counter()
-    result = EndToEnd(published - started, matches, calls, drained - started, drained - published)
+    result = EndToEnd(published - started, matches, calls, drained - started, drained - drain_from)
     # The rules service reads every assignment change back (one ingest per change): wait until
     # it has, so that the latency samples start from an idle service.
     written, recorded = assignment_events(users, rules)
@@ -579,18 +589,26 @@ class Burst:
     latency: tuple[list[float], list[float]] | None = None
 
 
-def burst(replicas: int, count: int, batch: int, accounts: int, samples: int, floors: bool) -> Burst:
+def burst(
+    replicas: int, count: int, batch: int, accounts: int, samples: int, floors: bool, backlog: bool = False
+) -> Burst:
     """A users service and `replicas` rules processes on one rules database; the events are
-    published to the replicas in turn; each replica executes the runs of its partitions."""
+    published to the replicas in turn; each replica executes the runs of its partitions.
+
+    backlog: the users service is stopped while the events are published (their runs wait) and
+    started again before the drain is timed: the executors' own throughput, not the publisher's."""
     run = uuid.uuid4().hex[:8]
-    with (
-        scratch_databases("users", "rules") as (users_url, rules_url),
-        users_service(users_url) as (_users, users_address),
-        ExitStack() as stack,
-    ):
+    users_port = free_port()
+    with scratch_databases("users", "rules") as (users_url, rules_url), ExitStack() as stack:
+        users = stack.enter_context(ExitStack())  # closed first when the users service is stopped
+        users_address = users.enter_context(users_service(users_url, users_port))[1]
         ports = [free_port() for _ in range(replicas)]
+        # A backlog's runs retry quickly once the users service is back (the default waits up to 30 s).
+        retry = {"STEWARD_RULES_RUN_RETRY_MAX_SECONDS": "0.2"} if backlog else {}
         addresses = [
-            stack.enter_context(rules_service(rules_url, users_address, STEWARD_RULES_METRICS_PORT=str(port)))[1]
+            stack.enter_context(rules_service(rules_url, users_address, STEWARD_RULES_METRICS_PORT=str(port), **retry))[
+                1
+            ]
             for port in ports
         ]
         db = Database(users_url)
@@ -612,7 +630,14 @@ def burst(replicas: int, count: int, batch: int, accounts: int, samples: int, fl
         if floors:
             measured = (play_engine_floor(plays, action_counts, events), durable_floor(plays, action_counts, events))
         users_db, rules_db = Database(users_url), Database(rules_url)
-        e2e = end_to_end(benches, messages, batch, users_db, rules_db)
+        restart = None
+        if backlog:
+            users.close()
+
+            def restart() -> None:
+                stack.enter_context(users_service(users_url, users_port))
+
+        e2e = end_to_end(benches, messages, batch, users_db, rules_db, restart)
         users_db.dispose()
         rules_db.dispose()
         totals = bench.stats()
@@ -666,6 +691,7 @@ def main() -> int:
     default_replicas = "1,2" if backend() == "PostgreSQL" else "1"
     replica_counts = [int(n) for n in os.environ.get("BENCH_RULES_REPLICAS", default_replicas).split(",")]
     bursts = [burst(n, count, batch, accounts, samples if n == 1 else 0, floors=n == 1) for n in replica_counts]
+    backlogs = [burst(n, count, batch, accounts, 0, floors=False, backlog=True) for n in replica_counts]
     one = bursts[0]
     assert one.floors is not None and one.latency is not None, "the first burst runs one replica"
     engine_floor, bare_floor = one.floors
@@ -714,6 +740,19 @@ def main() -> int:
         for each in bursts[1:]:
             mine = each.totals["matched"] / each.e2e.drain_seconds
             print(f"\n{each.replicas} replicas apply {mine / base:.2f}x the runs per second of one.")
+    print(
+        "\nA backlog: the same events published while the users service is down, then the drain "
+        "timed from its restart (the executors' throughput, not the publisher's):\n"
+    )
+    print("| rules replicas | runs | drained in s | runs/s | ÷ one replica | runs per replica |")
+    print("|---:|---:|---:|---:|---:|---|")
+    base_backlog = backlogs[0].totals["matched"] / backlogs[0].e2e.drain_after_seconds
+    for each in backlogs:
+        mine = each.totals["matched"] / each.e2e.drain_after_seconds
+        print(
+            f"| {each.replicas} | {each.totals['matched']:,} | {each.e2e.drain_after_seconds:.1f} | {mine:,.0f} "
+            f"| {mine / base_backlog:.2f} | {' / '.join(f'{n:,.0f}' for n in each.per_replica)} |"
+        )
     print(f"\n{samples:,} single events after that, executor idle before each:\n")
     print("| operation | p50 ms | p99 ms |")
     print("|---|---:|---:|")
@@ -726,7 +765,7 @@ def main() -> int:
         f"\nmatches: PublishEvents {e2e.matches:,}, PlayEngine {engine_floor.matches:,}, "
         f"bare durable-rules {bare_floor.matches:,}, play stats {totals['matched']:,}"
     )
-    if not ok or any(b.totals["matched"] != totals["matched"] for b in bursts):
+    if not ok or any(b.totals["matched"] != totals["matched"] for b in (*bursts, *backlogs)):
         print("MISMATCH: the service and the floor disagree on the matches", file=sys.stderr)
         return 1
     return 0

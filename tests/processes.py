@@ -75,9 +75,10 @@ def python_module(module: str, *args: str, env: dict[str, str]) -> Process:
     return Process([sys.executable, "-m", module, *args], env)
 
 
-def users_process(database_url: str, secret: str, **env: str) -> tuple[Process, str]:
-    """A users service process on its own port, migrating its database on start; returns it and its address."""
-    port = free_port()
+def users_process(database_url: str, secret: str, port: int = 0, **env: str) -> tuple[Process, str]:
+    """A users service process on its own port (or `port`, e.g. to restart one where it was),
+    migrating its database on start; returns it and its address."""
+    port = port or free_port()
     process = python_module(
         "services.users",
         "serve",
