@@ -312,6 +312,45 @@ def test_an_assignment_set_in_the_users_service_fires_assignment_changed_plays(r
     assert tasks_on(api, admin, "acct-sales") == []
 
 
+def test_a_burst_of_assignment_changes_is_read_back_in_batches_and_fires_once_each(rules_api, admin):
+    """600 changes in one users transaction reach the consumer together: it records them a few
+    hundred per transaction, each one event with its own run, in the stream's order."""
+    api = rules_api
+    owner, yara, zoe = (person(api, f"{n}@example.com") for n in ("owner", "yara", "zoe"))
+    play = create_play(
+        api,
+        admin,
+        "Welcome the new CSM",
+        [{"create_task": {"title": "Meet the account", "holder_of_role": CSM}}],
+        owner=owner,
+        event_type=events_pb2.EVENT_TYPE_ASSIGNMENT_CHANGED,
+        criteria={"field": "role", "op": "equals", "value": CSM},
+    )
+    accounts = [f"acct-{i:03d}" for i in range(300)]
+    rows = [  # each account twice: yara, then zoe, in one call
+        assignments_pb2.AssignmentRow(account_id=a, role=CSM, user=assignments_pb2.UserRef(user=f"users/{u.id}"))
+        for u in (yara, zoe)
+        for a in accounts
+    ]
+    api.users.assignments.BatchSetAssignments(
+        assignments_pb2.BatchSetAssignmentsRequest(rows=rows, source=MANUAL),
+        metadata=admin,
+    )
+
+    def all_runs() -> list[plays_pb2.PlayRun] | None:
+        found = runs_of(api, admin, play=play.name)
+        return found if len(found) == 600 else None
+
+    runs = eventually(all_runs, "600 runs", timeout=60)
+    wait_processed(api, admin, *(r.event_id for r in runs))
+    assert sorted(r.account_id for r in runs) == sorted(accounts * 2)
+    for account in (accounts[0], accounts[-1]):
+        # Both runs execute after both changes: the holder of the role is zoe for each task.
+        assert [t.assignee for t in tasks_on(api, admin, account)] == [f"users/{zoe.id}"] * 2
+        state = api.events.GetAccountState(events_pb2.GetAccountStateRequest(account_id=account), metadata=admin)
+        assert state.attributes["success_manager___tid"] == zoe.id  # the last change is the state
+
+
 def _cursor_of_play_assignment(api: RulesApi, md, play_name: str) -> str:
     request = user_events_pb2.WatchEventsRequest(types=["assignment.set"])
     stream = api.users.events.WatchEvents(request, metadata=md, timeout=15)
