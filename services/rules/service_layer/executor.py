@@ -213,15 +213,11 @@ class RunExecutor:
             self._wait(runs, error)
             return
         now = self._clock()
-        finished = []
         for run in runs:
             run.finish(now)
-            finished.append(run)
-        self._save(finished)
-        for run in finished:
-            metrics.RUNS_FINISHED.labels(run.outcome.value).inc()
-            metrics.RUN_LAG.observe(max((now - run.create_time).total_seconds(), 0.0))
-        log.info("runs_finished", runs=len(finished), first=finished[0].id, last=finished[-1].id)
+        self._save(runs)
+        _count_finished(runs, now)
+        log.info("runs_finished", runs=len(runs), first=runs[0].id, last=runs[-1].id)
 
     def _wait(self, runs: list[PlayRun], error: UsersCallError) -> None:
         """Records what the batch did so far; the runs not done retry later with backoff. A run
@@ -243,6 +239,7 @@ class RunExecutor:
             run.next_attempt_time = now + retry_delay(run.attempts, self._base, self._cap)
             run.reason, run.description = error.code.name, error.message
         self._save(runs)
+        _count_finished([run for run in runs if run.finish_time is not None], now)
         metrics.RUN_WAITS.inc()
         log.warning("runs_waiting", runs=len(runs), attempts=runs[0].attempts, code=error.code.name)
 
@@ -499,6 +496,12 @@ class RunExecutor:
             return ActionResult(index, RunOutcome.APPLIED, description=detail, target=action.url)
         reason = "WEBHOOK_REJECTED" if 400 <= delivery.status < 500 else "WEBHOOK_UNREACHABLE"
         return ActionResult(index, RunOutcome.FAILED, reason, detail, action.url)
+
+
+def _count_finished(runs: Sequence[PlayRun], now: dt.datetime) -> None:
+    for run in runs:
+        metrics.RUNS_FINISHED.labels(run.outcome.value).inc()
+        metrics.RUN_LAG.observe(max((now - run.create_time).total_seconds(), 0.0))
 
 
 def _refuse(reason: str, description: str) -> str:
