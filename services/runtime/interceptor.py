@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, NoReturn
 
 import grpc
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 from sqlalchemy.exc import OperationalError
 
-from services.runtime import metrics
+from services.runtime import metrics, request_checks
 from services.runtime.auth import Principal, principal_from_metadata, reset_principal, set_principal
 from services.runtime.errors import DomainError, Unavailable
 from services.runtime.grpc_errors import internal_status, status_for
@@ -76,6 +77,8 @@ class ServerInterceptor(grpc.ServerInterceptor):
             token = None
             try:
                 token = self._authenticate(state, is_open)
+                if isinstance(request, Message):  # a client stream is checked by its method
+                    request_checks.check(request)
                 return behaviour(request, context)
             except Exception as exc:  # every failure becomes a status, never a stack trace
                 self._fail(exc, state, context)
@@ -91,6 +94,8 @@ class ServerInterceptor(grpc.ServerInterceptor):
             token = None
             try:
                 token = self._authenticate(state, is_open)
+                if isinstance(request, Message):
+                    request_checks.check(request)
                 yield from behaviour(request, context)
             except Exception as exc:
                 self._fail(exc, state, context)

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from services.runtime.errors import NotFound, Violations
+from services.runtime.errors import FailedPrecondition, NotFound, Violations
 from services.runtime.etag import make_etag
 from services.sync.domain.etm import EtmSettings
 
@@ -51,6 +51,18 @@ class Job:
     @property
     def etag(self) -> str:
         return make_etag(self.id, self.version)
+
+
+def etm_settings(job: Job) -> EtmSettings:
+    """The job's ETM settings; a job of another kind (a file upload job) has none to preview,
+    validate or read: FAILED_PRECONDITION naming its type."""
+    if job.etm is None:
+        raise FailedPrecondition(
+            "JOB_NOT_ETM",
+            f"{job.name} is a {job.type.value} job: it reads nothing from Salesforce ETM",
+            metadata={"job": job.name, "type": job.type.value},
+        )
+    return job.etm
 
 
 def job_not_found(job_id: str) -> NotFound:

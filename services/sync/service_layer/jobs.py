@@ -15,7 +15,7 @@ from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.domain.connection import Connection, check_connection, connection_not_found
 from services.sync.domain.etm import EtmRow, OneUserPerRole, canonical_settings, map_row
-from services.sync.domain.model import Job, check_job, job_not_found
+from services.sync.domain.model import Job, check_job, etm_settings, job_not_found
 from services.sync.domain.soql_filter import accounts_pinned, fields_of, parse
 from services.sync.service_layer.row_checks import CHECK_ROWS, Checked, RowChecker, settle
 from services.sync.unit_of_work import SyncUnitOfWork
@@ -147,12 +147,12 @@ def delete_job(uow_factory: UowFactory, job_id: str, etag: str, now: dt.datetime
 
 
 def _reader(uow_factory: UowFactory, job: Job, salesforce: Callable[[Connection], SalesforceClient]) -> EtmReader:
-    assert job.etm is not None
+    settings = etm_settings(job)
     with uow_factory(write=False) as uow:
         connection = uow.connections.get(job.connection_id or "")
     if connection is None:
         raise connection_not_found(job.connection_id or "")
-    return EtmReader(salesforce(connection), job.etm)
+    return EtmReader(salesforce(connection), settings)
 
 
 def preview(
@@ -162,10 +162,10 @@ def preview(
     job: Job,
     count: int,
 ) -> tuple[list[Checked], str]:
-    assert job.etm is not None
+    settings = etm_settings(job)
     reader = _reader(uow_factory, job, salesforce)
     try:
-        rows = [map_row(i, source, job.etm) for i, source in enumerate(reader.rows(limit=count))]
+        rows = [map_row(i, source, settings) for i, source in enumerate(reader.rows(limit=count))]
         checked = RowChecker(users).check(rows)
     except SalesforceError as error:
         raise salesforce_failed(error) from error
@@ -181,7 +181,7 @@ def validate_rows(
     job: Job,
 ) -> tuple[int, int, Counter[str]]:
     """(rows, applicable rows, rows by problem reason) over everything the job would read."""
-    assert job.etm is not None
+    settings = etm_settings(job)
     reader = _reader(uow_factory, job, salesforce)
     total, applicable, reasons = 0, 0, Counter[str]()
     try:
@@ -189,7 +189,7 @@ def validate_rows(
         checker, chosen = RowChecker(users), OneUserPerRole()
         chunk: list[EtmRow] = []
         for index, source in enumerate(reader.rows()):
-            chunk.append(map_row(index, source, job.etm, keep_source=False))
+            chunk.append(map_row(index, source, settings, keep_source=False))
             if len(chunk) == CHECK_ROWS:
                 total, applicable = _tally(checker, chosen, chunk, reasons, total, applicable)
                 chunk = []
