@@ -7,6 +7,7 @@ One play, in the file form (keys in this order when written back):
     owner: alice@example.com                  # or users/{uid}; omitted: the caller (new plays)
     origin_team: teams/6f1c...
     status: active                            # draft | active | paused
+    priority: 5                               # default 0: the highest wins a role two plays set
     webhook_secret_env: ONBOARDING_HOOK_KEY   # names the environment variable holding the secret
     trigger:
       kind: event                             # default; or enters_segment | exits_segment | manual
@@ -85,7 +86,17 @@ ACTIVATIONS = {
     if number != plays_pb2.ACTIVATION_SCOPE_UNSPECIFIED
 }
 SEGMENT_KINDS = (plays_pb2.TRIGGER_KIND_ENTERS_SEGMENT, plays_pb2.TRIGGER_KIND_EXITS_SEGMENT)
-PLAY_KEYS = ("name", "description", "owner", "origin_team", "status", "webhook_secret_env", "trigger", "actions")
+PLAY_KEYS = (
+    "name",
+    "description",
+    "owner",
+    "origin_team",
+    "status",
+    "priority",
+    "webhook_secret_env",
+    "trigger",
+    "actions",
+)
 TRIGGER_KEYS = ("kind", "event", "custom", "activation", "criteria")
 ACTION_KEYS = ("update_value", "create_task", "call_webhook")
 UPDATE_VALUE_KEYS = ("role", "user", "round_robin", "holder_of_role")
@@ -256,6 +267,7 @@ def file_to_play(
             play.status = STATUSES[status.lower()]  # type: ignore[assignment]
         else:
             reader.add("status", f"unknown status {status!r}; use one of {', '.join(STATUSES)}", "ENUM_INVALID")
+    play.priority = reader.whole_number(body, "priority", "", "levels")
     secret_env = reader.text(body, "webhook_secret_env", "").strip()
     if secret_env:
         # The value is never part of a problem's description: only the variable's name is.
@@ -489,6 +501,8 @@ def play_to_file(play: plays_pb2.Play, user_label: UserLabel) -> dict[str, Any]:
         out["origin_team"] = play.origin_team
     if play.status != plays_pb2.PLAY_STATUS_UNSPECIFIED:
         out["status"] = plays_pb2.PlayStatus.Name(play.status).removeprefix("PLAY_STATUS_").lower()
+    if play.priority:
+        out["priority"] = play.priority
     trigger: dict[str, Any] = {}
     kind = play.trigger.kind
     if kind not in (plays_pb2.TRIGGER_KIND_UNSPECIFIED, plays_pb2.TRIGGER_KIND_EVENT):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import json_format
@@ -11,6 +12,7 @@ from google.protobuf.struct_pb2 import Struct
 from services.rules.adapters.repository import StoredEvent
 from services.rules.domain.events import AccountEvent, AccountState, check_event
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
+from services.rules.domain.priority import competing
 from services.rules.domain.runs import PlayRun, RunOutcome
 from services.rules.domain.segments import ActivationScope, TriggerKind
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
@@ -47,7 +49,10 @@ def to_struct(value: dict[str, Any]) -> Struct:
     return out
 
 
-def play_to_proto(play: Play, stats: dict[RunOutcome, int] | None = None) -> plays_pb2.Play:
+def play_to_proto(
+    play: Play, stats: dict[RunOutcome, int] | None = None, active: Sequence[Play] = ()
+) -> plays_pb2.Play:
+    """`active`: the active plays, for the PLAYS_COMPETE warning."""
     segment = play.kind.is_segment
     trigger = plays_pb2.Trigger(
         kind=KIND[play.kind],
@@ -73,8 +78,10 @@ def play_to_proto(play: Play, stats: dict[RunOutcome, int] | None = None) -> pla
         actions=[json_format.ParseDict(a, plays_pb2.Action()) for a in play.actions],
         has_webhook_secret=bool(play.webhook_secret),
         warnings=[
-            plays_pb2.PlayWarning(field=w.field, reason=w.reason, description=w.description) for w in play.warnings()
+            plays_pb2.PlayWarning(field=w.field, reason=w.reason, description=w.description)
+            for w in [*play.warnings(), *competing(play, active)]
         ],
+        priority=play.priority,
     )
     if stats is not None:
         pending = stats.get(RunOutcome.PENDING, 0)
@@ -145,6 +152,7 @@ def play_from_proto(
         create_time=now,
         update_time=now,
         webhook_secret=message.webhook_secret,
+        priority=message.priority,
     )
     return play, problems
 

@@ -55,10 +55,11 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
     def _uow(self, write: bool = True) -> RulesUnitOfWork:
         return RulesUnitOfWork(self._db, write=write)
 
-    def _reply(self, play: Play) -> plays_pb2.Play:
+    def _reply(self, play: Play, with_stats: bool = True) -> plays_pb2.Play:
         with self._uow(write=False) as uow:
-            stats = uow.plays.stats([play.id])[play.id]
-        return convert.play_to_proto(play, stats)
+            stats = uow.plays.stats([play.id])[play.id] if with_stats else None
+            active = uow.plays.active()  # for the PLAYS_COMPETE warning
+        return convert.play_to_proto(play, stats, active)
 
     def CreatePlay(self, request: plays_pb2.CreatePlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
         validate_request_id(request.request_id)
@@ -68,7 +69,7 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
         saved = play_cases.create_play(
             self._uow, self._directory, caller, play, request.validate_only, request.request_id, shape
         )
-        return self._reply(saved) if not request.validate_only else convert.play_to_proto(saved)
+        return self._reply(saved, with_stats=not request.validate_only)
 
     def GetPlay(self, request: plays_pb2.GetPlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
         play_id = parse_name("plays", request.name)
@@ -93,8 +94,9 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
         plays, next_token = list_response_page(request.page_size, request.page_token, filters, 2, fetch, list_key)
         with self._uow(write=False) as uow:
             stats = uow.plays.stats([p.id for p in plays])
+            active = uow.plays.active()
         return plays_pb2.ListPlaysResponse(
-            plays=[convert.play_to_proto(p, stats[p.id]) for p in plays], next_page_token=next_token
+            plays=[convert.play_to_proto(p, stats[p.id], active) for p in plays], next_page_token=next_token
         )
 
     def UpdatePlay(self, request: plays_pb2.UpdatePlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
@@ -120,7 +122,7 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
             self._clock(),
             shape,
         )
-        return self._reply(updated) if not request.validate_only else convert.play_to_proto(updated)
+        return self._reply(updated, with_stats=not request.validate_only)
 
     def DeletePlay(self, request: plays_pb2.DeletePlayRequest, context: grpc.ServicerContext) -> Empty:
         validate_request_id(request.request_id)
@@ -162,7 +164,12 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
                         plays_pb2.PlayMatch(
                             play=m.play.name,
                             display_name=m.play.display_name,
-                            actions=[plays_pb2.PlannedAction(index=j, description=d) for j, d in enumerate(m.actions)],
+                            actions=[
+                                plays_pb2.PlannedAction(
+                                    index=j, description=a.description, skipped_reason=a.skipped_reason, winner=a.winner
+                                )
+                                for j, a in enumerate(m.actions)
+                            ],
                         )
                         for m in found_matches
                     ],

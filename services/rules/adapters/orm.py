@@ -35,6 +35,7 @@ class PlayRecord(RulesBase):
     trigger_kind: Mapped[str] = mapped_column(String(20), default="EVENT", server_default="EVENT")
     activation: Mapped[str] = mapped_column(String(20), default="NEW_ONLY", server_default="NEW_ONLY")
     webhook_secret: Mapped[str] = mapped_column(Text, default="", server_default="")
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     criteria: Mapped[Any] = mapped_column(JSON, nullable=True)
     actions: Mapped[Any] = mapped_column(JSON, default=list)
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())

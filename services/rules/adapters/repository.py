@@ -57,6 +57,7 @@ def _play(row: PlayRecord) -> Play:
         update_time=row.update_time,
         version=row.version,
         webhook_secret=row.webhook_secret or "",
+        priority=row.priority or 0,
     )
 
 
@@ -76,6 +77,7 @@ def _copy_into(row: PlayRecord, play: Play, keyring: Keyring) -> None:
     row.webhook_secret = secret if is_sealed(secret) else keyring.seal(secret)
     row.criteria = play.trigger.criteria
     row.actions = play.actions
+    row.priority = play.priority
     row.update_time = play.update_time
 
 
@@ -508,7 +510,7 @@ class RunRepository:
                     "outcome": run.outcome.value,
                     "reason": "",
                     "description": "",
-                    "results": None,
+                    "results": _results(run) if run.results else None,  # settled at evaluation
                     "choices": None,
                     "attempts": 0,
                     "next_attempt_time": None,

@@ -85,6 +85,8 @@ class Play:
     version: int = 1
     # The HMAC key of call_webhook actions; write-only through the API.
     webhook_secret: str = ""
+    # Which play's update_value wins when several runs of one event set one role (priority.py).
+    priority: int = 0
 
     @property
     def etag(self) -> str:

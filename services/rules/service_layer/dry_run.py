@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from services.rules.domain.actions import describe
 from services.rules.domain.events import AccountEvent, evaluation_input
 from services.rules.domain.model import SEGMENT_FACT, Play
+from services.rules.domain.priority import overridden
+from services.rules.domain.runs import ActionResult
 from services.rules.domain.segments import TriggerKind, fires, flips
 from services.rules.engine.evaluator import PlayEngine
 from services.rules.service_layer.ingest import compiled
@@ -19,9 +21,29 @@ from services.rules.unit_of_work import RulesUnitOfWork
 
 
 @dataclass(frozen=True)
+class Planned:
+    description: str
+    skipped_reason: str = ""
+    winner: str = ""  # "plays/{uid}" whose update_value wins this one's role
+
+
+@dataclass(frozen=True)
 class Match:
     play: Play
-    actions: list[str]
+    actions: list[Planned]
+
+
+def _match(play: Play, lost: dict[tuple[str, int], ActionResult]) -> Match:
+    planned = []
+    for index, action in enumerate(play.parsed_actions()):
+        skipped = lost.get((play.id, index))
+        if skipped is None:
+            planned.append(Planned(describe(action)))
+        else:
+            planned.append(
+                Planned(f"{describe(action)}: not applied, {skipped.description}", skipped.reason, skipped.target)
+            )
+    return Match(play, planned)
 
 
 def dry_run(
@@ -50,7 +72,12 @@ def dry_run(
             matched += [
                 f.play_id for f in flips(event.account_id, before, after, considered) if fires(by_id[f.play_id].kind, f)
             ]
-            results.append([Match(by_id[p], [describe(a) for a in by_id[p].parsed_actions()]) for p in matched])
+            lost = {
+                (play_id, r.index): r
+                for play_id, found in overridden([by_id[p] for p in matched]).items()
+                for r in found
+            }
+            results.append([_match(by_id[p], lost) for p in matched])
     finally:
         engine.close()
         segments.close()

@@ -18,6 +18,7 @@ from services.rules import metrics
 from services.rules.domain.criteria import TimeCondition, next_time_check, time_conditions
 from services.rules.domain.events import AccountEvent, AccountState, evaluation_input
 from services.rules.domain.model import SEGMENT_FACT, EventType, Play
+from services.rules.domain.priority import overridden, writes
 from services.rules.domain.runs import PlayRun, new_run_id
 from services.rules.domain.segments import Flip, TriggerKind, fires, flips
 from services.rules.engine.evaluator import CompiledPlay, PlayEngine
@@ -50,6 +51,8 @@ class PlayCatalog:
         self.time_conditions: frozenset[TimeCondition] = frozenset()
         # Attribute names known to be in the catalog table (saves a query per event).
         self.known_attributes: set[str] = set()
+        # Each active play's update_value roles (priority.writes), for competing runs of one event.
+        self.writes: dict[str, list[tuple[int, str]]] = {}
         self._lock = threading.Lock()
 
     def refresh(self, uow: RulesUnitOfWork) -> None:
@@ -64,6 +67,7 @@ class PlayCatalog:
             self.segments.load([compiled(p) for p in segments])
             self.timed.load([compiled(p) for p in timed])
             self.plays, self.version = {p.id: p for p in plays}, version
+            self.writes = {p.id: writes(p) for p in plays}
             self.segment_ids = frozenset(p.id for p in segments)
             self.timed_ids = frozenset(p.id for p in timed)
             self.time_conditions = frozenset().union(*(time_conditions(p.parsed_criteria()) for p in timed))
@@ -71,6 +75,9 @@ class PlayCatalog:
     def schedule(self, account_id: str, state: AccountState, now: dt.datetime) -> None:
         """Sets when time alone may next change the account's time-based segments."""
         state.next_time_check = next_time_check(self.time_conditions, state.view(account_id), now.timestamp())
+
+    def writes_of(self, play: Play) -> list[tuple[int, str]]:
+        return self.writes[play.id] if play.id in self.writes else writes(play)
 
 
 def compiled(play: Play) -> CompiledPlay:
@@ -147,9 +154,12 @@ def _add_runs(
 ) -> None:
     runs = []
     for event, seq, plays in matched:
+        # Competing update_values are settled here, in the event's transaction (domain/priority).
+        lost = overridden([catalog.plays[p] for p in plays], catalog.writes_of)
         for position, play_id in enumerate(plays):
             play = catalog.plays[play_id]
             run = PlayRun(new_run_id(), play_id, play.version, seq, event.event_id, event.account_id, play.plan(), now)
+            run.results = list(lost.get(play_id, ()))
             runs.append((run, position))
     uow.runs.add_all(runs)
 

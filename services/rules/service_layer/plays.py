@@ -21,7 +21,17 @@ from services.runtime.errors import AlreadyExists, Violations
 from services.runtime.etag import check_etag
 
 UPDATABLE = frozenset(
-    {"display_name", "description", "owner", "origin_team", "status", "trigger", "actions", "webhook_secret"}
+    {
+        "display_name",
+        "description",
+        "owner",
+        "origin_team",
+        "status",
+        "trigger",
+        "actions",
+        "webhook_secret",
+        "priority",
+    }
 )
 REGISTRATION = uuid.UUID("0d6f3c55-1a5e-4d0b-a8f2-6b8d9e1c7a44")
 
