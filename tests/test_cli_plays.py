@@ -538,3 +538,42 @@ def test_accounts_state_shows_attributes_parent_and_segments(cli, tmp_path):
     assert code == 0 and "segments: (none)" in out and "parent: (none)" in out
     code, out = cli.steward("accounts", "state", "nobody")
     assert code == 1 and "NOT_FOUND" in out and "reason: ACCOUNT_NOT_FOUND" in out
+
+
+COMPETING = """\
+name: {name}
+owner: author@example.com
+origin_team: {team}
+status: active
+{priority}trigger:
+  event: account_created
+actions:
+- update_value: {{role: success_manager, user: {user}}}
+"""
+
+
+def test_priority_lives_in_play_files_and_equal_priorities_warn(cli, tmp_path):
+    folder = write(
+        tmp_path / "plays",
+        bob=COMPETING.format(name="Bob first", team=cli.team, priority="", user="bob@example.com"),
+        carol=COMPETING.format(name="Carol too", team=cli.team, priority="", user="carol@example.com"),
+    )
+    code, out = cli("apply", "-f", str(folder))
+    assert code == 0, out
+    # Both are active now, with the same priority: validating either finds the other.
+    code, out = cli("validate", "-f", str(folder))
+    assert code == 0 and out.count("[PLAYS_COMPETE]") == 2, out
+    assert "Carol too: priority: " in out and out.splitlines()[-1] == "2 play(s) valid (2 warning(s))", out
+
+    (folder / "carol.yaml").write_text(
+        COMPETING.format(name="Carol too", team=cli.team, priority="priority: 5\n", user="carol@example.com")
+    )
+    # Each file is validated against the plays as saved: Bob's still meets Carol's at priority 0.
+    code, out = cli("validate", "-f", str(folder))
+    assert (code, out.splitlines()[-1]) == (0, "2 play(s) valid (1 warning(s))"), out
+    code, out = cli("apply", "-f", str(folder))
+    assert code == 0 and "Carol too: updated (version 2)" in out, out
+    assert cli("validate", "-f", str(folder)) == (0, "2 play(s) valid\n")
+    code, out = cli("get", "Carol too")
+    assert code == 0 and yaml.safe_load(out)["priority"] == 5
+    assert cli("diff", "-f", str(folder)) == (0, "")
