@@ -8,7 +8,8 @@ with another body). Each is sent with an admin token or a publisher token.
 
 None may be answered INTERNAL or UNKNOWN, and a refused one must have written nothing: the
 users outbox (what WatchEvents serves) and the rules service's recorded events do not move.
-Streaming RPCs (WatchEvents, RunJob, uploads) are left to their own tests.
+Streaming RPCs are fuzzed too: uploads with the drawn message as their one chunk, WatchEvents and
+RunJob read for their first messages (a tail ends DEADLINE_EXCEEDED, which is fine).
 
 Run against SQLite and, with STEWARD_TEST_DATABASE_URL, PostgreSQL.
 """
@@ -32,8 +33,9 @@ from services.rules.adapters.orm import AccountEventRecord
 from services.sync.app import build_spec as sync_spec
 from services.sync.config import SyncConfig
 from steward.rules.v1 import events_pb2, plays_pb2
-from steward.sync.v1 import connections_pb2, jobs_pb2
+from steward.sync.v1 import connections_pb2, jobs_pb2, uploads_pb2
 from steward.users.v1 import assignments_pb2, users_pb2, work_pb2
+from steward.users.v1 import events_pb2 as user_events_pb2
 from tests.conftest import bearer
 
 pytestmark = pytest.mark.slow
@@ -200,14 +202,38 @@ def rpcs(channel: grpc.Channel, service: str, modules: list[Any]) -> list[Rpc]:
     for module in modules:
         for descriptor in module.DESCRIPTOR.services_by_name.values():
             for method in descriptor.methods:
-                if method.client_streaming or method.server_streaming:
-                    continue
                 path = f"/{descriptor.full_name}/{method.name}"
                 cls = message_factory.GetMessageClass(method.input_type)
                 output = message_factory.GetMessageClass(method.output_type)
-                call = channel.unary_unary(path, cls.SerializeToString, output.FromString)
+                codec = (path, cls.SerializeToString, output.FromString)
+                if method.client_streaming:  # uploads: the drawn message is the only chunk
+                    call = _client_stream(channel.stream_unary(*codec))
+                elif method.server_streaming:  # WatchEvents, RunJob: the first messages, briefly
+                    call = _server_stream(channel.unary_stream(*codec))
+                else:
+                    call = channel.unary_unary(*codec)
                 found.append(Rpc(service, method.name, call, cls))
     return found
+
+
+def _client_stream(stub: Any) -> Callable[..., Any]:
+    def call(request: Message, *, metadata: Any, timeout: float) -> Any:
+        return stub(iter([request]), metadata=metadata, timeout=timeout)
+
+    return call
+
+
+def _server_stream(stub: Any) -> Callable[..., Any]:
+    """Up to three messages within half a second: a tail (WatchEvents) ends DEADLINE_EXCEEDED."""
+
+    def call(request: Message, *, metadata: Any, timeout: float) -> Any:
+        stream = stub(request, metadata=metadata, timeout=0.5)
+        try:
+            return [message for message, _ in zip(stream, range(3), strict=False)]
+        finally:
+            stream.cancel()
+
+    return call
 
 
 @dataclass
@@ -235,9 +261,9 @@ def stack(serve, users_api, rules_stack) -> Stack:
 
 
 MODULES = {
-    "users": [users_pb2, assignments_pb2, work_pb2],
+    "users": [users_pb2, assignments_pb2, work_pb2, user_events_pb2],
     "rules": [plays_pb2, events_pb2],
-    "sync": [connections_pb2, jobs_pb2],
+    "sync": [connections_pb2, jobs_pb2, uploads_pb2],
 }
 
 
@@ -263,6 +289,8 @@ def fuzz(stack: Stack, service: str, examples: int) -> None:
             rpc.call(request, metadata=token, timeout=20)
         except grpc.RpcError as error:
             code = error.code()
+            if code is grpc.StatusCode.CANCELLED:  # our own cancel of a stream we stopped reading
+                return
             assert code not in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN), (
                 f"{rpc.service} {rpc.method} answered {code.name}: {error.details()}\nrequest: {request}"
             )
