@@ -109,3 +109,18 @@ def test_timestamps_are_what_protobuf_itself_makes_of_a_datetime(value):
     expected = Timestamp()
     expected.FromDatetime(value.astimezone(dt.UTC))
     assert timestamp(value) == expected
+
+
+def test_a_lost_race_in_the_database_is_aborted_and_an_outage_unavailable():
+    """Deadlocks and serialization failures roll the transaction back whole: retry the call."""
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    from services.runtime.errors import ErrorKind
+    from services.runtime.interceptor import database_error
+
+    for cause in (psycopg.errors.DeadlockDetected(), psycopg.errors.SerializationFailure()):
+        mapped = database_error(OperationalError("UPDATE ...", {}, cause))
+        assert (mapped.kind, mapped.reason) == (ErrorKind.ABORTED, "TRANSACTION_CONFLICT")
+    down = database_error(OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused")))
+    assert (down.kind, down.reason) == (ErrorKind.UNAVAILABLE, "DATABASE_UNAVAILABLE")

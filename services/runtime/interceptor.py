@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from services.runtime import metrics, request_checks
 from services.runtime.auth import Principal, principal_from_metadata, reset_principal, set_principal
-from services.runtime.errors import DomainError, Unavailable
+from services.runtime.errors import Aborted, DomainError, Unavailable
 from services.runtime.grpc_errors import internal_status, status_for
 from services.runtime.logging import get_logger
 
@@ -47,6 +47,19 @@ class _CallState:
         self.code = grpc.StatusCode.OK
         self.actor = ""
         self.error_reason = ""
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction lost a race and
+# rolled back whole; the client should retry the call (ABORTED), not wait for a database that
+# is up (UNAVAILABLE).
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def database_error(error: OperationalError) -> DomainError:
+    """What a client is told when the database refused the transaction."""
+    if getattr(error.orig, "sqlstate", None) in CONFLICT_SQLSTATES:
+        return Aborted("TRANSACTION_CONFLICT", "a concurrent call touched the same rows; retry the call")
+    return Unavailable("DATABASE_UNAVAILABLE", "the database is not reachable now; retry later")
 
 
 class ServerInterceptor(grpc.ServerInterceptor):
@@ -115,7 +128,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
 
     def _fail(self, exc: Exception, state: _CallState, context: grpc.ServicerContext) -> NoReturn:
         if isinstance(exc, OperationalError):
-            exc = Unavailable("DATABASE_UNAVAILABLE", "the database is not reachable now; retry later")
+            exc = database_error(exc)
         if isinstance(exc, DomainError):
             status = status_for(exc, self._service)
             state.error_reason = exc.reason
