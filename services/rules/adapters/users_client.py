@@ -3,12 +3,10 @@ tokens, deadlines and retries)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.runtime.service_client import RetryPolicy, ServiceCallError
 from services.runtime.users_client import BATCH_ROWS, UsersServiceClient
@@ -65,29 +63,12 @@ class UsersClient(UsersServiceClient):
             if not token:
                 return members
 
-    def account_team(self, account_id: str) -> dict[str, str]:
-        """roles/{key} -> users/{uid} on the account now."""
-        reply = self.call(self.assignments.GetAccountTeam, assignments_pb2.GetAccountTeamRequest(account_id=account_id))
-        return {a.role: a.user for a in reply.assignments}
-
     def assignment_counts(self, role: str, users: Sequence[str]) -> dict[str, int]:
         request = assignments_pb2.CountAssignmentsRequest(role=role, users=list(users))
         reply = self.call(self.assignments.CountAssignments, request)
         return {c.user: c.accounts for c in reply.counts}
 
     # --- writes (each with a request_id: the users service applies a retried one once) ---
-
-    def set_assignment(
-        self, account_id: str, role: str, user: str, play: str, team: str, request_id: str
-    ) -> assignments_pb2.Assignment:
-        ref = assignments_pb2.UserRef(user=user) if user.startswith("users/") else assignments_pb2.UserRef(email=user)
-        source = assignments_pb2.WriteSource(
-            source=assignments_pb2.ASSIGNMENT_SOURCE_PLAY, source_ref=play, play_team=team
-        )
-        request = assignments_pb2.SetAssignmentRequest(
-            account_id=account_id, role=role, user=ref, source=source, request_id=request_id
-        )
-        return self.call(self.assignments.SetAssignment, request)
 
     def batch_set(self, rows: Sequence[assignments_pb2.AssignmentRow]) -> list[assignments_pb2.AssignmentRowOutcome]:
         """One outcome per row, in row order (rows carry their play's source and request id)."""
@@ -104,17 +85,6 @@ class UsersClient(UsersServiceClient):
             request = work_pb2.BatchCreateTasksRequest(requests=items[start : start + TASKS_PER_CALL])
             outcomes += self.call(self.tasks.BatchCreateTasks, request).outcomes
         return outcomes
-
-    def create_task(
-        self, account_id: str, title: str, assignee: str, due: dt.datetime | None, play: str, request_id: str
-    ) -> work_pb2.Task:
-        task = work_pb2.Task(account_id=account_id, title=title, assignee=assignee)
-        if due is not None:
-            stamp = Timestamp()
-            stamp.FromDatetime(due)
-            task.due_time.CopyFrom(stamp)
-        request = work_pb2.CreateTaskRequest(task=task, created_by_play=play, request_id=request_id)
-        return self.call(self.tasks.CreateTask, request)
 
     def register_play(self, play_id: str, display_name: str, owner: str, request_id: str) -> None:
         resource = work_pb2.Resource(
