@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
 from google.protobuf import json_format
@@ -12,7 +11,7 @@ from google.protobuf.struct_pb2 import Struct
 from services.rules.adapters.repository import StoredEvent
 from services.rules.domain.events import AccountEvent, AccountState, check_event
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
-from services.rules.domain.priority import competing
+from services.rules.domain.priority import Rivals
 from services.rules.domain.runs import PlayRun, RunOutcome
 from services.rules.domain.segments import ActivationScope, TriggerKind
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
@@ -50,9 +49,9 @@ def to_struct(value: dict[str, Any]) -> Struct:
 
 
 def play_to_proto(
-    play: Play, stats: dict[RunOutcome, int] | None = None, active: Sequence[Play] = ()
+    play: Play, stats: dict[RunOutcome, int] | None = None, rivals: Rivals | None = None
 ) -> plays_pb2.Play:
-    """`active`: the active plays, for the PLAYS_COMPETE warning."""
+    """`rivals`: the active plays, for the PLAYS_COMPETE warning."""
     segment = play.kind.is_segment
     trigger = plays_pb2.Trigger(
         kind=KIND[play.kind],
@@ -79,7 +78,7 @@ def play_to_proto(
         has_webhook_secret=bool(play.webhook_secret),
         warnings=[
             plays_pb2.PlayWarning(field=w.field, reason=w.reason, description=w.description)
-            for w in [*play.warnings(), *competing(play, active)]
+            for w in [*play.warnings(), *(rivals.competing(play) if rivals is not None else [])]
         ],
         priority=play.priority,
     )

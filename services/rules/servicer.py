@@ -15,6 +15,7 @@ from services.rules.adapters.users_client import UsersClient
 from services.rules.domain.events import MAX_ACCOUNT_ID
 from services.rules.domain.model import Play, play_not_found
 from services.rules.domain.permissions import ensure_can_run_manually
+from services.rules.domain.priority import Rivals
 from services.rules.domain.runs import PlayRun
 from services.rules.service_layer import plays as play_cases
 from services.rules.service_layer.directory import caller_of
@@ -58,8 +59,8 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
     def _reply(self, play: Play, with_stats: bool = True) -> plays_pb2.Play:
         with self._uow(write=False) as uow:
             stats = uow.plays.stats([play.id])[play.id] if with_stats else None
-            active = uow.plays.active()  # for the PLAYS_COMPETE warning
-        return convert.play_to_proto(play, stats, active)
+            rivals = Rivals(uow.plays.active())  # for the PLAYS_COMPETE warning
+        return convert.play_to_proto(play, stats, rivals)
 
     def CreatePlay(self, request: plays_pb2.CreatePlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:
         validate_request_id(request.request_id)
@@ -94,9 +95,9 @@ class PlayServicer(plays_pb2_grpc.PlayServiceServicer):
         plays, next_token = list_response_page(request.page_size, request.page_token, filters, 2, fetch, list_key)
         with self._uow(write=False) as uow:
             stats = uow.plays.stats([p.id for p in plays])
-            active = uow.plays.active()
+            rivals = Rivals(uow.plays.active())
         return plays_pb2.ListPlaysResponse(
-            plays=[convert.play_to_proto(p, stats[p.id], active) for p in plays], next_page_token=next_token
+            plays=[convert.play_to_proto(p, stats[p.id], rivals) for p in plays], next_page_token=next_token
         )
 
     def UpdatePlay(self, request: plays_pb2.UpdatePlayRequest, context: grpc.ServicerContext) -> plays_pb2.Play:

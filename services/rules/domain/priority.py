@@ -60,20 +60,30 @@ def overridden(
     return lost
 
 
-def competing(play: Play, active: Iterable[Play], path: str = "play") -> list[Warning_]:
-    """PLAYS_COMPETE: another active play can set a role this one sets, on the same trigger, with
-    the same priority. The rule still decides (created first wins), but the author should."""
-    roles = {role for _, role in writes(play)}
-    if not roles or play.status is not PlayStatus.ACTIVE:
-        return []
-    found = []
-    for other in sorted(active, key=rank):
-        if other.id == play.id or other.status is not PlayStatus.ACTIVE or other.priority != play.priority:
-            continue
-        if (other.kind, other.trigger_key) != (play.kind, play.trigger_key):
-            continue
-        shared = sorted(roles & {role for _, role in writes(other)})
-        if shared:
+class Rivals:
+    """The active plays, by what they could compete on (trigger and priority), each with the
+    roles it sets read once: a page of plays is checked against them without parsing every
+    active play's actions again for every play of the page."""
+
+    def __init__(self, active: Iterable[Play]) -> None:
+        self._groups: dict[tuple[object, str, int], list[tuple[Play, frozenset[str]]]] = {}
+        for play in sorted(active, key=rank):
+            roles = frozenset(role for _, role in writes(play))
+            if roles and play.status is PlayStatus.ACTIVE:
+                self._groups.setdefault(_ground(play), []).append((play, roles))
+
+    def competing(self, play: Play, path: str = "play") -> list[Warning_]:
+        """PLAYS_COMPETE: another active play can set a role this one sets, on the same trigger,
+        with the same priority. The rule still decides (created first wins), but the author
+        should."""
+        if play.status is not PlayStatus.ACTIVE:
+            return []
+        roles = {role for _, role in writes(play)}
+        found = []
+        for other, theirs in self._groups.get(_ground(play), ()):
+            shared = sorted(roles & theirs)
+            if other.id == play.id or not shared:
+                continue
             first = min(play, other, key=rank)
             found.append(
                 Warning_(
@@ -84,4 +94,9 @@ def competing(play: Play, active: Iterable[Play], path: str = "play") -> list[Wa
                     "give one a higher priority to decide",
                 )
             )
-    return found
+        return found
+
+
+def _ground(play: Play) -> tuple[object, str, int]:
+    """What two plays must share to compete: trigger kind, trigger and priority."""
+    return (play.kind, play.trigger_key, play.priority)
