@@ -103,6 +103,10 @@ class PartitionLeases:
     def owned(self) -> frozenset[int]:
         return self._owned
 
+    def partition_of(self, key: str) -> int:
+        """The partition a key's work belongs to (queries compute the same from the stored slot)."""
+        return account_slot(key) % self.count
+
     def wait_owned(self, timeout: float) -> bool:
         """True once this replica holds at least one partition; False after `timeout`."""
         with self._changed:

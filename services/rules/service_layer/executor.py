@@ -41,7 +41,7 @@ from services.runtime.db import Database, utcnow
 from services.runtime.errors import FailedPrecondition
 from services.runtime.leases import LeaseLost
 from services.runtime.logging import get_logger
-from services.runtime.partitions import PartitionLeases, account_slot
+from services.runtime.partitions import PartitionLeases
 from services.runtime.service_client import TRANSIENT
 from steward.users.v1 import assignments_pb2, work_pb2
 
@@ -186,7 +186,7 @@ class RunExecutor:
         return due
 
     def _partitions_of(self, runs: Sequence[PlayRun]) -> set[int]:
-        return {account_slot(run.account_id) % self._partitions.count for run in runs}
+        return {self._partitions.partition_of(run.account_id) for run in runs}
 
     def _save(self, runs: Sequence[PlayRun]) -> None:
         if not runs:
