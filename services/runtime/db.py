@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Self, cast
 
 from sqlalchemy import DateTime, Engine, Select, Table, create_engine, event, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -156,6 +157,13 @@ def keyset(
         bound = tuple_(*after)
         query = query.where(tuple_(*columns) < bound if descending else tuple_(*columns) > bound)
     return query.order_by(*(c.desc() if descending else c for c in columns)).limit(limit)
+
+
+def insert_of(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT in the session's dialect: both have `on_conflict_do_nothing`, which the
+    generic one lacks."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def table_of(model: type[Base] | Any) -> Table:

@@ -27,10 +27,9 @@ from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import Column, MetaData, String, Table, and_, case, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.runtime.db import Database, UTCDateTime, utcnow
+from services.runtime.db import Database, UTCDateTime, insert_of, utcnow
 from services.runtime.logging import get_logger
 
 log = get_logger("steward.runtime.leases")
@@ -174,9 +173,8 @@ class WorkerLease:
 
     def _insert_first(self, session: Session, now: dt.datetime, until: dt.datetime) -> bool:
         """The very first holder creates the row; of two at once, one insert wins."""
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         statement = (
-            dialect.insert(self._table)
+            insert_of(session, self._table)
             .values(name=self.name, holder=self.holder, acquire_time=now, expire_time=until)
             .on_conflict_do_nothing(index_elements=["name"])
             .returning(self._table.c.name)  # rowcount of this INSERT is -1 through psycopg

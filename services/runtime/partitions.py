@@ -34,10 +34,9 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client import Gauge
 from sqlalchemy import Table, and_, delete, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.runtime.db import Database, utcnow
+from services.runtime.db import Database, insert_of, utcnow
 from services.runtime.leases import RELEASED, LeaseLost, default_holder
 from services.runtime.logging import get_logger
 
@@ -224,9 +223,8 @@ class PartitionLeases:
             .where(and_(table.c.name.in_(names), or_(table.c.holder == self.holder, table.c.expire_time < now)))
             .values(holder=self.holder, expire_time=until, acquire_time=now)
         )
-        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         session.execute(
-            dialect.insert(table)
+            insert_of(session, table)
             .values([{"name": n, "holder": self.holder, "acquire_time": now, "expire_time": until} for n in names])
             .on_conflict_do_nothing(index_elements=["name"])
         )

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from services.rules.adapters.orm import (
@@ -27,7 +26,7 @@ from services.rules.domain.events import AccountEvent, AccountState
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome
 from services.rules.domain.segments import ActivationScope, TriggerKind
-from services.runtime.db import flush, keyset, table_of
+from services.runtime.db import flush, insert_of, keyset, table_of
 from services.runtime.pagination import Key
 from services.runtime.partitions import account_slot
 from services.runtime.sealing import Keyring, is_sealed
@@ -423,9 +422,8 @@ class RateWindowRepository:
         """Counts one call of the caller in the window starting at window_start; False (and not
         counted) when the caller has made `limit` calls in it already. The row is locked until
         commit, so concurrent calls of one caller count one after the other."""
-        dialect = postgresql if self._session.get_bind().dialect.name == "postgresql" else sqlite
         first = (
-            dialect.insert(table_of(RateWindowRecord))
+            insert_of(self._session, table_of(RateWindowRecord))
             .values(caller=caller, window_start=window_start, count=0)
             .on_conflict_do_nothing(index_elements=["caller"])
         )

@@ -24,10 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, delete, insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.runtime.db import table_of
+from services.runtime.db import insert_of, table_of
 from services.runtime.set_sql import JsonRows, json_object, text_value, time_value
 from services.users.adapters.event_log import EventLog
 from services.users.adapters.orm import AssignmentHistoryRecord, AssignmentRecord
@@ -114,9 +113,8 @@ class AssignmentBatchRepository:
         )
         if self._dialect == "postgresql":  # lock order; SQLite writers are serialised anyway
             rows = rows.order_by(batch.text(0), batch.text(1))
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
-            dialect_insert(_ASSIGNMENTS)
+            insert_of(self._session, _ASSIGNMENTS)
             .from_select(["account_id", "role_key", "user_id", "source", "source_ref", "update_time"], rows)
             .on_conflict_do_nothing()
         )
