@@ -187,6 +187,7 @@ def start_services(secret: str) -> tuple[list[Child], str, str]:
             "STEWARD_LOG_LEVEL": "warning",
             "STEWARD_USERS_PORT": str(users_port),
             "STEWARD_USERS_METRICS_PORT": "-1",
+            "STEWARD_USERS_SCIM_PORT": "-1",
             "STEWARD_SYNC_PORT": str(sync_port),
             "STEWARD_SYNC_METRICS_PORT": "-1",
             "STEWARD_USERS_ADDRESS": users_address,

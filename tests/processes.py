@@ -87,6 +87,7 @@ def users_process(database_url: str, secret: str, port: int = 0, **env: str) -> 
             "STEWARD_USERS_DATABASE_URL": database_url,
             "STEWARD_USERS_PORT": str(port),
             "STEWARD_USERS_METRICS_PORT": "-1",
+            "STEWARD_USERS_SCIM_PORT": "0",
             "STEWARD_MIGRATE_ON_START": "true",
             **env,
         },

@@ -19,7 +19,12 @@ SERVICES = ("users", "rules", "sync")
 
 @pytest.fixture
 def dev_env(tmp_path, monkeypatch):
-    env = {"STEWARD_DATA_DIR": str(tmp_path / "var"), "STEWARD_JWT_SECRET": "", "STEWARD_SMTP_PORT": str(free_port())}
+    env = {
+        "STEWARD_DATA_DIR": str(tmp_path / "var"),
+        "STEWARD_JWT_SECRET": "",
+        "STEWARD_SMTP_PORT": str(free_port()),
+        "STEWARD_USERS_SCIM_PORT": str(free_port()),
+    }
     for name in SERVICES:
         port = free_port()
         env |= {

@@ -66,6 +66,10 @@ class ServiceRuntime:
         self._ready_hook_done = False
         self._workers: list[BackgroundWorker] = []
 
+    @property
+    def workers(self) -> Sequence[BackgroundWorker]:
+        return tuple(self._workers)
+
     def start(self) -> None:
         if self.settings.migrate_on_start:
             self.spec.migrations.upgrade(self.settings.database_url)

@@ -15,6 +15,7 @@ from services.users.adapters.email_sender import EmailSender
 from services.users.assignment_servicer import AssignmentServicer, ResourceServicer, TaskServicer
 from services.users.config import UsersConfig
 from services.users.event_servicer import EventServicer
+from services.users.scim.server import ScimServer
 from services.users.service_layer.bootstrap import ensure_bootstrap_admin
 from services.users.servicer import TeamServicer, UserServicer
 from steward.users.v1 import (
@@ -38,7 +39,7 @@ def build_spec(config: UsersConfig | None = None) -> ServiceSpec:
     def settings() -> UsersConfig:
         return config if config is not None else UsersConfig.from_env()
 
-    def register(server: grpc.Server, db: Database, _: ServiceSettings) -> Sequence[BackgroundWorker]:
+    def register(server: grpc.Server, db: Database, service_settings: ServiceSettings) -> Sequence[BackgroundWorker]:
         current = settings()
         users_pb2_grpc.add_UserServiceServicer_to_server(UserServicer(db, current), server)
         users_pb2_grpc.add_TeamServiceServicer_to_server(TeamServicer(db, current), server)
@@ -47,7 +48,10 @@ def build_spec(config: UsersConfig | None = None) -> ServiceSpec:
         work_pb2_grpc.add_ResourceServiceServicer_to_server(ResourceServicer(db, current), server)
         events = EventServicer(db)
         events_pb2_grpc.add_EventServiceServicer_to_server(events, server)
-        return [EmailSender(db, current.smtp), events]
+        workers: list[BackgroundWorker] = [EmailSender(db, current.smtp), events]
+        if current.scim.port >= 0:
+            workers.append(ScimServer(db, current, service_settings.host, service_settings.jwt_secret))
+        return workers
 
     return ServiceSpec(
         name="users",

@@ -15,6 +15,7 @@ from services.users.adapters.repository import (
     TeamRepository,
     UserRepository,
 )
+from services.users.adapters.scim_repository import ScimRepository
 from services.users.adapters.work_repository import ResourceRepository, TaskRepository
 
 
@@ -32,6 +33,8 @@ class UsersUnitOfWork(UnitOfWork):
     events: EventLog
     # Idempotency records of batch items (BatchSetAssignments rows, BatchCreateTasks items).
     item_records: ItemRecords
+    # What identity providers keep about users and teams (SCIM).
+    scim: ScimRepository
 
     def __enter__(self) -> Self:
         super().__enter__()
@@ -46,6 +49,7 @@ class UsersUnitOfWork(UnitOfWork):
         self.events = EventLog(self.session)
         self.assignment_batches = AssignmentBatchRepository(self.session, self.events)
         self.item_records = ItemRecords(self.session)
+        self.scim = ScimRepository(self.session)
         return self
 
     def commit(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -213,3 +214,26 @@ class EventRecord(UsersBase):
 
 class IdempotencyRecord(IdempotencyRecordMixin, UsersBase):
     __tablename__ = "idempotency_records"
+
+
+class ScimUserRecord(UsersBase):
+    """What an identity provider keeps about a user beyond Steward's own profile (SCIM)."""
+
+    __tablename__ = "scim_users"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(254))
+    # Lower-cased NFC userName: the case-insensitive uniqueness key (userName is caseExact=false).
+    user_name_key: Mapped[str] = mapped_column(String(254), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(254), nullable=True, index=True)
+    # True while the identity provider assigns the license (the Steward extension's `license`).
+    license_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # {address: {"type": work|home|other, "primary": bool}}: how the provider labelled the emails.
+    email_labels: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=dict)
+
+
+class ScimGroupRecord(UsersBase):
+    __tablename__ = "scim_groups"
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(254), nullable=True, index=True)

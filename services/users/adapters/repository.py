@@ -177,6 +177,13 @@ class UserRepository:
         query = keyset(query, (UserRecord.email_normalized, UserRecord.id), after, limit)
         return self._load(list(self._session.scalars(query)))
 
+    def user_manager_emails(self) -> list[str]:
+        """Who manages users (global admins and user managers), to be told what provisioning did."""
+        query = select(UserRecord.email).where(
+            or_(UserRecord.global_admin, UserRecord.user_management), UserRecord.status == UserStatus.ACTIVE.value
+        )
+        return list(self._session.scalars(query.order_by(UserRecord.email_normalized)))
+
     def count_seats(self, exempt_domains: Iterable[str]) -> dict[License, int]:
         """Seats held per license: CREATED and ACTIVE users outside the exempt domains."""
         query = select(UserRecord.license, func.count()).where(
@@ -286,6 +293,25 @@ class TeamRepository:
 
     def remove_user_everywhere(self, user_id: str) -> None:
         self._session.execute(delete(TeamMembershipRecord).where(TeamMembershipRecord.user_id == user_id))
+
+    def member_ids(self, team_id: str) -> list[str]:
+        query = select(TeamMembershipRecord.user_id).where(TeamMembershipRecord.team_id == team_id)
+        return list(self._session.scalars(query.order_by(TeamMembershipRecord.user_id)))
+
+    def members_of(self, team_ids: Iterable[str]) -> dict[str, list[str]]:
+        ids = sorted(set(team_ids))
+        found: dict[str, list[str]] = {t: [] for t in ids}
+        query = select(TeamMembershipRecord.team_id, TeamMembershipRecord.user_id).where(
+            TeamMembershipRecord.team_id.in_(ids)
+        )
+        for row in self._session.execute(query.order_by(TeamMembershipRecord.user_id)):
+            found[row.team_id].append(row.user_id)
+        return found
+
+    def delete(self, team_id: str) -> None:
+        """The team and its memberships (the users stay)."""
+        self._session.execute(delete(TeamMembershipRecord).where(TeamMembershipRecord.team_id == team_id))
+        self._session.execute(delete(TeamRecord).where(TeamRecord.id == team_id))
 
     def members_page(self, team_id: str, *, limit: int, after: Key | None) -> list[tuple[str, TeamRole]]:
         query = select(TeamMembershipRecord).where(TeamMembershipRecord.team_id == team_id)

@@ -9,7 +9,8 @@
     service accounts      what their token's scopes say: users.read, users.upsert (UpsertUsers,
                           adding the users to teams as members included), users.manage,
                           assignments.write (INTEGRATION, PLAY writes), tasks.write,
-                          resources.write, events.read
+                          resources.write, events.read, users.scim (provisioning over SCIM
+                          from an identity provider: user management, as users.manage)
                           (the `admin` role counts as global admin, for operators' tokens)
 
 Users are identified by their token's `sub` (their id); what they may do comes from the
@@ -33,6 +34,7 @@ SCOPE_ASSIGN = "assignments.write"
 SCOPE_TASKS = "tasks.write"
 SCOPE_RESOURCES = "resources.write"
 SCOPE_EVENTS = "events.read"
+SCOPE_SCIM = "users.scim"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Actor:
 
     @property
     def manages_users(self) -> bool:
-        return self.global_admin or self.user_management or SCOPE_MANAGE in self.scopes
+        return self.global_admin or self.user_management or bool({SCOPE_MANAGE, SCOPE_SCIM} & self.scopes)
 
     def is_self(self, user_id: str) -> bool:
         return self.user_id is not None and self.user_id == user_id
