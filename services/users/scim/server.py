@@ -9,7 +9,14 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from scim2_models import ForbiddenException, SCIMException, UnauthorizedException
+from scim2_models import (
+    Context,
+    ForbiddenException,
+    Resource,
+    ResponseParameters,
+    SCIMException,
+    UnauthorizedException,
+)
 from scim2_server.applications.wsgi import WSGIApplication
 from scim2_server.requests import ScimRequest
 from scim2_server.responses import ScimResponse
@@ -34,13 +41,24 @@ log = get_logger("steward.scim")
 BASE_PATH = "/scim/v2"
 
 
+class StewardScimService(ScimService):
+    def patch_response(
+        self, base_url: str, resource: Resource[Any], response_parameters: ResponseParameters[Any]
+    ) -> ScimResponse:
+        """200 with the patched resource, never 204: Okta reads the user back from the PATCH reply
+        (RFC 7644 §3.5.2 allows both)."""
+        return self.resource_response(
+            self.publish(base_url, resource), Context.RESOURCE_REPLACEMENT_RESPONSE, response_parameters
+        )
+
+
 class StewardScimApplication(WSGIApplication):
     """Who may call: a Steward JWT carrying the users.scim scope (401 without a valid token, 403
     without the scope). The caller is the acting principal of every domain operation."""
 
     def __init__(self, db: Database, config: UsersConfig, jwt_secret: str) -> None:
         scim = provider()
-        super().__init__(StewardStorage(db, config, scim), scim, ScimService(scim))
+        super().__init__(StewardStorage(db, config, scim), scim, StewardScimService(scim))
         self._secret = jwt_secret
         self._local = threading.local()
 
