@@ -75,7 +75,7 @@ class Scim:
     def create_user(self, user_name: str, **attributes: Any) -> dict[str, Any]:
         reply = self.request("POST", "/Users", user_body(user_name, **attributes))
         assert reply.status == 201, reply.body
-        return reply.body  # type: ignore[no-any-return]
+        return reply.body
 
     def patch(self, path: str, *operations: dict[str, Any]) -> Reply:
         return self.request("PATCH", path, {"schemas": [PATCH_OP], "Operations": list(operations)})

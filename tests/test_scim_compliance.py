@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from services.users.config import UsersConfig
-from tests.scim_kit import scim_of, scim_config, scim_token
+from tests.scim_kit import scim_config, scim_of, scim_token
 
 SCIM2 = str(Path(sys.executable).with_name("scim2"))
 STATUS = re.compile(r"^(SUCCESS|ERROR|CRITICAL|SKIPPED|WARNING|INFO|DEBUG) (\w+)")
