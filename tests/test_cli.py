@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -83,6 +84,16 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
         assert not any("Traceback" in line for line in refused.stderr)
         code, teams = _run("teams", "create", "CLI team", "--json", env=dev_env)
         assert code == 0 and json.loads("\n".join(teams.stdout))["display_name"] == "CLI team"
+        # The banner's SCIM base URL answers an identity provider's token from `steward token`.
+        scim_url = next(line.split()[1] for line in dev.stdout if line.strip().startswith("scim "))
+        assert scim_url == f"http://127.0.0.1:{dev_env['STEWARD_USERS_SCIM_PORT']}/scim/v2"
+        code, idp = _run("token", "--sub", "service:okta", "--scope", "users.scim", env=dev_env)
+        request = urllib.request.Request(
+            f"{scim_url}/Users?filter=userName%20eq%20%22cli@example.com%22",
+            headers={"Authorization": f"Bearer {idp.stdout[-1]}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            assert [u["userName"] for u in json.loads(reply.read())["Resources"]] == ["cli@example.com"]
         # Account assignment and the event stream.
         code, assigned = _run("assign", "ACC-1", "success_manager", "admin@steward.local", "--json", env=dev_env)
         assert code == 0, assigned.output()

@@ -30,6 +30,7 @@ import pytest
 import yaml
 
 from services.runtime.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS
+from services.users.config import DEFAULT_SCIM_PORT
 from services.runtime.server import LIVENESS
 
 # The oldest Kubernetes API the manifests must be valid for (kubernetes-validate carries its schemas).
@@ -245,6 +246,7 @@ def outsiders(objs: tuple[Obj, ...]) -> list[Pod]:
         Pod("unlabelled pod in another namespace", "billing", {"app": "billing"}),
         Pod("unlabelled pod in this namespace", here, {"app": "billing"}),
         Pod("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
+        Pod("ingress controller", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
     ]
 
 
@@ -779,3 +781,19 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
         if line.strip() and not line.startswith("#")
     }
     assert {".venv", "gen", "var", ".git"} <= patterns
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_scim_is_served_and_reachable_only_through_the_ingress_controller(kustomization: str) -> None:
+    objs = render(kustomization)
+    container = server_container(objs, "users")
+    env = env_of(objs, container)
+    scim = port_named(container, "scim")
+    assert scim == DEFAULT_SCIM_PORT == int(env.get("STEWARD_USERS_SCIM_PORT") or scim)
+    ports = {p["name"]: p for p in named(objs, "Service", "steward-users")["spec"]["ports"]}
+    assert ports["scim"]["port"] == scim and ports["scim"]["targetPort"] == "scim"
+    target = pod(objs, "Deployment", "steward-users")
+    callers = {p.name for p in workload_pods(objs) + outsiders(objs) if ingress_allowed(objs, p, target, scim)}
+    assert callers == {"ingress controller"}
+    controller = next(p for p in outsiders(objs) if p.name == "ingress controller")
+    assert not ingress_allowed(objs, controller, target, DEFAULT_PORTS["users"]), "the ingress needs no gRPC"

@@ -21,6 +21,7 @@ from services.cli.mail_sink import start_mail_sink
 from services.cli.secrets import jwt_secret, sealing_keys
 from services.runtime.auth import mint_token
 from services.runtime.config import service_address
+from services.users.config import DEFAULT_SCIM_PORT
 from services.users.service_layer.bootstrap import bootstrap_admin_id
 
 SERVICES = ("users", "rules", "sync")
@@ -126,13 +127,22 @@ def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> bool:
     return clean
 
 
+def scim_base_url() -> str:
+    """Where the users service serves SCIM, or "" when it is off (STEWARD_USERS_SCIM_PORT=-1)."""
+    port = os.environ.get("STEWARD_USERS_SCIM_PORT") or str(DEFAULT_SCIM_PORT)
+    host = os.environ.get("STEWARD_USERS_HOST") or os.environ.get("STEWARD_HOST") or "127.0.0.1"
+    return "" if port.strip() == "-1" else f"http://{host}:{port.strip()}/scim/v2"
+
+
 def _banner(secret: str, admin_email: str, mail_folder: Path | None) -> None:
     token = mint_token(secret, bootstrap_admin_id(admin_email), ttl_seconds=12 * 3600)
     users = service_address("users")
+    scim = scim_base_url()
     lines = [
         "",
         "Steward is running (Ctrl-C stops all three)",
         *(f"  {name:<6} {service_address(name)}" for name in SERVICES),
+        *([f"  scim   {scim} (SCIM 2.0 for identity providers)"] if scim else []),
         *([f"  mail   {mail_folder} (local SMTP sink)"] if mail_folder else []),
         "",
         f"Token of the global admin {admin_email} (12 h), for your shell:",
@@ -141,6 +151,14 @@ def _banner(secret: str, admin_email: str, mail_folder: Path | None) -> None:
         "Try it:",
         f'grpcurl -plaintext -H "authorization: Bearer $STEWARD_TOKEN" {users} steward.users.v1.UserService/ListUsers',
         ".venv/bin/steward health",
+        *(
+            [
+                f'curl -H "authorization: Bearer $(.venv/bin/steward token --sub service:okta --scope users.scim)" '
+                f"{scim}/Users"
+            ]
+            if scim
+            else []
+        ),
         "",
     ]
     # Plain print, one flush: the services' JSON logs share this terminal and must not split the banner.
