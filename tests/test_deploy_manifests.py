@@ -30,8 +30,8 @@ import pytest
 import yaml
 
 from services.runtime.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS
-from services.users.config import DEFAULT_SCIM_PORT
 from services.runtime.server import LIVENESS
+from services.users.config import DEFAULT_SCIM_PORT
 
 # The oldest Kubernetes API the manifests must be valid for (kubernetes-validate carries its schemas).
 KUBERNETES_VERSION = "1.32.0"
