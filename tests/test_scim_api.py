@@ -370,6 +370,10 @@ def test_groups_are_teams_with_members(scim_api, admin):
     assert members() == sorted([ann, bob, cid])
     removed = scim.patch(f"/Groups/{gid}", {"op": "Remove", "path": f'members[value eq "{bob}"]'})
     assert removed.status == 200 and members() == sorted([ann, cid])
+    # Entra ID's way: remove with the members as the value.
+    entra = scim.patch(f"/Groups/{gid}", {"op": "Remove", "path": "members", "value": [{"value": cid}]})
+    assert entra.status == 200 and members() == [ann]
+    scim.patch(f"/Groups/{gid}", {"op": "add", "path": "members", "value": [{"value": cid}]})
     renamed = scim.patch(f"/Groups/{gid}", {"op": "Replace", "path": "displayName", "value": "EMEA North"})
     assert renamed.body["displayName"] == "EMEA North"
     assert api.teams.GetTeam(pb.GetTeamRequest(name=f"teams/{gid}"), metadata=admin).display_name == "EMEA North"

@@ -97,6 +97,8 @@ class _SqlFilter(FilterVisitor[Clause]):
     """Shared logic; subclasses say which columns answer for which attribute."""
 
     core: str = ""
+    # Attributes held in one string column: name -> (column, caseExact).
+    strings: dict[str, tuple[Any, bool]] = {}
 
     def _name(self, path: AttrPath) -> str:
         key = _key(path)
@@ -111,7 +113,11 @@ class _SqlFilter(FilterVisitor[Clause]):
         raise NotImplementedError
 
     def visit_comparison(self, node: Comparison) -> Clause:
-        return self.compare(self._name(node.attr_path), node.op, node.value)
+        name = self._name(node.attr_path)
+        if name in self.strings:
+            column, case_exact = self.strings[name]
+            return _string(column, node.op, node.value, case_exact)
+        return self.compare(name, node.op, node.value)
 
     def visit_present(self, node: Present) -> Clause:
         return self.present(self._name(node.attr_path))
@@ -140,10 +146,18 @@ class _SqlFilter(FilterVisitor[Clause]):
 
 class UserFilter(_SqlFilter):
     core = CORE_USER.lower()
+    strings = {
+        "username": (func.coalesce(_S.user_name, _U.email), False),
+        "externalid": (_S.external_id, True),
+        "id": (_U.id, True),
+        "name.givenname": (_U.first_name, False),
+        "name.familyname": (_U.last_name, False),
+        f"{ENTERPRISE_USER}:manager.value".lower(): (_U.manager_id, True),
+        f"{ENTERPRISE_USER}:manager".lower(): (_U.manager_id, True),
+        f"{STEWARD_USER}:currentlicense".lower(): (_U.license, False),
+    }
 
     def compare(self, name: str, op: CompareOperator, value: Any) -> Clause:
-        if name == "username":
-            return _string(func.coalesce(_S.user_name, _U.email), op, value, False)
         if name in ("emails", "emails.value"):
             return or_(_string(_U.email, op, value, False), self._alternative(op, value))
         if name == "emails.type":
@@ -154,23 +168,12 @@ class UserFilter(_SqlFilter):
             return or_(labels.like(f'%"type": "{word}"%', escape="\\"), labels.like(f'%"type":"{word}"%', escape="\\"))
         if name == "emails.primary":
             return _boolean(true(), op, value)  # the login email is every user's primary one
-        if name in ("externalid",):
-            return _string(_S.external_id, op, value, True)
-        if name == "id":
-            return _string(_U.id, op, value, True)
-        if name == "name.givenname":
-            return _string(_U.first_name, op, value, False)
-        if name == "name.familyname":
-            return _string(_U.last_name, op, value, False)
         if name == "active":
             return _boolean(_U.status.in_([UserStatus.CREATED.value, UserStatus.ACTIVE.value]), op, value)
         if name in ("meta.created", "meta.lastmodified"):
             return _time(_U.create_time if name == "meta.created" else _U.update_time, op, value)
-        if name in (f"{ENTERPRISE_USER}:manager.value".lower(), f"{ENTERPRISE_USER}:manager".lower()):
-            return _string(_U.manager_id, op, value, True)
-        if name in (f"{STEWARD_USER}:currentlicense".lower(), f"{STEWARD_USER}:license".lower()):
-            clause = _string(_U.license, op, value, False)
-            return and_(clause, _S.license_managed) if name.endswith(":license") else clause
+        if name == f"{STEWARD_USER}:license".lower():  # only as the provider assigned it
+            return and_(_string(_U.license, op, value, False), _S.license_managed.is_(True))
         if name == f"{STEWARD_USER}:globaladmin".lower():
             return _boolean(_U.global_admin.is_(True), op, value)
         raise self.unknown(name)
@@ -217,14 +220,13 @@ class UserFilter(_SqlFilter):
 
 class GroupFilter(_SqlFilter):
     core = CORE_GROUP.lower()
+    strings = {
+        "displayname": (TeamRecord.display_name, False),
+        "externalid": (ScimGroupRecord.external_id, True),
+        "id": (TeamRecord.id, True),
+    }
 
     def compare(self, name: str, op: CompareOperator, value: Any) -> Clause:
-        if name == "displayname":
-            return _string(TeamRecord.display_name, op, value, False)
-        if name == "externalid":
-            return _string(ScimGroupRecord.external_id, op, value, True)
-        if name == "id":
-            return _string(TeamRecord.id, op, value, True)
         if name in ("members", "members.value"):
             member = _string(TeamMembershipRecord.user_id, op, value, True)
             return select(literal(1)).where(TeamMembershipRecord.team_id == TeamRecord.id, member).exists()
