@@ -379,6 +379,9 @@ def test_groups_are_teams_with_members(scim_api, admin):
     assert api.teams.GetTeam(pb.GetTeamRequest(name=f"teams/{gid}"), metadata=admin).display_name == "EMEA North"
     found = scim.request("GET", f"/Groups?filter=members%20eq%20%22{cid}%22").body
     assert [g["id"] for g in found["Resources"]] == [gid]
+    assert len(found["Resources"][0]["members"]) == 2
+    lean = scim.request("GET", f"/Groups/{gid}?excludedAttributes=members").body
+    assert "members" not in lean and lean["displayName"] == "EMEA North"
     duplicate = scim.request("POST", "/Groups", {"schemas": [CORE_GROUP], "displayName": "emea north"})
     assert (duplicate.status, duplicate.scim_type) == (409, "uniqueness")
     ghost = scim.patch(f"/Groups/{gid}", {"op": "add", "path": "members", "value": [{"value": "nobody"}]})

@@ -43,6 +43,18 @@ def _version(resource: dict[str, Any]) -> str:
     return str(resource["meta"]["version"])
 
 
+def _wants_members(parameters: ResponseParameters[Any] | None) -> bool:
+    """Whether a response keeps a group's members: Entra ID reads groups with
+    excludedAttributes=members, and a big team's members are not worth loading for nothing."""
+    if parameters is None:
+        return True
+    names = {str(p).lower().rsplit(":", 1)[-1].split(".")[0] for p in parameters.excluded_attributes or []}
+    if "members" in names:
+        return False
+    kept = {str(p).lower().rsplit(":", 1)[-1].split(".")[0] for p in parameters.attributes or []}
+    return not kept or "members" in kept
+
+
 class StewardStorage(ScimStorage):
     def __init__(self, db: Database, config: UsersConfig, provider: ScimProvider) -> None:
         self._db = db
@@ -91,15 +103,19 @@ class StewardStorage(ScimStorage):
             raise NotFoundException(detail=f"User {user_id!r} not found")
         return user_resource(user, uow.scim.identity(user))
 
-    def _group(self, uow: UsersUnitOfWork, team_id: str) -> dict[str, Any]:
+    def _group(self, uow: UsersUnitOfWork, team_id: str, members: bool = True) -> dict[str, Any]:
         team = uow.teams.get(team_id)
         if team is None:
             raise NotFoundException(detail=f"Group {team_id!r} not found")
         external = uow.scim.group_external_ids([team.id]).get(team.id)
-        return group_resource(team, external, uow.teams.member_ids(team.id))
+        return group_resource(team, external, uow.teams.member_ids(team.id) if members else [])
 
-    def _read(self, resource_type: ResourceType, uow: UsersUnitOfWork, resource_id: str) -> dict[str, Any]:
-        return self._user(uow, resource_id) if resource_type.name == "User" else self._group(uow, resource_id)
+    def _read(
+        self, resource_type: ResourceType, uow: UsersUnitOfWork, resource_id: str, members: bool = True
+    ) -> dict[str, Any]:
+        if resource_type.name == "User":
+            return self._user(uow, resource_id)
+        return self._group(uow, resource_id, members)
 
     def get(
         self,
@@ -110,7 +126,7 @@ class StewardStorage(ScimStorage):
     ) -> Resource[Any]:
         def work(uow: UsersUnitOfWork, actor: Actor) -> dict[str, Any]:
             ensure_can_read(actor)
-            return self._read(resource_type, uow, resource_id)
+            return self._read(resource_type, uow, resource_id, _wants_members(response_parameters))
 
         return self._model(resource_type, self._run(work))
 
@@ -133,7 +149,8 @@ class StewardStorage(ScimStorage):
             for resource_type in resource_types:
                 matched, ids = self._matching(uow, resource_type, node, max(0, start - total), count - len(found))
                 total += matched
-                found += [(resource_type, self._read(resource_type, uow, i)) for i in ids]
+                members = _wants_members(search_request)
+                found += [(resource_type, self._read(resource_type, uow, i, members)) for i in ids]
             return total, found
 
         total, found = self._run(work)
