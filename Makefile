@@ -51,6 +51,7 @@ bench: setup
 	@$(PY) -m bench.grpc_calls
 	@$(PY) -m bench.assignments
 	@$(PY) -m bench.reassignment
+	@$(PY) -m bench.scim
 	@$(PY) -m bench.rules
 	@$(PY) -m bench.segments
 	@$(PY) -m bench.sync_etm

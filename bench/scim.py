@@ -9,7 +9,7 @@ scratch database of its own for every measurement:
   (default 4) and from 1, each thread on its own keep-alive HTTP/1.1 connection;
 - UpsertUsers: the same users (VIEWER, as SCIM creates them) in calls of 1,000 rows, one client.
 
-Users/s are medians of BENCH_SCIM_REPEATS (3) runs, the three kinds interleaved; POST latencies
+Users/s are medians of BENCH_SCIM_REPEATS (2) runs, the three kinds interleaved; POST latencies
 are over every POST of every run. The bench fails unless every lookup found nothing, every POST
 answered 201, every row was CREATED and the database holds the users afterwards.
 
@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import platform
+import socket
 import statistics
 import sys
 import threading
@@ -83,6 +84,14 @@ def scim_body(person: Person) -> bytes:
     ).encode()
 
 
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 @contextmanager
 def scim_users_service(url: str) -> Iterator[tuple[Process, str, int]]:
     """bench.harness.users_service with SCIM on a port of its own, creating users ACTIVE."""
@@ -99,6 +108,8 @@ def scim_users_service(url: str) -> Iterator[tuple[Process, str, int]]:
         STEWARD_SCIM_CREATE_STATUS="active",
     )
     try:
+        # SERVING is the gRPC port's; the SCIM port may open a moment later.
+        server.wait_for(lambda: listening(scim_port), what=f"SCIM on port {scim_port}")
         yield server, address, scim_port
     finally:
         server.popen.terminate()
@@ -164,7 +175,7 @@ def scim_push(port: int, token: str, users: list[Person], clients: int) -> Run:
                 if status != 201:
                     failures.append(f"POST {person.email}: {status} {body}")
                     return
-        except Exception as error:  # noqa: BLE001 - reported below, on the main thread
+        except Exception as error:  # reported below, on the main thread
             failures.append(f"{type(error).__name__}: {error}")
 
     threads = [threading.Thread(target=push, args=(k,), name=f"idp-{k}") for k in range(clients)]
@@ -221,7 +232,7 @@ def measure(kind: str, users: list[Person], label: str) -> Run:
 def main() -> int:
     count = int(os.environ.get("BENCH_SCIM_USERS", "5000"))
     clients = int(os.environ.get("BENCH_SCIM_CLIENTS", "4"))
-    repeats = int(os.environ.get("BENCH_SCIM_REPEATS", "3"))
+    repeats = int(os.environ.get("BENCH_SCIM_REPEATS", "2"))
     users = people(count)
     kinds = ["upsert", str(clients), "1"] if clients != 1 else ["upsert", "1"]
     runs: dict[str, list[Run]] = {kind: [] for kind in kinds}

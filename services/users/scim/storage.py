@@ -174,11 +174,10 @@ class StewardStorage(ScimStorage):
             if node is not None and len(self._provider.resource_types) > 1 and resource_type.name == "Group":
                 return 0, []  # an attribute groups do not have matches none of them (RFC 7644 §3.4.2.1)
             raise
-        total = int(uow.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-        if limit <= 0:
-            return total, []
-        ids = list(uow.session.scalars(query.order_by(*order).offset(offset).limit(limit)))
-        return total, ids
+        ids = list(uow.session.scalars(query.order_by(*order).offset(offset).limit(limit))) if limit > 0 else []
+        if offset == 0 and len(ids) < limit:
+            return len(ids), ids  # the whole result is on this page: no count query
+        return int(uow.session.scalar(select(func.count()).select_from(query.subquery())) or 0), ids
 
     # -- writes ------------------------------------------------------------------------------
 
