@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from services.users.adapters.orm import ScimGroupRecord, ScimUserRecord, TeamMembershipRecord, TeamRecord, UserRecord
 from services.users.adapters.scim_repository import user_name_key
 from services.users.domain.model import UserStatus, normalize_email
+from services.users.scim.hygiene import UNSTORABLE, storable
 from services.users.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER, STEWARD_USER
 
 Clause = ColumnElement[bool]
@@ -40,9 +41,16 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _string(column: Any, op: CompareOperator, value: Any, case_exact: bool) -> Clause:
+def _text(value: Any, op: CompareOperator) -> str:
     if not isinstance(value, str):
         raise InvalidFilterException(detail=f"{op.value} needs a string here, got {value!r}")
+    if not storable(value):  # a filter's escapes can spell a NUL or a lone surrogate
+        raise InvalidFilterException(detail=UNSTORABLE)
+    return value
+
+
+def _string(column: Any, op: CompareOperator, value: Any, case_exact: bool) -> Clause:
+    value = _text(value, op)
     if not case_exact:
         column, value = func.lower(column), value.lower()
     if op is CompareOperator.eq:
@@ -159,7 +167,7 @@ class UserFilter(_SqlFilter):
 
     def compare(self, name: str, op: CompareOperator, value: Any) -> Clause:
         if name == "username":
-            if op is CompareOperator.eq and isinstance(value, str):
+            if op is CompareOperator.eq and isinstance(value, str) and storable(value):
                 # The lookup every provider makes before creating: two indexed keys, no scan.
                 return or_(
                     _S.user_name_key == user_name_key(value),
@@ -170,9 +178,9 @@ class UserFilter(_SqlFilter):
             return or_(_string(_U.email, op, value, False), self._alternative(op, value))
         if name == "emails.type":
             labels = func.lower(cast(_S.email_labels, String))
-            if op is not CompareOperator.eq or not isinstance(value, str):
+            if op is not CompareOperator.eq:
                 raise InvalidFilterException(detail="emails.type takes eq")
-            word = _escape(value.lower())
+            word = _escape(_text(value, op).lower())
             return or_(labels.like(f'%"type": "{word}"%', escape="\\"), labels.like(f'%"type":"{word}"%', escape="\\"))
         if name == "emails.primary":
             return _boolean(true(), op, value)  # the login email is every user's primary one
@@ -189,8 +197,7 @@ class UserFilter(_SqlFilter):
     def _alternative(self, op: CompareOperator, value: Any) -> Clause:
         """Alternative emails live in a JSON array: matched on its text, quotes included, which
         keeps eq, sw and ew exact on every dialect."""
-        if not isinstance(value, str):
-            raise InvalidFilterException(detail="emails take a string")
+        value = _text(value, op)
         text = func.lower(cast(_U.alternative_emails, String))
         word = _escape(value.lower())
         patterns = {

@@ -15,6 +15,8 @@ from services.users.domain.teams import Team
 from services.users.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER, STEWARD_USER
 
 ACTIVE = frozenset({UserStatus.CREATED, UserStatus.ACTIVE})
+# userName and externalId columns hold this many characters.
+MAX_IDENTIFIER = 254
 
 
 def _meta(kind: str, created: dt.datetime, modified: dt.datetime, version: int) -> dict[str, Any]:
@@ -62,6 +64,8 @@ def provisioned(resource: dict[str, Any]) -> ProvisionedUser:
     user_name = str(resource.get("userName") or "").strip()
     if not user_name:
         raise InvalidValueException(detail="userName is required")
+    _fits("userName", user_name)
+    _fits("externalId", resource.get("externalId"))
     entries = [e for e in resource.get("emails") or [] if str(e.get("value") or "").strip()]
     if not entries:
         raise InvalidValueException(detail="Steward needs an email address: give emails (the primary one is the login)")
@@ -93,6 +97,17 @@ def provisioned(resource: dict[str, Any]) -> ProvisionedUser:
     )
 
 
+def _fits(name: str, value: Any, limit: int = MAX_IDENTIFIER) -> None:
+    if value is not None and len(str(value)) > limit:
+        raise InvalidValueException(detail=f"{name} has at most {limit} characters")
+
+
+def group_external_id(resource: dict[str, Any]) -> str | None:
+    external_id = resource.get("externalId")
+    _fits("externalId", external_id)
+    return external_id
+
+
 def _license(value: Any) -> License | None:
     if value is None:
         return None
@@ -121,4 +136,6 @@ def group_members(resource: dict[str, Any]) -> list[str]:
     ids = [str(m.get("value") or "") for m in members]
     if not all(ids):
         raise InvalidValueException(detail="every member needs a value (the user's id)")
+    for member in ids:
+        _fits("members.value", member, 36)
     return ids

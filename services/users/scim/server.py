@@ -36,6 +36,7 @@ from services.runtime.errors import Unauthenticated
 from services.runtime.logging import get_logger
 from services.users.config import UsersConfig
 from services.users.domain.permissions import SCOPE_SCIM
+from services.users.scim.hygiene import check_request
 from services.users.scim.schemas import provider
 from services.users.scim.storage import StewardStorage
 
@@ -94,6 +95,7 @@ class StewardScimApplication(WSGIApplication):
         self._local.principal = None
         if self.needs_auth(request):
             self.check_auth(request)
+        check_request(request.path, request.query, request.body)
         principal: Principal | None = self._local.principal
         token = set_principal(principal)
         try:

@@ -30,13 +30,20 @@ from services.users.domain.model import UserStatus
 from services.users.domain.permissions import Actor, ensure_can_read
 from services.users.scim import filters
 from services.users.scim.errors import storage_error
-from services.users.scim.resources import group_members, group_resource, provisioned, user_resource
+from services.users.scim.resources import (
+    group_external_id,
+    group_members,
+    group_resource,
+    provisioned,
+    user_resource,
+)
 from services.users.scim.schemas import MAX_RESULTS
 from services.users.service_layer import provisioning
 from services.users.service_layer.actors import resolve_actor
 from services.users.unit_of_work import UsersUnitOfWork
 
 T = TypeVar("T")
+MAX_OFFSET = 2**31
 
 
 def _version(resource: dict[str, Any]) -> str:
@@ -140,7 +147,8 @@ class StewardStorage(ScimStorage):
         """Users and groups in a stable order (email or name, then id), paged by startIndex; a
         search at the root lists users, then groups."""
         node = search_request.filter.ast if search_request.filter is not None else None
-        start = search_request.start_index_0 or 0
+        # Past any table's end, and within every database's integer range.
+        start = min(search_request.start_index_0 or 0, MAX_OFFSET)
         count = MAX_RESULTS if search_request.count is None else search_request.count
 
         def work(uow: UsersUnitOfWork, actor: Actor) -> tuple[int, list[tuple[ResourceType, dict[str, Any]]]]:
@@ -193,7 +201,7 @@ class StewardStorage(ScimStorage):
                 uow,
                 actor,
                 str(payload.get("displayName") or ""),
-                payload.get("externalId"),
+                group_external_id(payload),
                 group_members(payload),
                 now,
             )
@@ -222,7 +230,7 @@ class StewardStorage(ScimStorage):
                 actor,
                 resource_id,
                 str(payload.get("displayName") or ""),
-                payload.get("externalId"),
+                group_external_id(payload),
                 group_members(payload),
                 now,
             )
