@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from grpc_status import rpc_status
 from sqlalchemy.exc import OperationalError
 
-from services.runtime import metrics, request_checks
+from services.runtime import metrics, request_checks, tracing
 from services.runtime.auth import Principal, principal_from_metadata, reset_principal, set_principal
 from services.runtime.errors import Aborted, DomainError, Unavailable
 from services.runtime.grpc_errors import internal_status, status_for
@@ -24,6 +24,7 @@ from services.runtime.logging import get_logger
 
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 REQUEST_ID_HEADER = "x-request-id"
+TRACE_ID_HEADER = "x-trace-id"
 
 log = get_logger("steward.access")
 
@@ -62,6 +63,15 @@ def database_error(error: OperationalError) -> DomainError:
     return Unavailable("DATABASE_UNAVAILABLE", "the database is not reachable now; retry later")
 
 
+def _trailers(state: _CallState) -> tuple[tuple[str, str], ...]:
+    """Every answer names its request id, and its trace id when the call is traced, so that a
+    caller can find the call in logs and in the tracing backend (grpcurl -v shows trailers)."""
+    ids = tracing.current_ids()
+    if ids is None:
+        return ((REQUEST_ID_HEADER, state.request_id),)
+    return (REQUEST_ID_HEADER, state.request_id), (TRACE_ID_HEADER, ids[0])
+
+
 class ServerInterceptor(grpc.ServerInterceptor):
     def __init__(self, service: str, jwt_secret: str, public_methods: frozenset[str] = frozenset()) -> None:
         self._service = service
@@ -86,7 +96,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
     def _wrap_unary(self, behaviour: Callable[..., Any], method: str, is_open: bool) -> Callable[..., Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             state = _CallState(method, tuple(context.invocation_metadata() or ()))
-            context.set_trailing_metadata(((REQUEST_ID_HEADER, state.request_id),))
+            context.set_trailing_metadata(_trailers(state))
             token = None
             try:
                 token = self._authenticate(state, is_open)
@@ -103,7 +113,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
     def _wrap_stream(self, behaviour: Callable[..., Any], method: str, is_open: bool) -> Callable[..., Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             state = _CallState(method, tuple(context.invocation_metadata() or ()))
-            context.set_trailing_metadata(((REQUEST_ID_HEADER, state.request_id),))
+            context.set_trailing_metadata(_trailers(state))
             token = None
             try:
                 token = self._authenticate(state, is_open)
@@ -145,7 +155,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
             _Status(
                 converted.code,
                 converted.details,
-                (*converted.trailing_metadata, (REQUEST_ID_HEADER, state.request_id)),
+                (*converted.trailing_metadata, *_trailers(state)),
             )
         )
         raise AssertionError("abort_with_status always raises")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+from services.runtime import tracing
 
 
 def configure_logging(service: str, level: str = "info", fmt: str = "json") -> None:
@@ -19,6 +22,7 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
             structlog.contextvars.merge_contextvars,
             # Every line names its service, whichever thread wrote it (context vars are per thread).
             lambda _logger, _name, event: {"service": service, **event},
+            _trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -31,6 +35,14 @@ def configure_logging(service: str, level: str = "info", fmt: str = "json") -> N
     )
     # Libraries that use the standard logging module (alembic, grpc) go to stderr, plainly.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+
+
+def _trace_ids(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """trace_id and span_id on every line written inside a span (tracing on)."""
+    ids = tracing.current_ids()
+    if ids is not None:
+        event["trace_id"], event["span_id"] = ids
+    return event
 
 
 def get_logger(name: str | None = None) -> Any:

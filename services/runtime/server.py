@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.runtime import metrics
+from services.runtime import metrics, tracing
 from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.interceptor import ServerInterceptor
@@ -74,11 +74,16 @@ class ServiceRuntime:
         if self.settings.migrate_on_start:
             self.spec.migrations.upgrade(self.settings.database_url)
             log.info("migrated", revision=self.spec.migrations.head())
+        tracing.configure(self.spec.name)
         server = grpc.server(
             futures.ThreadPoolExecutor(
                 max_workers=self.settings.max_workers, thread_name_prefix=f"{self.spec.name}-rpc"
             ),
-            interceptors=[ServerInterceptor(self.spec.name, self.settings.jwt_secret, self.spec.public_methods)],
+            # The trace's span first, so that the call's logs, trailers and events carry it.
+            interceptors=[
+                *tracing.server_interceptors(),
+                ServerInterceptor(self.spec.name, self.settings.jwt_secret, self.spec.public_methods),
+            ],
             options=self._server_options(),
         )
         self._workers = list(self.spec.register(server, self.db, self.settings))
@@ -162,6 +167,7 @@ class ServiceRuntime:
             worker.stop(timeout=grace)
         stopped.wait()
         self.db.dispose()
+        tracing.shutdown()
         log.info("stopped")
 
     def serve_until_signalled(self) -> int:

@@ -15,6 +15,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from services.runtime import tracing
 from services.runtime.auth import mint_token
 
 TRANSIENT = frozenset(
@@ -73,13 +74,15 @@ class ServiceClient:
         # "dns:///<headless service>:<port>" that is every replica, not one per client.
         # Reconnect backoff capped at 2 s (gRPC's default grows to 120 s): after an outage of the
         # service, callers reach it again within seconds of its return, not minutes.
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.lb_policy_name", "round_robin"),
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 2000),
-            ],
+        self.channel = tracing.traced_channel(
+            grpc.insecure_channel(
+                address,
+                options=[
+                    ("grpc.lb_policy_name", "round_robin"),
+                    ("grpc.initial_reconnect_backoff_ms", 200),
+                    ("grpc.max_reconnect_backoff_ms", 2000),
+                ],
+            )
         )
         self._token_lock = threading.Lock()
         self._token, self._token_expiry = "", 0.0

@@ -43,6 +43,7 @@ def event_to_proto(event: StoredEvent) -> events_pb2.Event:
         actor=event.actor,
         create_time=timestamp(event.create_time),
         data=data,
+        traceparent=event.traceparent,
     )
 
 

@@ -79,6 +79,8 @@ class AccountEventRecord(RulesBase):
     attributes: Mapped[Any] = mapped_column(JSON)
     previous: Mapped[Any] = mapped_column(JSON)
     matched_plays: Mapped[Any] = mapped_column(JSON)
+    # W3C traceparent of the call that recorded the event (tracing on), else NULL.
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
 
 
 class AccountRecord(RulesBase):
@@ -147,6 +149,7 @@ class PlayRunRecord(RulesBase):
     next_attempt_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     finish_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
 
     __table_args__ = (
         # The executor's queue (pending runs in event order), and an event's pending runs.

@@ -26,6 +26,7 @@ from services.rules.domain.events import AccountEvent, AccountState
 from services.rules.domain.model import EventType, Play, PlayStatus, Trigger
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome
 from services.rules.domain.segments import ActivationScope, TriggerKind
+from services.runtime import tracing
 from services.runtime.db import flush, insert_of, keyset, table_of
 from services.runtime.pagination import Key
 from services.runtime.partitions import account_slot
@@ -237,6 +238,7 @@ class EventRepository:
 
     def add_all(self, events: Sequence[AccountEvent], matched: Sequence[list[str]], now: dt.datetime) -> list[int]:
         """Stores events in order and returns their sequence numbers."""
+        traceparent = tracing.current_traceparent() or None
         if not events:
             return []
         self._session.execute(
@@ -252,6 +254,7 @@ class EventRepository:
                     "attributes": e.attributes,
                     "previous": e.previous,
                     "matched_plays": plays,
+                    "traceparent": traceparent,
                 }
                 for e, plays in zip(events, matched, strict=True)
             ],
@@ -460,6 +463,7 @@ def _run(row: Any, plan: dict[str, Any]) -> PlayRun:
         attempts=row.attempts,
         next_attempt_time=row.next_attempt_time,
         finish_time=row.finish_time,
+        traceparent=row.traceparent or "",
     )
 
 
@@ -490,9 +494,10 @@ class RunRepository:
         self._session = session
 
     def add_all(self, runs: Sequence[tuple[PlayRun, int]]) -> None:
-        """(run, position among the event's matches)."""
+        """(run, position among the event's matches), in the trace of the call recording them."""
         if not runs:
             return
+        traceparent = tracing.current_traceparent() or None
         self._session.execute(
             insert(table_of(PlayRunRecord)),
             [
@@ -514,6 +519,7 @@ class RunRepository:
                     "next_attempt_time": None,
                     "create_time": run.create_time,
                     "finish_time": None,
+                    "traceparent": traceparent,
                 }
                 for run, position in runs
             ],

@@ -60,6 +60,8 @@ class PlayRun:
     attempts: int = 0
     next_attempt_time: dt.datetime | None = None
     finish_time: dt.datetime | None = None
+    # W3C traceparent of the call that recorded the run: its execution continues that trace.
+    traceparent: str = ""
 
     def finish(self, now: dt.datetime) -> None:
         worst = max(self.results, key=lambda r: SEVERITY[r.outcome], default=None)

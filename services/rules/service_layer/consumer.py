@@ -26,6 +26,7 @@ from services.rules.domain.events import ROLE_SUFFIX, AccountEvent
 from services.rules.domain.model import EventType
 from services.rules.service_layer.ingest import PlayCatalog, ingest
 from services.rules.unit_of_work import RulesUnitOfWork
+from services.runtime import tracing
 from services.runtime.db import Database, utcnow
 from services.runtime.leases import LeaseLost, WorkerLease
 from services.runtime.logging import get_logger
@@ -141,7 +142,10 @@ class UsersEventConsumer:
         """Records the events in order, and the cursor after the last, in one transaction."""
         now = self._clock()
         recorded = False
-        with RulesUnitOfWork(self._db) as uow:
+        with (
+            tracing.span("rules.consume_users_events", [e.traceparent for e in events], link=True, events=len(events)),
+            RulesUnitOfWork(self._db) as uow,
+        ):
             self._lease.fence(uow.session)
             changes: list[AccountEvent] = []
             for event in events:

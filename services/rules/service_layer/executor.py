@@ -37,6 +37,7 @@ from services.rules.domain.events import AccountState
 from services.rules.domain.run_batch import Step, StepKind, Turns, stages
 from services.rules.domain.runs import ActionResult, PlayRun, RunOutcome, retry_delay
 from services.rules.unit_of_work import RulesUnitOfWork
+from services.runtime import tracing
 from services.runtime.db import Database, utcnow
 from services.runtime.errors import FailedPrecondition
 from services.runtime.leases import LeaseLost
@@ -197,6 +198,10 @@ class RunExecutor:
             uow.commit()
 
     def _execute(self, runs: list[PlayRun]) -> None:
+        with tracing.span("rules.execute_runs", [r.traceparent for r in runs], runs=len(runs)):
+            self._execute_traced(runs)
+
+    def _execute_traced(self, runs: list[PlayRun]) -> None:
         steps = []
         for position, run in enumerate(runs):
             done = {r.index for r in run.results}

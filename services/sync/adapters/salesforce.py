@@ -24,6 +24,7 @@ from typing import Any
 import jwt
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
+from services.runtime import tracing
 from services.sync.domain.connection import Connection, OAuthGrant
 
 PAGE_SIZE = 2000
@@ -115,7 +116,10 @@ class SalesforceClient:
     def _send(self, request: urllib.request.Request) -> Any:
         self.requests += 1
         try:
-            with urllib.request.urlopen(request, timeout=self._retry.timeout_seconds) as response:
+            with (
+                tracing.span("salesforce.request", method=request.get_method()),
+                urllib.request.urlopen(request, timeout=self._retry.timeout_seconds) as response,
+            ):
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             raise _error(error.code, error.read(), error.headers) from None

@@ -15,6 +15,7 @@ interrupted run leaves it, and the next run reads again.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import threading
 import uuid
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from services.runtime import tracing
 from services.runtime.db import Database, utcnow
 from services.runtime.errors import Aborted, DomainError, FailedPrecondition
 from services.runtime.logging import get_logger
@@ -108,7 +110,9 @@ class _Pipeline:
             self._runner._record(self._run, self._progress, self._in_flight.popleft().result())
         batch = _Batch(self._progress.batches, rows, [self._checker.user_name(r) for r in rows])
         self._progress.batches += 1
-        self._in_flight.append(self._pool.submit(self._runner._send, self._run, self._job, batch))
+        # The writer thread works in the run's trace: a context copy carries the current span.
+        context = contextvars.copy_context()
+        self._in_flight.append(self._pool.submit(context.run, self._runner._send, self._run, self._job, batch))
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         try:
@@ -185,7 +189,11 @@ class JobRunner:
             )
             uow.runs.put(run)
             uow.commit()
-        thread = threading.Thread(target=self._run, args=(run,), name=f"sync-run-{run_id[:8]}", daemon=True)
+        # The run goes on in a thread of its own, in the trace of the RunJob call (or of the
+        # schedule's slot) that started it.
+        thread = threading.Thread(
+            target=self._run, args=(run, tracing.current_traceparent()), name=f"sync-run-{run_id[:8]}", daemon=True
+        )
         self._threads.append(thread)
         thread.start()
         return run, True
@@ -219,7 +227,11 @@ class JobRunner:
 
     # --- the run itself, on its own thread ---
 
-    def _run(self, run: Run) -> None:
+    def _run(self, run: Run, traceparent: str = "") -> None:
+        with tracing.span("sync.run", [traceparent], run=run.name, mode=run.mode.value, started_by=run.started_by):
+            self._run_traced(run)
+
+    def _run_traced(self, run: Run) -> None:
         try:
             with SyncUnitOfWork(self._db, write=False) as uow:
                 job = uow.jobs.get(run.job_id)
@@ -281,7 +293,9 @@ class JobRunner:
     def _settle(
         self, run: Run, progress: _Progress, checker: RowChecker, chosen: OneUserPerRole, rows: list[EtmRow]
     ) -> None:
-        for row, reason, description in settle(checker, chosen, rows):
+        with tracing.span("sync.settle", rows=len(rows)):
+            settled = list(settle(checker, chosen, rows))
+        for row, reason, description in settled:
             if reason:
                 self._skip(run, progress, row, reason, description)
             else:
@@ -297,6 +311,10 @@ class JobRunner:
         )
 
     def _send(self, run: Run, job: Job, batch: _Batch) -> _Sent:
+        with tracing.span("sync.write_batch", batch=batch.number, rows=len(batch.rows)):
+            return self._send_traced(run, job, batch)
+
+    def _send_traced(self, run: Run, job: Job, batch: _Batch) -> _Sent:
         """On the pipeline's thread: only the rows that change a holder go to the users service
         (the holders are read in bulk first), as one BatchSetAssignments call."""
         held = self._users.holders([(r.account_id, r.role) for r in batch.rows])

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from services.runtime import tracing
 from services.runtime.db import table_of
 from services.users.adapters.orm import EventRecord
 from services.users.domain.events import DomainEvent
@@ -31,6 +32,7 @@ class StoredEvent:
     actor: str
     data: dict[str, Any]
     create_time: dt.datetime
+    traceparent: str = ""
 
 
 class EventLog:
@@ -40,17 +42,32 @@ class EventLog:
     def append(self, event: DomainEvent, now: dt.datetime) -> None:
         self._serialise_appends()
         self._session.add(
-            EventRecord(type=event.type, subject=event.subject, actor=event.actor, data=event.data, create_time=now)
+            EventRecord(
+                type=event.type,
+                subject=event.subject,
+                actor=event.actor,
+                data=event.data,
+                create_time=now,
+                traceparent=tracing.current_traceparent() or None,
+            )
         )
 
     def append_all(self, events: Sequence[DomainEvent], now: dt.datetime) -> None:
         """One executemany: a reassignment may append 100,000 events."""
         if events:
             self._serialise_appends()
+            traceparent = tracing.current_traceparent() or None
             self._session.execute(
                 insert(table_of(EventRecord)),
                 [
-                    {"type": e.type, "subject": e.subject, "actor": e.actor, "data": e.data, "create_time": now}
+                    {
+                        "type": e.type,
+                        "subject": e.subject,
+                        "actor": e.actor,
+                        "data": e.data,
+                        "create_time": now,
+                        "traceparent": traceparent,
+                    }
                     for e in events
                 ],
             )
@@ -58,9 +75,15 @@ class EventLog:
     def append_select(self, rows: Any) -> None:
         """Append the events a SELECT yields (type, subject, actor, data, create_time), in its order."""
         self._serialise_appends()
+        traceparent = tracing.current_traceparent()
+        before = self._session.scalar(select(func.max(EventRecord.seq))) if traceparent else None
         self._session.execute(
             insert(table_of(EventRecord)).from_select(["type", "subject", "actor", "data", "create_time"], rows)
         )
+        if traceparent:  # appends are serialised: every row past `before` is this transaction's
+            self._session.execute(
+                update(EventRecord).where(EventRecord.seq > (before or 0)).values(traceparent=traceparent)
+            )
 
     def _serialise_appends(self) -> None:
         if self._session.info.get(_LOCKED):
@@ -74,4 +97,7 @@ class EventLog:
         if types:
             query = query.where(EventRecord.type.in_(list(types)))
         rows = self._session.scalars(query.order_by(EventRecord.seq).limit(limit))
-        return [StoredEvent(r.seq, r.type, r.subject, r.actor, dict(r.data), r.create_time) for r in rows]
+        return [
+            StoredEvent(r.seq, r.type, r.subject, r.actor, dict(r.data), r.create_time, r.traceparent or "")
+            for r in rows
+        ]

@@ -210,6 +210,8 @@ class EventRecord(UsersBase):
     actor: Mapped[str] = mapped_column(String(255))
     data: Mapped[dict[str, object]] = mapped_column(JSON)
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # W3C traceparent of the transaction's call (tracing on), so a consumer can link to it.
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, UsersBase):
