@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import client_interceptor, server_interceptor
+from opentelemetry.instrumentation.grpc import client_interceptor, intercept_channel, server_interceptor
 from opentelemetry.instrumentation.grpc.filters import negate, service_prefix
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -108,7 +108,7 @@ def server_interceptors() -> list[grpc.ServerInterceptor]:
 def traced_channel(channel: grpc.Channel) -> grpc.Channel:
     if _provider is None:
         return channel
-    return grpc.intercept_channel(channel, client_interceptor(tracer_provider=_provider, filter_=_TRACED))
+    return intercept_channel(channel, client_interceptor(tracer_provider=_provider, filter_=_TRACED))
 
 
 def current_traceparent() -> str:
