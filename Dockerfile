@@ -79,7 +79,7 @@ WORKDIR /opt/steward
 USER 10001:10001
 
 # gRPC: users 50051, rules 50052, sync 50053; Prometheus /metrics: 9451, 9452, 9453.
-EXPOSE 50051 50052 50053 9451 9452 9453
+EXPOSE 50051 50052 50053 9451 9452 9453 50061
 
 # Python is PID 1 and handles SIGTERM itself (NOT_SERVING, drain, exit 0).
 CMD ["steward-users", "serve"]

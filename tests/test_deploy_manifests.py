@@ -247,6 +247,7 @@ def outsiders(objs: tuple[Obj, ...]) -> list[Pod]:
         Pod("unlabelled pod in this namespace", here, {"app": "billing"}),
         Pod("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
         Pod("ingress controller", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
+        Pod("otel collector", "observability", {"app.kubernetes.io/name": "opentelemetry-collector"}),
     ]
 
 
@@ -797,3 +798,18 @@ def test_scim_is_served_and_reachable_only_through_the_ingress_controller(kustom
     assert callers == {"ingress controller"}
     controller = next(p for p in outsiders(objs) if p.name == "ingress controller")
     assert not ingress_allowed(objs, controller, target, DEFAULT_PORTS["users"]), "the ingress needs no gRPC"
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_servers_export_traces_to_the_collector_and_nothing_else_reaches_it(kustomization: str) -> None:
+    objs = render(kustomization)
+    collector = next(p for p in outsiders(objs) if p.name == "otel collector")
+    pods = workload_pods(objs)
+    servers = {p.name for p in pods if p.name.startswith("Deployment/")}
+    assert {p.name for p in pods if egress_allowed(objs, p, collector, 4318)} == servers
+    for service in SERVICES:
+        env = env_of(objs, server_container(objs, service))
+        assert env["OTEL_TRACES_EXPORTER"] == "otlp" and env["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
+        keys = {pair.split("=")[0].strip() for pair in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")}
+        assert "service.name" not in keys and "OTEL_SERVICE_NAME" not in env, "each service names itself"

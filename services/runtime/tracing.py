@@ -52,8 +52,8 @@ def configure(service: str) -> bool:
     if not exporters:
         return False
     attributes: dict[str, str] = {}
-    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
-    if not named:
+    given = {pair.split("=")[0].strip() for pair in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")}
+    if not os.environ.get("OTEL_SERVICE_NAME") and "service.name" not in given:
         attributes["service.name"] = f"steward-{service}"
     provider = TracerProvider(resource=Resource.create(attributes))
     for exporter in exporters:
