@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import grpc
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -18,7 +20,11 @@ from services.runtime import tracing
 from steward.sync.v1 import jobs_pb2
 from steward.users.v1 import events_pb2 as uepb
 from steward.users.v1 import users_pb2 as upb
+from steward.users.v1 import users_pb2_grpc
+from tests.conftest import JWT_SECRET, bearer
+from tests.otlp_receiver import OtlpReceiver
 from tests.plays_kit import account_event, create_play, holder, person, publish, team_with, wait_processed
+from tests.processes import users_process
 from tests.test_sync_etm import connect, make_job, run, sync_api  # noqa: F401  (sync_api is a fixture)
 
 
@@ -175,68 +181,51 @@ def test_tracing_off_adds_no_trailer_and_stores_no_context(users_api, admin, spa
     assert list(spans.get_finished_spans()) == []
 
 
+@contextmanager
+def exporting_users(databases, **otel: str) -> Iterator[tuple[OtlpReceiver, Callable[[], dict[str, str]]]]:
+    """A stand-in collector, and a users service process exporting to it with only OTEL_* set;
+    with a function making one ListUsers call and returning its trailers."""
+    tracing.install(None)  # this process traces nothing: the spans come from the child
+    with OtlpReceiver() as collector:
+        env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, **otel}
+        users, address = users_process(databases.url("users"), JWT_SECRET, 0, OTEL_BSP_SCHEDULE_DELAY="100", **env)
+        channel = grpc.insecure_channel(address)
+        stub = users_pb2_grpc.UserServiceStub(channel)
+
+        def call() -> dict[str, str]:
+            _, done = stub.ListUsers.with_call(upb.ListUsersRequest(), metadata=bearer())
+            return dict(done.trailing_metadata())
+
+        try:
+            yield collector, call
+        finally:
+            channel.close()
+            users.close()
+
+
 def test_services_export_to_an_otlp_collector_configured_by_the_standard_variables(databases, spans):
     """A users service process with only OTEL_* set exports its spans over OTLP/HTTP to a stand-in
     collector, under its service name, with the trace id its caller saw in the trailers."""
-    import grpc
-
-    from tests.conftest import JWT_SECRET, bearer
-    from tests.otlp_receiver import OtlpReceiver
-    from tests.processes import users_process
-
-    tracing.install(None)  # this process traces nothing: the spans come from the children
-    with OtlpReceiver() as collector:
-        otel: dict[str, str] = {
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
-            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "1.0",
-            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
-        }
-        users, address = users_process(databases.url("users"), JWT_SECRET, 0, **otel)
-        try:
-            with grpc.insecure_channel(address) as channel:
-                from steward.users.v1 import users_pb2_grpc
-
-                stub = users_pb2_grpc.UserServiceStub(channel)
-                _, call = stub.ListUsers.with_call(upb.ListUsersRequest(), metadata=bearer())
-            trace_id = dict(call.trailing_metadata())["x-trace-id"]
-            (listed,) = collector.wait_for("/steward.users.v1.UserService/ListUsers")
-            assert (listed.service, listed.trace_id, listed.kind) == ("steward-users", trace_id, 2)  # 2: SERVER
-        finally:
-            users.close()
+    otel = {
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "1.0",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+    }
+    with exporting_users(databases, **otel) as (collector, call):
+        trace_id = call()["x-trace-id"]
+        (listed,) = collector.wait_for("/steward.users.v1.UserService/ListUsers")
+        assert (listed.service, listed.trace_id, listed.kind) == ("steward-users", trace_id, 2)  # 2: SERVER
     assert collector.requests >= 1
 
 
 def test_sampling_follows_the_standard_variables(databases, spans):
-    import grpc
-
-    from tests.conftest import JWT_SECRET, bearer
-    from tests.otlp_receiver import OtlpReceiver
-    from tests.processes import users_process
-
-    tracing.install(None)
-    with OtlpReceiver() as collector:
-        otel: dict[str, str] = {
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
-            "OTEL_BSP_SCHEDULE_DELAY": "100",
-            "OTEL_TRACES_SAMPLER": "traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "0",
-        }
-        users, address = users_process(databases.url("users"), JWT_SECRET, 0, **otel)
-        try:
-            with grpc.insecure_channel(address) as channel:
-                from steward.users.v1 import users_pb2_grpc
-
-                stub = users_pb2_grpc.UserServiceStub(channel)
-                for _ in range(20):
-                    _, call = stub.ListUsers.with_call(upb.ListUsersRequest(), metadata=bearer())
-            # Not sampled: no span leaves the process, and the trailer still names the trace.
-            assert len(dict(call.trailing_metadata())["x-trace-id"]) == 32
-            time.sleep(0.5)
-        finally:
-            users.close()
+    with exporting_users(databases, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0") as (
+        collector,
+        call,
+    ):
+        trailers = [call() for _ in range(20)]
+        # Not sampled: no span leaves the process, and the trailer still names the trace.
+        assert all(len(t["x-trace-id"]) == 32 for t in trailers)
+        time.sleep(0.5)
     assert collector.spans == []
