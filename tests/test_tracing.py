@@ -229,3 +229,18 @@ def test_sampling_follows_the_standard_variables(databases, spans):
         assert all(len(t["x-trace-id"]) == 32 for t in trailers)
         time.sleep(0.5)
     assert collector.spans == []
+
+
+def test_scim_requests_are_traced_and_their_events_carry_the_trace(users_api, admin, spans):
+    from tests.scim_kit import scim_config, scim_of
+
+    api = users_api(scim_config())
+    scim_of(api).create_user("grace@acme.io")
+    (created,) = named(list(spans.get_finished_spans()), "SCIM POST /Users")
+    stream = api.events.WatchEvents(uepb.WatchEventsRequest(types=["user.created"]), metadata=admin, timeout=10)
+    event = next(stream)
+    stream.cancel()
+    assert event.traceparent.split("-")[1:3] == [
+        format(created.context.trace_id, "032x"),
+        format(created.context.span_id, "016x"),
+    ]

@@ -29,7 +29,7 @@ from scim2_server.utils import parametrize
 from waitress import wasyncore
 from waitress.server import create_server
 
-from services.runtime import metrics
+from services.runtime import metrics, tracing
 from services.runtime.auth import Principal, reset_principal, set_principal, verify_token
 from services.runtime.db import Database
 from services.runtime.errors import Unauthenticated
@@ -123,10 +123,12 @@ class StewardScimApplication(WSGIApplication):
             status.append(code.split(" ", 1)[0])
             return start_response(code, headers, exc_info)
 
+        method = f"SCIM {environ.get('REQUEST_METHOD', '')} {_endpoint(path)}"
         try:
-            return super().__call__(environ, record)
+            # Traced like a gRPC call: the events its transaction writes carry this span's context.
+            with tracing.span(method, [environ.get("HTTP_TRACEPARENT", "")]):
+                return list(super().__call__(environ, record))
         finally:
-            method = f"SCIM {environ.get('REQUEST_METHOD', '')} {_endpoint(path)}"
             elapsed = time.perf_counter() - started
             code = status[0] if status else "500"
             metrics.REQUESTS.labels("users", method, code).inc()
