@@ -52,6 +52,7 @@ bench: setup
 	@$(PY) -m bench.assignments
 	@$(PY) -m bench.reassignment
 	@$(PY) -m bench.scim
+	@$(PY) -m bench.tracing
 	@$(PY) -m bench.rules
 	@$(PY) -m bench.segments
 	@$(PY) -m bench.sync_etm
