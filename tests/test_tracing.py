@@ -244,3 +244,25 @@ def test_scim_requests_are_traced_and_their_events_carry_the_trace(users_api, ad
         format(created.context.trace_id, "032x"),
         format(created.context.span_id, "016x"),
     ]
+
+
+def test_a_bad_otel_setting_stops_the_start_with_a_plain_message(tmp_path):
+    from tests.processes import free_port, python_module
+
+    process = python_module(
+        "services.users",
+        "serve",
+        env={
+            "STEWARD_JWT_SECRET": JWT_SECRET,
+            "STEWARD_DATA_DIR": str(tmp_path),
+            "STEWARD_USERS_PORT": str(free_port()),
+            "STEWARD_USERS_METRICS_PORT": "-1",
+            "OTEL_TRACES_EXPORTER": "zipkin-please",
+        },
+    )
+    try:
+        assert process.finish(timeout=30) == 2
+        assert any("OTEL_TRACES_EXPORTER" in line and "zipkin-please" in line for line in process.stderr)
+        assert not any("Traceback" in line for line in process.stderr)
+    finally:
+        process.close()

@@ -7,6 +7,7 @@ import time
 
 import typer
 
+from services.runtime import tracing
 from services.runtime.config import ConfigError, ServiceSettings, database_url, secrets_keys
 from services.runtime.db import Database
 from services.runtime.logging import configure_logging, get_logger
@@ -32,11 +33,17 @@ def make_service_cli(spec: ServiceSpec) -> typer.Typer:
         """Serve gRPC until SIGTERM/SIGINT, then drain and exit 0."""
         try:
             settings = ServiceSettings.from_env(spec.name)
+            tracing.configure(spec.name)  # OTEL_*: a bad value stops the start here, plainly
         except ConfigError as exc:
             typer.echo(f"configuration error: {exc}", err=True)
             raise typer.Exit(2) from exc
         configure_logging(spec.name, settings.log_level, settings.log_format)
-        raise typer.Exit(ServiceRuntime(spec, settings).serve_until_signalled())
+        try:
+            code = ServiceRuntime(spec, settings).serve_until_signalled()
+        except ConfigError as exc:  # a service's own settings, read as it starts
+            typer.echo(f"configuration error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        raise typer.Exit(code)
 
     @app.command()
     def migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
