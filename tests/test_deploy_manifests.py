@@ -810,6 +810,6 @@ def test_servers_export_traces_to_the_collector_and_nothing_else_reaches_it(kust
     for service in SERVICES:
         env = env_of(objs, server_container(objs, service))
         assert env["OTEL_TRACES_EXPORTER"] == "otlp" and env["OTEL_TRACES_SAMPLER_ARG"] == "0.1"
-        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
-        keys = {pair.split("=")[0].strip() for pair in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")}
+        assert str(env["OTEL_EXPORTER_OTLP_ENDPOINT"]).endswith(":4318")
+        keys = {pair.split("=")[0].strip() for pair in str(env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(",")}
         assert "service.name" not in keys and "OTEL_SERVICE_NAME" not in env, "each service names itself"
