@@ -104,3 +104,31 @@ def test_invite_into_unknown_team_is_refused(users_api, admin):
         metadata=admin,
     )
     assert failure.violation_reasons == {"team_memberships[0].team": "TEAM_NOT_FOUND"}
+
+
+def test_deleting_a_team_keeps_its_members_and_checks_etag_rights_and_retries(users_api, admin):
+    import uuid
+
+    from tests.conftest import bearer
+
+    api = users_api()
+    ann = add_user(api.db, "ann@example.com")
+    team = api.teams.CreateTeam(pb.CreateTeamRequest(team=pb.Team(display_name="EMEA")), metadata=admin)
+    other = api.teams.CreateTeam(pb.CreateTeamRequest(team=pb.Team(display_name="APAC")), metadata=admin)
+    for joined in (team, other):
+        api.teams.AddTeamMember(pb.AddTeamMemberRequest(team=joined.name, user=f"users/{ann.id}"), metadata=admin)
+    stale = call_fails(api.teams.DeleteTeam, pb.DeleteTeamRequest(name=team.name, etag='"old"'), metadata=admin)
+    assert (stale.code, stale.reason) == (grpc.StatusCode.ABORTED, "ETAG_MISMATCH")
+    viewer = add_user(api.db, "viewer@example.com")
+    denied = call_fails(api.teams.DeleteTeam, pb.DeleteTeamRequest(name=team.name), metadata=bearer(str(viewer.id), ()))
+    assert denied.code == grpc.StatusCode.PERMISSION_DENIED
+    current = api.teams.GetTeam(pb.GetTeamRequest(name=team.name), metadata=admin)
+    request = pb.DeleteTeamRequest(name=team.name, etag=current.etag, request_id=str(uuid.uuid4()))
+    api.teams.DeleteTeam(request, metadata=admin)
+    api.teams.DeleteTeam(request, metadata=admin)  # a retry answers as the first call did
+    gone = call_fails(api.teams.GetTeam, pb.GetTeamRequest(name=team.name), metadata=admin)
+    assert (gone.code, gone.reason) == (grpc.StatusCode.NOT_FOUND, "TEAM_NOT_FOUND")
+    again = call_fails(api.teams.DeleteTeam, pb.DeleteTeamRequest(name=team.name), metadata=admin)
+    assert again.code == grpc.StatusCode.NOT_FOUND
+    user = api.users.GetUser(pb.GetUserRequest(name=f"users/{ann.id}"), metadata=admin)
+    assert (user.status, [m.team for m in user.team_memberships]) == (pb.USER_STATUS_ACTIVE, [other.name])

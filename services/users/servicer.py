@@ -404,6 +404,17 @@ class TeamServicer(UsersServicerBase, users_pb2_grpc.TeamServiceServicer):
             ),
         )
 
+    def DeleteTeam(
+        self, request: users_pb2.DeleteTeamRequest, context: grpc.ServicerContext
+    ) -> users_pb2.DeleteTeamResponse:
+        team_id = parse_name("teams", request.name)
+
+        def work(uow: UsersUnitOfWork, actor: Actor) -> users_pb2.DeleteTeamResponse:
+            teams.delete_team(uow, actor, team_id, request.etag)
+            return users_pb2.DeleteTeamResponse()
+
+        return self._write("DeleteTeam", request, users_pb2.DeleteTeamResponse, work)
+
     def AddTeamMember(
         self, request: users_pb2.AddTeamMemberRequest, context: grpc.ServicerContext
     ) -> users_pb2.TeamMember:

@@ -227,6 +227,4 @@ def replace_group(
 
 
 def delete_group(uow: UsersUnitOfWork, actor: Actor, team_id: str) -> None:
-    ensure_can_manage_users(actor, "delete teams")
-    teams.get_team(uow, team_id)
-    uow.teams.delete(team_id)
+    teams.delete_team(uow, actor, team_id, "")  # DeleteTeam; SCIM's If-Match is checked before

@@ -76,6 +76,14 @@ def update_team(
     return team
 
 
+def delete_team(uow: UsersUnitOfWork, actor: Actor, team_id: str, etag: str) -> None:
+    """The team and its memberships go; its members stay users (with their other teams)."""
+    ensure_can_manage_users(actor, "delete teams")
+    team = get_team(uow, team_id)
+    check_etag(etag, team.etag)
+    uow.teams.delete(team_id)
+
+
 def add_member(uow: UsersUnitOfWork, actor: Actor, team_id: str, user_id: str, role: TeamRole) -> None:
     get_team(uow, team_id)
     ensure_can_manage_members(actor, team_id)
