@@ -23,7 +23,7 @@ import grpc
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import client_interceptor, intercept_channel, server_interceptor
-from opentelemetry.instrumentation.grpc.filters import negate, service_prefix
+from opentelemetry.instrumentation.grpc.filters import any_of, method_name, negate, service_prefix
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -35,6 +35,10 @@ from services.runtime.config import ConfigError
 _PROPAGATOR = TraceContextTextMapPropagator()
 # Probes and reflection are not worth a span each.
 _TRACED = negate(service_prefix("grpc."))
+# Nor is the users event stream the rules consumer holds open for hours: its batches are spans
+# of their own, linked to each event's trace. (The client interceptor would also hide the
+# stream's cancel() behind a generator.)
+_TRACED_CALLS = negate(any_of(service_prefix("grpc."), method_name("WatchEvents")))
 # A batch of runs from many traces links to each of them, up to this many.
 MAX_LINKS = 128
 
@@ -108,7 +112,7 @@ def server_interceptors() -> list[grpc.ServerInterceptor]:
 def traced_channel(channel: grpc.Channel) -> grpc.Channel:
     if _provider is None:
         return channel
-    return intercept_channel(channel, client_interceptor(tracer_provider=_provider, filter_=_TRACED))
+    return intercept_channel(channel, client_interceptor(tracer_provider=_provider, filter_=_TRACED_CALLS))
 
 
 def current_traceparent() -> str:
