@@ -40,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,23 +64,6 @@ TRACING_COMMIT = "^tracing: OpenTelemetry on every server"
 TARGETS = {"off": 0.97, "on10": 0.90}  # throughput, as a fraction of the baseline's
 
 
-class ProcessIn(Process):
-    """tests.processes.Process, started in `cwd` (Process always starts in this checkout)."""
-
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.popen = subprocess.Popen(
-            args, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self._pumps = [
-            threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
-            for stream, sink in ((self.popen.stdout, self.stdout), (self.popen.stderr, self.stderr))
-        ]
-        for pump in self._pumps:
-            pump.start()
-
-
 @dataclass(frozen=True)
 class Config:
     key: str
@@ -91,7 +73,7 @@ class Config:
 
 
 @contextmanager
-def service(config: Config, module: str, env: dict[str, str]) -> Iterator[tuple[ProcessIn, str]]:
+def service(config: Config, module: str, env: dict[str, str]) -> Iterator[tuple[Process, str]]:
     """`module` serving from the configuration's checkout; as tests/processes.py starts them."""
     port = free_port()
     prefix = module.removeprefix("services.").upper()
@@ -104,7 +86,7 @@ def service(config: Config, module: str, env: dict[str, str]) -> Iterator[tuple[
         **config.env,
         **env,
     }
-    server = ProcessIn([sys.executable, "-m", module, "serve"], settings, config.cwd)
+    server = Process([sys.executable, "-m", module, "serve"], settings, config.cwd)
     address = f"127.0.0.1:{port}"
     try:
         server.wait_for(lambda: is_serving(address), what="SERVING")

@@ -26,9 +26,10 @@ def free_port() -> int:
 class Process:
     """A child process whose stdout and stderr lines are collected as they arrive."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | str = ROOT) -> None:
+        """`cwd`: the checkout to run in (this one; bench/tracing.py runs an older one)."""
         self.popen = subprocess.Popen(
-            args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            args, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
