@@ -22,6 +22,9 @@ JWT_SECRET = "test-secret-" + "x" * 32
 POSTGRES_URL = os.environ.get("STEWARD_TEST_DATABASE_URL", "")
 
 configure_logging("tests", "info", "json")
+# Services built from the environment (app.SPEC) in this process serve no SCIM port unless a
+# test asks: two of them would both want 50061. Tests that need SCIM configure it (port 0).
+os.environ.setdefault("STEWARD_USERS_SCIM_PORT", "-1")
 
 
 def _backends() -> list[object]:

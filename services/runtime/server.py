@@ -102,8 +102,12 @@ class ServiceRuntime:
         server.start()
         self.metrics_port = metrics.serve_metrics(self.settings.host, self.settings.metrics_port)
         threading.Thread(target=self._watch_readiness, name=f"{self.spec.name}-health", daemon=True).start()
-        for worker in self._workers:
-            worker.start()
+        try:
+            for worker in self._workers:
+                worker.start()
+        except Exception:  # e.g. a port taken: stop what did start rather than leave it running
+            self.stop(grace=0)
+            raise
         log.info(
             "serving",
             address=f"{self.settings.host}:{self.port}",

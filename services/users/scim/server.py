@@ -28,6 +28,7 @@ from scim2_server.service import ScimService
 from scim2_server.utils import parametrize
 from waitress import wasyncore
 from waitress.server import create_server
+from waitress.task import ThreadedTaskDispatcher
 
 from services.runtime import metrics, tracing
 from services.runtime.auth import Principal, reset_principal, set_principal, verify_token
@@ -154,16 +155,20 @@ class ScimServer:
         self.port: int | None = None
 
     def start(self) -> None:
+        # Our own dispatcher, its threads started once the port is bound: waitress starts them
+        # first, and a port already taken would leave them running.
+        dispatcher = ThreadedTaskDispatcher()
         self._server = create_server(
             self._app,
+            _dispatcher=dispatcher,
             host=self._host,
             port=self._config.port,
             threads=self._config.threads,
             ident="steward-scim",
             clear_untrusted_proxy_headers=True,
-            # Identity providers push thousands of users in a burst; keep the queue warnings quiet.
             channel_timeout=60,
         )
+        dispatcher.set_thread_count(self._config.threads)
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._serve, name="scim-http", daemon=True)
         self._thread.start()
