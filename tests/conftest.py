@@ -118,6 +118,20 @@ def serve(databases: DatabaseFactory) -> Iterator[object]:
         stop_service(service)
 
 
+def fuzz_settings(examples: int) -> Any:
+    """Hypothesis settings of the fuzz tests: the same requests on every run (CI time stays
+    predictable), no deadline or example database, against a live service."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 def bearer(
     subject: str = "admin-tests", roles: tuple[str, ...] = ("admin",), **kwargs: object
 ) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
@@ -36,7 +36,7 @@ from steward.rules.v1 import events_pb2, plays_pb2
 from steward.sync.v1 import connections_pb2, jobs_pb2, uploads_pb2
 from steward.users.v1 import assignments_pb2, users_pb2, work_pb2
 from steward.users.v1 import events_pb2 as user_events_pb2
-from tests.conftest import bearer
+from tests.conftest import bearer, fuzz_settings
 
 pytestmark = pytest.mark.slow
 
@@ -273,13 +273,7 @@ def fuzz(stack: Stack, service: str, examples: int) -> None:
         lambda rpc: st.tuples(st.just(rpc), message(rpc.request.DESCRIPTOR), st.sampled_from([ADMIN, PUBLISHER]))
     )
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=True,  # the same requests on every run: CI time stays predictable
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(examples)
     @given(requests)
     def send(drawn: tuple[Rpc, dict[str, Any], list[tuple[str, str]]]) -> None:
         rpc, values, token = drawn

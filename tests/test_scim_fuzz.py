@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -50,6 +50,7 @@ from services.users.adapters.orm import (
 from services.users.config import UsersConfig
 from services.users.domain.licenses import LicensePolicy
 from services.users.domain.model import License, UserStatus
+from tests.conftest import fuzz_settings
 from tests.scim_kit import CORE_GROUP, CORE_USER, ENTERPRISE, PATCH_OP, STEWARD, Reply, Scim, scim_config, scim_of
 from tests.scim_kit import user_body as okta_user
 from tests.seed import add_user
@@ -838,13 +839,7 @@ def judge(call: Call, shown: str, reply: Reply, before: Rows, after: Rows) -> st
 
 
 def fuzz(directory: Directory, examples: int) -> None:
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=True,  # the same requests on every run: CI time stays predictable
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(examples)
     @given(requests())
     def attack(call: Call) -> None:
         before = directory.settle()
