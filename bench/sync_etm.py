@@ -56,7 +56,7 @@ from bench.harness import SECRET, backend, scratch_databases, users_service
 from services.cli.health_probe import is_serving
 from services.runtime.auth import mint_token
 from services.runtime.db import Database
-from services.sync.salesforce_emulator import Emulator, Org, generate_rows
+from tools.salesforce_standin import Emulator, Org, generate_rows
 from services.users.adapters.orm import AssignmentRecord, UserRecord
 from services.users.domain.model import normalize_email
 from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
@@ -177,7 +177,7 @@ def salesforce(rows: int, seed: int, mode: str) -> Iterator[Salesforce]:
             )
         return
     args = ["--port", "0", "--rows", str(rows), "--seed", str(seed), "--json"]
-    process = python_module("services.sync.salesforce_emulator", *args, env={})
+    process = python_module("tools.salesforce_standin", *args, env={})
     try:
         process.wait_for(lambda: bool(process.stdout), seconds=600, what="the emulator's JSON line")
         info = json.loads(process.stdout[0])

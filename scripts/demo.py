@@ -159,7 +159,7 @@ class Emulator:
 
 
 def start_emulator(rows: int, seed: int) -> tuple[Child, Emulator]:
-    args = ["-m", "services.sync.salesforce_emulator", "--port", "0", "--rows", str(rows), "--seed", str(seed)]
+    args = ["-m", "tools.salesforce_standin", "--port", "0", "--rows", str(rows), "--seed", str(seed)]
     child = Child("emulator", [*args, "--json"], _environment({}))
 
     def started() -> bool:

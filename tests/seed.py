@@ -61,7 +61,7 @@ def add_play(
     return play
 
 
-def add_job(db: Database, display_name: str, *, job_type: JobType = JobType.ETM_ACCOUNT_ASSIGNMENT) -> Job:
+def add_job(db: Database, display_name: str, *, job_type: JobType = JobType.CONNECTOR) -> Job:
     job = Job(
         id=str(uuid.uuid4()),
         display_name=display_name,
@@ -71,6 +71,7 @@ def add_job(db: Database, display_name: str, *, job_type: JobType = JobType.ETM_
         schedule="",
         create_time=T0,
         update_time=T0,
+        connector="salesforce-etm" if job_type is JobType.CONNECTOR else "",
     )
     with SyncUnitOfWork(db) as uow:
         uow.jobs.add(job)

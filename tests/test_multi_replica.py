@@ -27,10 +27,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.runtime.leases import WorkerLease
-from services.sync.adapters.salesforce import SalesforceClient, SalesforceRetry
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.app import build_spec as sync_spec
 from services.sync.config import SyncConfig
+from services.sync.connectors import registry
+from services.sync.connectors.salesforce.client import SalesforceClient, SalesforceRetry
 from services.sync.service_layer.runner import JobRunner
 from services.sync.service_layer.scheduler import Scheduler
 from services.users.app import build_spec as users_spec
@@ -302,7 +303,7 @@ class _Replica:
     def __init__(self, api: SyncApi, db: Any, clock: Callable[[], dt.datetime]) -> None:
         self.users = SyncUsersClient(api.users.running.address, JWT_SECRET)
         salesforce = partial(SalesforceClient, retry=SalesforceRetry(attempts=3, max_backoff=0.05))
-        self.runner = JobRunner(db, self.users, salesforce, clock=clock)
+        self.runner = JobRunner(db, self.users, registry.standard(salesforce), clock=clock)
         self.scheduler = Scheduler(db, self.runner, clock=clock)
 
     def close(self) -> None:

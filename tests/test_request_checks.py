@@ -150,5 +150,5 @@ def test_etm_only_rpcs_on_an_upload_job_fail_the_precondition(sync_api, admin): 
         (sync_api.jobs.PreviewJob, jobs_pb2.PreviewJobRequest(name=job.name)),
     ):
         failed = call_fails(method, request, metadata=admin)
-        assert (failed.code, failed.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "JOB_NOT_ETM"), method
+        assert (failed.code, failed.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "JOB_READS_NO_CONNECTION"), method
         assert failed.error_metadata["job"] == job.name

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from services.sync.salesforce_emulator import Emulator, Org, generate
 from tests.processes import ROOT
+from tools.salesforce_standin import Emulator, Org, generate
 
 V = "v60.0"
 UTC = dt.UTC
@@ -834,7 +834,7 @@ def test_command_line_serves_a_generated_org():
         [
             sys.executable,
             "-m",
-            "services.sync.salesforce_emulator",
+            "tools.salesforce_standin",
             "--port",
             "0",
             "--rows",

@@ -13,11 +13,11 @@ from services.runtime.errors import FailedPrecondition
 from services.runtime.sealing import PREFIX, Keyring, MalformedKey, new_key
 from services.sync.app import build_spec
 from services.sync.config import SyncConfig
-from services.sync.salesforce_emulator import Emulator
 from steward.sync.v1 import jobs_pb2
 from tests.processes import python_module
 from tests.seed import add_user
 from tests.test_sync_etm import SyncApi, build_org, make_job, run
+from tools.salesforce_standin import Emulator
 
 OLD, NEW = new_key(), new_key()
 

@@ -13,12 +13,12 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from services.sync.app import build_spec
 from services.sync.config import SyncConfig
-from services.sync.salesforce_emulator import Emulator, Org
 from services.users.unit_of_work import UsersUnitOfWork
 from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from steward.users.v1 import assignments_pb2
 from tests.errors import call_fails
 from tests.seed import add_user
+from tools.salesforce_standin import Emulator, Org
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

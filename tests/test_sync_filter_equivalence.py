@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.sync.adapters.salesforce import flatten_record
-from services.sync.domain.soql_filter import (
+from services.sync.connectors.salesforce.client import flatten_record
+from services.sync.connectors.salesforce.soql_filter import (
     COMPARISON_OPS,
     And,
     Comparison,
@@ -28,7 +28,7 @@ from services.sync.domain.soql_filter import (
     evaluate,
     render,
 )
-from services.sync.salesforce_emulator import Emulator, Org
+from tools.salesforce_standin import Emulator, Org
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 FIELDS = "Id, AccountId, UserId, User.Email, User.Name, RoleInTerritory2, Territory2Id, LastModifiedDate"

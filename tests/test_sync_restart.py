@@ -11,13 +11,13 @@ import pytest
 
 from services.sync.app import build_spec
 from services.sync.config import SyncConfig
-from services.sync.salesforce_emulator import Emulator, Org, generate_rows
 from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 from steward.users.v1 import assignments_pb2
 from tests.conftest import JWT_SECRET
 from tests.processes import free_port, is_serving, python_module
 from tests.seed import add_user
 from tests.test_sync_etm import SyncApi, make_job
+from tools.salesforce_standin import Emulator, Org, generate_rows
 
 
 def _sync_process(database_url: str, users_address: str):

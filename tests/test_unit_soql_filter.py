@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.runtime.errors import ErrorKind
-from services.sync.domain.soql_filter import (
+from services.sync.connectors.salesforce.soql_filter import (
     COMPARISON_OPS,
     FIELDS,
     And,
@@ -40,7 +40,7 @@ ID_FIELDS = [f for f, t in FIELDS.items() if t is FieldType.ID]
 TEXT_FIELDS = [f for f, t in FIELDS.items() if t is FieldType.TEXT]
 FIELD_LIST = (
     "a field name (one of Id, AccountId, UserId, User.Email, User.Name, "
-    "RoleInTerritory2, Territory2Id, LastModifiedDate)"
+    "RoleInTerritory2, Territory2Id, TeamMemberRole, AccountAccessLevel, LastModifiedDate)"
 )
 CONDITION = FIELD_LIST + ", NOT or '('"
 OPERATOR = "an operator (=, !=, <, <=, >, >=, IN, NOT IN, LIKE)"
@@ -101,8 +101,19 @@ def test_the_field_table_is_exported_with_types() -> None:
         "User.Name": FieldType.TEXT,
         "RoleInTerritory2": FieldType.TEXT,
         "Territory2Id": FieldType.ID,
+        "TeamMemberRole": FieldType.TEXT,
+        "AccountAccessLevel": FieldType.TEXT,
         "LastModifiedDate": FieldType.DATETIME,
     }
+
+
+def test_a_filter_names_only_the_fields_of_the_object_it_is_for() -> None:
+    etm = ("Id", "AccountId", "RoleInTerritory2", "LastModifiedDate")
+    assert parse("TeamMemberRole = 'CSM'") == Comparison("TeamMemberRole", "=", "CSM")
+    with pytest.raises(FilterError) as refused:
+        parse("TeamMemberRole = 'CSM'", etm)
+    assert refused.value.expected == "a field name (one of Id, AccountId, RoleInTerritory2, LastModifiedDate)"
+    assert "unknown field 'TeamMemberRole'" in refused.value.message
 
 
 # --- precedence and parentheses -------------------------------------------------------------------

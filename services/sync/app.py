@@ -12,9 +12,10 @@ from services.runtime.config import ServiceSettings
 from services.runtime.db import Database
 from services.runtime.migrations import MigrationSet
 from services.runtime.server import BackgroundWorker, ServiceSpec
-from services.sync.adapters.salesforce import SalesforceClient, SalesforceRetry
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.config import SyncConfig
+from services.sync.connectors import registry
+from services.sync.connectors.salesforce.client import SalesforceClient, SalesforceRetry
 from services.sync.service_layer.runner import JobRunner
 from services.sync.service_layer.scheduler import Scheduler
 from services.sync.servicer import ConnectionServicer, JobServicer
@@ -32,17 +33,20 @@ from steward.sync.v1 import (
 MIGRATIONS = MigrationSet("sync", Path(__file__).parent / "migrations")
 
 
-def build_spec(config: SyncConfig | None = None) -> ServiceSpec:
+def build_spec(config: SyncConfig | None = None, connectors: registry.Connectors | None = None) -> ServiceSpec:
+    """The sync service; `connectors` replaces the standard ones (Salesforce ETM and account
+    teams, their calls retried as the config says)."""
+
     def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
         current = config if config is not None else SyncConfig.from_env()
         users = SyncUsersClient(current.users_address, settings.jwt_secret)
         retry = SalesforceRetry(
             attempts=current.salesforce_attempts, max_backoff=current.salesforce_max_backoff_seconds
         )
-        salesforce = partial(SalesforceClient, retry=retry)
-        runner = JobRunner(db, users, salesforce, lease_seconds=current.run_lease_seconds)
-        connections_pb2_grpc.add_ConnectionServiceServicer_to_server(ConnectionServicer(db, users, salesforce), server)
-        jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db, users, salesforce, runner), server)
+        known = connectors or registry.standard(partial(SalesforceClient, retry=retry))
+        runner = JobRunner(db, users, known, lease_seconds=current.run_lease_seconds)
+        connections_pb2_grpc.add_ConnectionServiceServicer_to_server(ConnectionServicer(db, users, known), server)
+        jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db, users, known, runner), server)
         uploads = UploadServicer(db, users, lease_seconds=current.run_lease_seconds)
         uploads_pb2_grpc.add_UploadServiceServicer_to_server(uploads, server)
         return [Scheduler(db, runner, poll_seconds=current.scheduler_poll_seconds), users]

@@ -10,16 +10,17 @@ from google.protobuf.struct_pb2 import Struct
 
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
 from services.runtime.names import format_name, parse_name
-from services.runtime.protobuf import enum_maps, timestamp
-from services.sync.domain.connection import Connection, OAuthGrant
-from services.sync.domain.etm import DEFAULT_FIELDS, EtmRow, EtmSettings, FieldMapping, Removals
+from services.runtime.protobuf import enum_filter, enum_maps, timestamp
+from services.sync.connectors.port import Connector
+from services.sync.connectors.registry import Connectors
+from services.sync.connectors.salesforce.connection import Connection, OAuthGrant
 from services.sync.domain.model import Job, JobState, JobType
+from services.sync.domain.rows import AccountRow
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
 from steward.sync.v1 import connections_pb2, jobs_pb2
 
 TYPE, TYPE_FROM_PROTO = enum_maps(JobType, "JOB_TYPE_", jobs_pb2.JobType)
 STATE, STATE_FROM_PROTO = enum_maps(JobState, "JOB_STATE_", jobs_pb2.JobState)
-REMOVALS, REMOVALS_FROM_PROTO = enum_maps(Removals, "REMOVALS_", jobs_pb2.Removals)
 MODE, MODE_FROM_PROTO = enum_maps(RunMode, "RUN_MODE_", jobs_pb2.RunMode)
 RUN_STATE = enum_maps(RunState, "RUN_STATE_", jobs_pb2.RunState)[0]
 GRANT, GRANT_FROM_PROTO = enum_maps(OAuthGrant, "O_AUTH_GRANT_", connections_pb2.OAuthGrant)
@@ -70,41 +71,22 @@ def connection_from_proto(m: connections_pb2.Connection, connection_id: str, now
     )
 
 
-def etm_to_proto(s: EtmSettings) -> jobs_pb2.EtmSettings:
-    return jobs_pb2.EtmSettings(
-        object=s.object,
-        fields=list(s.fields),
-        query_filter=s.query_filter,
-        mapping=jobs_pb2.FieldMapping(**s.mapping.fields()),
-        role_values=dict(s.role_values),
-        removals=REMOVALS[s.removals],
-    )
+ETM = "salesforce-etm"  # the connector jobs of type JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT have
 
 
-def etm_from_proto(m: jobs_pb2.EtmSettings) -> EtmSettings:
-    defaults = FieldMapping()
-    mapping = FieldMapping(
-        account_id=m.mapping.account_id.strip() or defaults.account_id,
-        user_email=m.mapping.user_email.strip() or defaults.user_email,
-        user_name=m.mapping.user_name.strip() or defaults.user_name,
-        role=m.mapping.role.strip() or defaults.role,
-    )
-    return EtmSettings(
-        object=m.object.strip() or EtmSettings().object,
-        fields=tuple(m.fields) or DEFAULT_FIELDS,
-        query_filter=m.query_filter,
-        mapping=mapping,
-        role_values={k.strip(): (v if v.startswith("roles/") else f"roles/{v}") for k, v in m.role_values.items()},
-        removals=REMOVALS_FROM_PROTO.get(m.removals, Removals.REPORT),
-    )
+def type_filter(job_type: int) -> tuple[JobType | None, str | None]:
+    """ListJobs' type filter: (job type, connector) to list."""
+    if job_type == jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT:
+        return JobType.CONNECTOR, ETM
+    return enum_filter(job_type, TYPE_FROM_PROTO, "type"), None
 
 
-def job_to_proto(job: Job) -> jobs_pb2.Job:
+def job_to_proto(job: Job, connectors: Connectors) -> jobs_pb2.Job:
     message = jobs_pb2.Job(
         name=job.name,
         uid=job.id,
         display_name=job.display_name,
-        type=TYPE[job.type],
+        type=jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT if job.connector == ETM else TYPE[job.type],
         state=STATE[job.state],
         connection=format_name("connections", job.connection_id) if job.connection_id else "",
         schedule=job.schedule,
@@ -114,16 +96,39 @@ def job_to_proto(job: Job) -> jobs_pb2.Job:
         etag=job.etag,
         watermark=timestamp(job.watermark),
         last_run=f"{job.name}/runs/{job.last_run_id}" if job.last_run_id else "",
+        connector=job.connector,
     )
-    if job.etm is not None:
-        message.etm.CopyFrom(etm_to_proto(job.etm))
+    connector = connectors.find(job.connector)
+    if connector is not None and connector.proto_field and job.settings is not None:
+        settings = connector.settings_from_json(job.settings)
+        getattr(message, connector.proto_field).CopyFrom(connector.settings_to_proto(settings))
     if job.run_interval is not None:
         message.run_interval.CopyFrom(Duration(seconds=int(job.run_interval.total_seconds())))
     return message
 
 
-def job_from_proto(m: jobs_pb2.Job, job_id: str, now: dt.datetime, problems: Violations) -> Job:
-    job_type = TYPE_FROM_PROTO.get(m.type)
+def _connector(m: jobs_pb2.Job, connectors: Connectors, problems: Violations) -> Connector | None:
+    """The connector a job names: by `connector`, by the settings set, or by the ETM type; each
+    must agree with the others."""
+    field = m.WhichOneof("settings")
+    by_settings = connectors.by_proto_field(field) if field else None
+    named = m.connector.strip() or (ETM if m.type == jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT else "")
+    if not named:
+        return by_settings
+    connector = connectors.find(named)
+    if connector is None:
+        kinds = ", ".join(c.kind for c in connectors)
+        problems.add("job.connector", f"one of {kinds}", "CONNECTOR_UNKNOWN")
+    elif by_settings is not None and by_settings is not connector:
+        problems.add(f"job.{field}", f"connector {named} takes job.{connector.proto_field}", "SETTINGS_MISMATCH")
+    return connector
+
+
+def job_from_proto(
+    m: jobs_pb2.Job, job_id: str, now: dt.datetime, problems: Violations, connectors: Connectors
+) -> tuple[Job, Any]:
+    """The job, and its connector's settings as given (not yet checked; None for other jobs)."""
+    job_type = JobType.CONNECTOR if m.type == jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT else TYPE_FROM_PROTO.get(m.type)
     if job_type is None:
         problems.add("job.type", "one of the JOB_TYPE_ values", "REQUIRED")
     connection = None
@@ -132,21 +137,26 @@ def job_from_proto(m: jobs_pb2.Job, job_id: str, now: dt.datetime, problems: Vio
             connection = parse_name("connections", m.connection, "job.connection")
         except InvalidArgument as error:
             problems.items += error.field_violations
-    return Job(
+    connector = _connector(m, connectors, problems) if job_type is JobType.CONNECTOR else None
+    settings = None
+    if connector is not None and connector.proto_field and m.HasField(connector.proto_field):
+        settings = connector.settings_from_proto(getattr(m, connector.proto_field))
+    job = Job(
         id=job_id,
         display_name=m.display_name.strip(),
-        type=job_type or JobType.ETM_ACCOUNT_ASSIGNMENT,
+        type=job_type or JobType.CONNECTOR,
         state=STATE_FROM_PROTO.get(m.state, JobState.DRAFT),
         connection_id=connection,
         schedule="",
         create_time=now,
         update_time=now,
-        etm=etm_from_proto(m.etm) if m.HasField("etm") else None,
+        connector=connector.kind if connector is not None else "",
         run_interval=dt.timedelta(seconds=m.run_interval.seconds) if m.HasField("run_interval") else None,
     )
+    return job, settings
 
 
-def mapped_to_proto(row: EtmRow) -> jobs_pb2.MappedRow:
+def mapped_to_proto(row: AccountRow) -> jobs_pb2.MappedRow:
     return jobs_pb2.MappedRow(
         account_id=row.account_id,
         user_email=row.user_email,

@@ -6,8 +6,8 @@ from prometheus_client import Counter, Gauge
 
 RUNS_FINISHED = Counter(
     "steward_sync_runs_finished_total",
-    "Runs of jobs (ETM and uploads) finished on this replica, by job type and final state.",
-    ["type", "state"],
+    "Runs of jobs (connector jobs and uploads) finished on this replica, by job type, connector and final state.",
+    ["type", "connector", "state"],
 )
 ROWS = Counter(
     "steward_sync_rows_total",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import grpc
 from google.protobuf.empty_pb2 import Empty
@@ -18,13 +18,14 @@ from services.runtime.db import Database, utcnow
 from services.runtime.errors import PermissionDenied, Violations
 from services.runtime.names import parse_name, validate_request_id
 from services.runtime.pagination import PageRequest, list_response_page
-from services.runtime.protobuf import enum_filter, merge_masked, update_paths
+from services.runtime.protobuf import merge_masked, update_paths
 from services.runtime.service_client import ServiceCallError
 from services.sync import convert
 from services.sync.adapters.repository import connection_key, list_key, run_key
-from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
 from services.sync.adapters.users_client import SyncUsersClient
-from services.sync.domain.connection import Connection, connection_not_found
+from services.sync.connectors.port import ConnectorError
+from services.sync.connectors.registry import Connectors
+from services.sync.connectors.salesforce.connection import Connection, connection_not_found
 from services.sync.domain.model import Job, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
 from services.sync.service_layer import jobs as cases
@@ -67,11 +68,9 @@ class _Base:
 
 
 class ConnectionServicer(_Base, connections_pb2_grpc.ConnectionServiceServicer):
-    def __init__(
-        self, db: Database, users: SyncUsersClient, salesforce: Callable[[Connection], SalesforceClient]
-    ) -> None:
+    def __init__(self, db: Database, users: SyncUsersClient, connectors: Connectors) -> None:
         super().__init__(db, users)
-        self._salesforce = salesforce
+        self._connectors = connectors
 
     def _get(self, name: str, field: str = "name") -> Connection:
         connection_id = parse_name("connections", name, field)
@@ -130,17 +129,31 @@ class ConnectionServicer(_Base, connections_pb2_grpc.ConnectionServiceServicer):
         self, request: connections_pb2.TestConnectionRequest, context: grpc.ServicerContext
     ) -> connections_pb2.TestConnectionResponse:
         self._ensure_writer()
-        client = self._salesforce(self._get(request.name))
-        step = "token"
+        connection = self._get(request.name)
+        connectors = list(self._connectors)
         try:
-            client.refresh_token()
-            step = "query"
-            client.check()
-        except SalesforceError as error:
+            connectors[0].authenticate(connection)
+        except ConnectorError as error:
             return connections_pb2.TestConnectionResponse(
-                ok=False, failed_step=step, error_code=error.code, message=error.message
+                ok=False, failed_step="token", error_code=error.code, message=error.message
             )
-        return connections_pb2.TestConnectionResponse(ok=True)
+        checks = []
+        # Each connector's object is asked for: an org may have account teams and no ETM.
+        for connector in connectors:
+            try:
+                connector.check(connection)
+                checks.append(connections_pb2.ConnectorCheck(connector=connector.kind, ok=True))
+            except ConnectorError as error:
+                checks.append(
+                    connections_pb2.ConnectorCheck(
+                        connector=connector.kind, error_code=error.code, message=error.message
+                    )
+                )
+        if any(c.ok for c in checks):
+            return connections_pb2.TestConnectionResponse(ok=True, connectors=checks)
+        return connections_pb2.TestConnectionResponse(
+            ok=False, failed_step="query", error_code=checks[0].error_code, message=checks[0].message, connectors=checks
+        )
 
 
 class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
@@ -148,11 +161,11 @@ class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
         self,
         db: Database,
         users: SyncUsersClient,
-        salesforce: Callable[[Connection], SalesforceClient],
+        connectors: Connectors,
         runner: JobRunner,
     ) -> None:
         super().__init__(db, users)
-        self._salesforce = salesforce
+        self._connectors = connectors
         self._runner = runner
 
     def _get(self, name: str, field: str = "name") -> Job:
@@ -165,46 +178,47 @@ class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
 
     def _subject(self, request: jobs_pb2.PreviewJobRequest | jobs_pb2.ValidateJobRequest) -> Job:
         if request.WhichOneof("subject") == "job":
-            problems = Violations()
-            job = convert.job_from_proto(request.job, request.job.uid or str(uuid.uuid4()), utcnow(), problems)
-            return cases.checked_job(self._uow, self._users, job, problems)
+            return self._checked(request.job, request.job.uid or str(uuid.uuid4()))
         return self._get(request.name)
+
+    def _checked(self, message: jobs_pb2.Job, job_id: str, current: Job | None = None) -> Job:
+        problems = Violations()
+        job, settings = convert.job_from_proto(message, job_id, utcnow(), problems, self._connectors)
+        return cases.checked_job(self._uow, self._users, self._connectors, job, settings, problems, current)
 
     def CreateJob(self, request: jobs_pb2.CreateJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
         self._ensure_writer()
-        problems = Violations()
-        job = convert.job_from_proto(request.job, self._new_id(request.request_id, "job"), utcnow(), problems)
-        job = cases.checked_job(self._uow, self._users, job, problems)
-        return convert.job_to_proto(cases.save_job(self._uow, job, new=True))
+        job = self._checked(request.job, self._new_id(request.request_id, "job"))
+        return convert.job_to_proto(cases.save_job(self._uow, job, new=True), self._connectors)
 
     def GetJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
-        return convert.job_to_proto(self._get(request.name))
+        return convert.job_to_proto(self._get(request.name), self._connectors)
 
     def ListJobs(self, request: jobs_pb2.ListJobsRequest, context: grpc.ServicerContext) -> jobs_pb2.ListJobsResponse:
-        job_type = enum_filter(request.type, convert.TYPE_FROM_PROTO, "type")
+        job_type, connector = convert.type_filter(request.type)
 
         def fetch(page: PageRequest) -> list[Job]:
             with self._uow(write=False) as uow:
-                return uow.jobs.list_page(limit=page.limit, after=page.after, job_type=job_type)
+                return uow.jobs.list_page(limit=page.limit, after=page.after, job_type=job_type, connector=connector)
 
         jobs, next_token = list_response_page(
             request.page_size, request.page_token, {"type": request.type}, 2, fetch, list_key
         )
-        return jobs_pb2.ListJobsResponse(jobs=[convert.job_to_proto(j) for j in jobs], next_page_token=next_token)
+        return jobs_pb2.ListJobsResponse(
+            jobs=[convert.job_to_proto(j, self._connectors) for j in jobs], next_page_token=next_token
+        )
 
     def UpdateJob(self, request: jobs_pb2.UpdateJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
         self._ensure_writer()
         validate_request_id(request.request_id)
         current = self._get(request.job.name, "job.name")
         paths = update_paths(
-            request.update_mask, frozenset({"display_name", "state", "connection", "etm", "run_interval"})
+            request.update_mask,
+            frozenset({"display_name", "state", "connection", "etm", "account_team", "run_interval"}),
         )
-        merged = merge_masked(convert.job_to_proto(current), request.job, paths)
-        problems = Violations()
-        job = cases.checked_job(
-            self._uow, self._users, convert.job_from_proto(merged, current.id, utcnow(), problems), problems
-        )
-        return convert.job_to_proto(cases.save_job(self._uow, job, request.job.etag, new=False))
+        merged = merge_masked(convert.job_to_proto(current, self._connectors), request.job, paths)
+        job = self._checked(merged, current.id, current)
+        return convert.job_to_proto(cases.save_job(self._uow, job, request.job.etag, new=False), self._connectors)
 
     def DeleteJob(self, request: jobs_pb2.DeleteJobRequest, context: grpc.ServicerContext) -> Empty:
         self._ensure_writer()
@@ -220,7 +234,7 @@ class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
             problems.add("row_count", "0 to 200", "ROW_COUNT_INVALID")
             problems.raise_if_any()
         job = self._subject(request)
-        checked, query = cases.preview(self._uow, self._users, self._salesforce, job, request.row_count or 20)
+        checked, query = cases.preview(self._uow, self._users, self._connectors, job, request.row_count or 20)
         return jobs_pb2.PreviewJobResponse(
             rows=[
                 jobs_pb2.PreviewRow(
@@ -238,7 +252,7 @@ class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
     ) -> jobs_pb2.ValidateJobResponse:
         self._ensure_writer()
         job = self._subject(request)
-        rows, applicable, reasons = cases.validate_rows(self._uow, self._users, self._salesforce, job)
+        rows, applicable, reasons = cases.validate_rows(self._uow, self._users, self._connectors, job)
         return jobs_pb2.ValidateJobResponse(
             valid=True,
             rows=rows,

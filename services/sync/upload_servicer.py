@@ -2,7 +2,7 @@
 
 Who may: as for the other sync writes (scope sync.write, the operator role, or an ACTIVE global
 admin / user manager). The caller is the run's started_by; the users service sees the sync
-service's own account, as for ETM runs.
+service's own account, as for connector runs.
 """
 
 from __future__ import annotations

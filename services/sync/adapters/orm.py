@@ -27,7 +27,7 @@ class ConnectionRecord(SyncBase):
     token_url: Mapped[str] = mapped_column(String(500), default="")
     client_id: Mapped[str] = mapped_column(String(500))
     username: Mapped[str] = mapped_column(String(200), default="")
-    # Write-only through the API; readable only by this service.
+    # Write-only through the API; readable only by this service (sealed at rest).
     client_secret: Mapped[str] = mapped_column(Text, default="")
     private_key: Mapped[str] = mapped_column(Text, default="")
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -50,7 +50,10 @@ class JobRecord(SyncBase):
     create_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     update_time: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Written for ETM jobs only, for replicas of the release before connectors (migration 0003).
     etm: Mapped[Any] = mapped_column(JSON, nullable=True)
+    connector: Mapped[str] = mapped_column(String(60), default="")
+    settings: Mapped[Any] = mapped_column(JSON, nullable=True)
     run_interval_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     watermark: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_run_id: Mapped[str] = mapped_column(String(36), default="")

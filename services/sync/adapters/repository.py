@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -14,8 +13,7 @@ from services.runtime.pagination import Key
 from services.runtime.sealing import Keyring
 from services.runtime.set_sql import JsonRows, text_value
 from services.sync.adapters.orm import ConnectionRecord, JobRecord, RunErrorRecord, RunRecord
-from services.sync.domain.connection import Connection, OAuthGrant
-from services.sync.domain.etm import EtmSettings, FieldMapping, Removals
+from services.sync.connectors.salesforce.connection import Connection, OAuthGrant
 from services.sync.domain.model import Job, JobState, JobType
 from services.sync.domain.runs import Run, RunCounts, RunError, RunMode, RunState
 
@@ -38,7 +36,7 @@ def _connection(row: ConnectionRecord, keyring: Keyring) -> Connection:
     )
 
 
-SEALED = ("client_secret", "private_key")  # credentials for Salesforce: sealed at rest
+SEALED = ("client_secret", "private_key")  # a connection's credentials: sealed at rest
 
 
 class ConnectionRepository:
@@ -100,37 +98,25 @@ def connection_key(connection: Connection) -> Key:
     return (connection.display_name, connection.id)
 
 
-def _etm_to_json(settings: EtmSettings | None) -> dict[str, Any] | None:
-    if settings is None:
-        return None
-    return {
-        "object": settings.object,
-        "fields": list(settings.fields),
-        "query_filter": settings.query_filter,
-        "mapping": settings.mapping.fields(),
-        "role_values": dict(settings.role_values),
-        "removals": settings.removals.value,
-    }
+# The type a row of an ETM job keeps, and the settings it keeps in `etm`: what replicas of the
+# release before connectors read (migration 0003 says when that stops).
+LEGACY_ETM_TYPE, LEGACY_ETM_CONNECTOR = "ETM_ACCOUNT_ASSIGNMENT", "salesforce-etm"
 
 
-def _etm_from_json(raw: dict[str, Any] | None) -> EtmSettings | None:
-    if raw is None:
-        return None
-    return EtmSettings(
-        object=raw["object"],
-        fields=tuple(raw["fields"]),
-        query_filter=raw["query_filter"],
-        mapping=FieldMapping(**raw["mapping"]),
-        role_values=dict(raw["role_values"]),
-        removals=Removals(raw["removals"]),
-    )
+def _job_type(stored: str) -> JobType:
+    return JobType.CONNECTOR if stored == LEGACY_ETM_TYPE else JobType(stored)
+
+
+def _stored_type(job: Job) -> str:
+    legacy = job.type is JobType.CONNECTOR and job.connector == LEGACY_ETM_CONNECTOR
+    return LEGACY_ETM_TYPE if legacy else job.type.value
 
 
 def _job(row: JobRecord) -> Job:
     return Job(
         id=row.id,
         display_name=row.display_name,
-        type=JobType(row.type),
+        type=_job_type(row.type),
         state=JobState(row.state),
         connection_id=row.connection_id,
         schedule=row.schedule,
@@ -138,7 +124,8 @@ def _job(row: JobRecord) -> Job:
         update_time=row.update_time,
         last_run_time=row.last_run_time,
         version=row.version,
-        etm=_etm_from_json(row.etm),
+        connector=row.connector,
+        settings=dict(row.settings) if row.settings is not None else None,
         run_interval=dt.timedelta(seconds=row.run_interval_seconds) if row.run_interval_seconds else None,
         watermark=row.watermark,
         last_run_id=row.last_run_id or "",
@@ -158,10 +145,11 @@ class JobRepository:
         if row is None:
             row = JobRecord(id=job.id, create_time=job.create_time)
             self._session.add(row)
-        row.display_name, row.type, row.state = job.display_name, job.type.value, job.state.value
+        row.display_name, row.type, row.state = job.display_name, _stored_type(job), job.state.value
         row.connection_id, row.schedule = job.connection_id, job.schedule
         row.last_run_time, row.update_time = job.last_run_time, job.update_time
-        row.etm = _etm_to_json(job.etm)
+        row.connector, row.settings = job.connector, job.settings
+        row.etm = job.settings if row.type == LEGACY_ETM_TYPE else None
         row.run_interval_seconds = int(job.run_interval.total_seconds()) if job.run_interval else None
         row.watermark, row.last_run_id = job.watermark, job.last_run_id
         flush(self._session)
@@ -179,10 +167,16 @@ class JobRepository:
         query = select(JobRecord.id).where(JobRecord.connection_id == connection_id)
         return len(list(self._session.scalars(query)))
 
-    def list_page(self, *, limit: int, after: Key | None, job_type: JobType | None) -> list[Job]:
+    def list_page(
+        self, *, limit: int, after: Key | None, job_type: JobType | None, connector: str | None = None
+    ) -> list[Job]:
         query = select(JobRecord)
-        if job_type is not None:
+        if job_type is JobType.CONNECTOR:
+            query = query.where(JobRecord.type.in_([JobType.CONNECTOR.value, LEGACY_ETM_TYPE]))
+        elif job_type is not None:
             query = query.where(JobRecord.type == job_type.value)
+        if connector is not None:
+            query = query.where(JobRecord.connector == connector)
         query = keyset(query, (JobRecord.display_name, JobRecord.id), after, limit)
         return [_job(row) for row in self._session.scalars(query)]
 
@@ -191,7 +185,7 @@ class JobRepository:
         query = select(JobRecord).where(
             JobRecord.state == JobState.ACTIVE.value,
             JobRecord.run_interval_seconds.is_not(None),
-            JobRecord.type == JobType.ETM_ACCOUNT_ASSIGNMENT.value,
+            JobRecord.type.in_([JobType.CONNECTOR.value, LEGACY_ETM_TYPE]),
         )
         return [_job(row) for row in self._session.scalars(query)]
 

@@ -1,4 +1,4 @@
-"""An inbound integration job (Salesforce ETM account assignment, file upload).
+"""An inbound integration job: one that reads through a connector (connectors/), or a file upload.
 
 DRAFT    saved (always valid); runs only when asked
 ACTIVE   also runs every run_interval (incremental once a full run has succeeded)
@@ -10,15 +10,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from services.runtime.errors import FailedPrecondition, NotFound, Violations
 from services.runtime.etag import make_etag
-from services.sync.domain.etm import EtmSettings
 
 
 class JobType(StrEnum):
-    ETM_ACCOUNT_ASSIGNMENT = "ETM_ACCOUNT_ASSIGNMENT"
+    CONNECTOR = "CONNECTOR"  # reads from a connection through `connector`
     FILE_UPLOAD = "FILE_UPLOAD"
+
+
+class Removals(StrEnum):
+    """What happens to assignments the job wrote earlier that its source no longer returns."""
+
+    REPORT = "REPORT"  # counted by a full run; nothing changes (the product's behaviour)
+    MIRROR = "MIRROR"  # cleared after a successful full run, unless another writer changed them
 
 
 class JobState(StrEnum):
@@ -39,7 +46,10 @@ class Job:
     update_time: dt.datetime
     last_run_time: dt.datetime | None = None
     version: int = 1
-    etm: EtmSettings | None = None
+    # Connector jobs: the connector's kind ("salesforce-etm") and its settings, as the connector
+    # stores them (settings_to_json); the connector alone reads them.
+    connector: str = ""
+    settings: dict[str, Any] | None = None
     run_interval: dt.timedelta | None = None
     watermark: dt.datetime | None = None
     last_run_id: str = ""
@@ -53,16 +63,17 @@ class Job:
         return make_etag(self.id, self.version)
 
 
-def etm_settings(job: Job) -> EtmSettings:
-    """The job's ETM settings; a job of another kind (a file upload job) has none to preview,
-    validate or read: FAILED_PRECONDITION naming its type."""
-    if job.etm is None:
+def reads_connection(job: Job) -> tuple[str, dict[str, Any], str]:
+    """(connector, settings, connection id) of a job that reads through a connector; a job of
+    another kind (a file upload job) has nothing to preview, validate or read:
+    FAILED_PRECONDITION naming its type."""
+    if job.type is not JobType.CONNECTOR or job.settings is None or not job.connection_id:
         raise FailedPrecondition(
-            "JOB_NOT_ETM",
-            f"{job.name} is a {job.type.value} job: it reads nothing from Salesforce ETM",
+            "JOB_READS_NO_CONNECTION",
+            f"{job.name} is a {job.type.value} job: it reads from no connection",
             metadata={"job": job.name, "type": job.type.value},
         )
-    return job.etm
+    return job.connector, job.settings, job.connection_id
 
 
 def job_not_found(job_id: str) -> NotFound:
@@ -72,16 +83,16 @@ def job_not_found(job_id: str) -> NotFound:
 MIN_RUN_INTERVAL = dt.timedelta(minutes=5)
 
 
-def check_job(job: Job, path: str = "job") -> Violations:
+def check_job(job: Job, path: str = "job", settings_path: str = "job.settings") -> Violations:
     problems = Violations()
     if not job.display_name.strip() or len(job.display_name) > 200:
         problems.add(f"{path}.display_name", "1 to 200 characters", "DISPLAY_NAME_INVALID")
-    if job.type is JobType.ETM_ACCOUNT_ASSIGNMENT:
+    if job.type is JobType.CONNECTOR:
         if not job.connection_id:
-            problems.add(f"{path}.connection", "an ETM job reads from a connection", "REQUIRED")
-        if job.etm is None:
-            problems.add(f"{path}.etm", "an ETM job needs its settings", "REQUIRED")
-    if job.run_interval is not None and job.type is not JobType.ETM_ACCOUNT_ASSIGNMENT:
+            problems.add(f"{path}.connection", "a connector job reads from a connection", "REQUIRED")
+        if job.settings is None:
+            problems.add(settings_path, "a connector job needs its connector's settings", "REQUIRED")
+    if job.run_interval is not None and job.type is not JobType.CONNECTOR:
         problems.add(
             f"{path}.run_interval", "only jobs that read from a connection run on a schedule", "RUN_INTERVAL_INVALID"
         )

@@ -3,7 +3,7 @@
 RUNNING     one per job at a time (a lease in the database, across replicas)
 SUCCEEDED   every page read and every batch written; the job's watermark moves to the
             newest LastModifiedDate seen
-FAILED      stopped by an error (Salesforce unreachable, a lease lost); the watermark stays,
+FAILED      stopped by an error (the source unreachable, a lease lost); the watermark stays,
             so the next run reads again what this one may have missed
 """
 

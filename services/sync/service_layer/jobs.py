@@ -6,17 +6,17 @@ import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, Unavailable, Violations
 from services.runtime.etag import check_etag
 from services.runtime.service_client import ServiceCallError
-from services.sync.adapters.etm_reader import EtmReader
-from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
 from services.sync.adapters.users_client import SyncUsersClient
-from services.sync.domain.connection import Connection, check_connection, connection_not_found
-from services.sync.domain.etm import EtmRow, OneUserPerRole, canonical_settings, map_row
-from services.sync.domain.model import Job, check_job, etm_settings, job_not_found
-from services.sync.domain.soql_filter import accounts_pinned, fields_of, parse
+from services.sync.connectors.port import Connector, ConnectorError, Reader, RowSettings, mapped
+from services.sync.connectors.registry import Connectors
+from services.sync.connectors.salesforce.connection import Connection, check_connection, connection_not_found
+from services.sync.domain.model import Job, JobType, check_job, job_not_found
+from services.sync.domain.rows import AccountRow, OneUserPerRole
 from services.sync.service_layer.row_checks import CHECK_ROWS, Checked, RowChecker, settle
 from services.sync.unit_of_work import SyncUnitOfWork
 
@@ -29,10 +29,10 @@ def users_unavailable(error: ServiceCallError) -> Exception:
     return FailedPrecondition("USERS_REFUSED", error.message, metadata={"reason": error.reason})
 
 
-def salesforce_failed(error: SalesforceError) -> Exception:
+def source_failed(error: ConnectorError) -> Exception:
     if error.transient:
-        return Unavailable("SALESFORCE_UNAVAILABLE", f"Salesforce cannot be reached: {error.message}")
-    return FailedPrecondition(f"SALESFORCE_{error.code}", error.message, metadata={"error_code": error.code})
+        return Unavailable(f"{error.system}_UNAVAILABLE", f"{error.system.title()} cannot be reached: {error.message}")
+    return FailedPrecondition(f"{error.system}_{error.code}", error.message, metadata={"error_code": error.code})
 
 
 # --- connections ---
@@ -76,25 +76,36 @@ def delete_connection(uow_factory: UowFactory, connection_id: str, etag: str) ->
 # --- jobs ---
 
 
-def checked_job(uow_factory: UowFactory, users: SyncUsersClient, job: Job, problems: Violations) -> Job:
-    """The job with its settings in canonical form, or INVALID_ARGUMENT listing every problem."""
-    problems.items += check_job(job).items
-    if job.etm is not None:
-        job = dataclasses.replace(job, etm=canonical_settings(job.etm, "job.etm", problems))
-        parsed = parse(job.etm.query_filter) if job.etm is not None and job.etm.query_filter else None
-        if parsed is not None and "Id" in fields_of(parsed) and accounts_pinned(parsed) is None:
-            problems.add(
-                "job.etm.query_filter",
-                "a filter on Id (the view's record id) needs a single AccountId = '...' as well",
-                "QUERY_FILTER_UNSUPPORTED",
-            )
+def checked_job(
+    uow_factory: UowFactory,
+    users: SyncUsersClient,
+    connectors: Connectors,
+    job: Job,
+    settings: Any,
+    problems: Violations,
+    current: Job | None = None,
+) -> Job:
+    """The job with its connector's settings in canonical form, or INVALID_ARGUMENT listing every
+    problem. `settings` are the connector's, as given (None: none given); `current` the stored
+    job an update changes (its connector cannot change: its watermark means nothing to another)."""
+    connector = connectors.find(job.connector) if job.type is JobType.CONNECTOR else None
+    path = f"job.{connector.proto_field or 'settings'}" if connector is not None else "job.settings"
+    named = any(v.field == "job.connector" for v in problems.items)
+    if job.type is JobType.CONNECTOR and connector is None and not named:
+        problems.add("job.connector", f"one of {', '.join(c.kind for c in connectors)}", "REQUIRED")
+    if current is not None and current.type is JobType.CONNECTOR and job.connector != current.connector:
+        problems.add("job.connector", f"the job reads with {current.connector}: create another job", "IMMUTABLE")
+    if connector is not None and settings is not None:
+        checked: RowSettings = connector.canonical(settings, path, problems)
+        job = dataclasses.replace(job, settings=connector.settings_to_json(checked))
         try:
             roles = users.role_names()
         except ServiceCallError as error:
             raise users_unavailable(error) from error
-        for value, role in (job.etm.role_values if job.etm else {}).items():
+        for value, role in checked.role_values.items():
             if role.startswith("roles/") and role not in roles:
-                problems.add(f"job.etm.role_values[{value}]", f"no account role {role}", "ROLE_UNKNOWN")
+                problems.add(f"{path}.role_values[{value}]", f"no account role {role}", "ROLE_UNKNOWN")
+    problems.items += check_job(job, settings_path=path).items
     if job.connection_id:
         with uow_factory(write=False) as uow:
             if uow.connections.get(job.connection_id) is None:
@@ -143,59 +154,50 @@ def delete_job(uow_factory: UowFactory, job_id: str, etag: str, now: dt.datetime
         uow.commit()
 
 
-# --- preview and validation (read Salesforce and the directory; write nothing) ---
+# --- preview and validation (read the source and the directory; write nothing) ---
 
 
-def _reader(uow_factory: UowFactory, job: Job, salesforce: Callable[[Connection], SalesforceClient]) -> EtmReader:
-    settings = etm_settings(job)
+def _reader(uow_factory: UowFactory, connectors: Connectors, job: Job) -> tuple[Connector, RowSettings, Reader]:
+    connector, settings, connection_id = connectors.settings_of(job)
     with uow_factory(write=False) as uow:
-        connection = uow.connections.get(job.connection_id or "")
+        connection = uow.connections.get(connection_id)
     if connection is None:
-        raise connection_not_found(job.connection_id or "")
-    return EtmReader(salesforce(connection), settings)
+        raise connection_not_found(connection_id)
+    return connector, settings, connector.reader(connection, settings)
 
 
 def preview(
-    uow_factory: UowFactory,
-    users: SyncUsersClient,
-    salesforce: Callable[[Connection], SalesforceClient],
-    job: Job,
-    count: int,
+    uow_factory: UowFactory, users: SyncUsersClient, connectors: Connectors, job: Job, count: int
 ) -> tuple[list[Checked], str]:
-    settings = etm_settings(job)
-    reader = _reader(uow_factory, job, salesforce)
+    connector, settings, reader = _reader(uow_factory, connectors, job)
     try:
-        rows = [map_row(i, source, settings) for i, source in enumerate(reader.rows(limit=count))]
+        rows = [mapped(connector, i, source, settings) for i, source in enumerate(reader.rows(limit=count))]
         checked = RowChecker(users).check(rows)
-    except SalesforceError as error:
-        raise salesforce_failed(error) from error
+    except ConnectorError as error:
+        raise source_failed(error) from error
     except ServiceCallError as error:
         raise users_unavailable(error) from error
     return checked, reader.queries[0] if reader.queries else ""
 
 
 def validate_rows(
-    uow_factory: UowFactory,
-    users: SyncUsersClient,
-    salesforce: Callable[[Connection], SalesforceClient],
-    job: Job,
+    uow_factory: UowFactory, users: SyncUsersClient, connectors: Connectors, job: Job
 ) -> tuple[int, int, Counter[str]]:
     """(rows, applicable rows, rows by problem reason) over everything the job would read."""
-    settings = etm_settings(job)
-    reader = _reader(uow_factory, job, salesforce)
+    connector, settings, reader = _reader(uow_factory, connectors, job)
     total, applicable, reasons = 0, 0, Counter[str]()
     try:
         # As a run does: checked, then one row per account and role (row_checks.settle).
         checker, chosen = RowChecker(users), OneUserPerRole()
-        chunk: list[EtmRow] = []
+        chunk: list[AccountRow] = []
         for index, source in enumerate(reader.rows()):
-            chunk.append(map_row(index, source, settings, keep_source=False))
+            chunk.append(mapped(connector, index, source, settings, keep_source=False))
             if len(chunk) == CHECK_ROWS:
                 total, applicable = _tally(checker, chosen, chunk, reasons, total, applicable)
                 chunk = []
         total, applicable = _tally(checker, chosen, chunk, reasons, total, applicable)
-    except SalesforceError as error:
-        raise salesforce_failed(error) from error
+    except ConnectorError as error:
+        raise source_failed(error) from error
     except ServiceCallError as error:
         raise users_unavailable(error) from error
     return total, applicable, reasons
@@ -204,7 +206,7 @@ def validate_rows(
 def _tally(
     checker: RowChecker,
     chosen: OneUserPerRole,
-    chunk: list[EtmRow],
+    chunk: list[AccountRow],
     reasons: Counter[str],
     total: int,
     applicable: int,

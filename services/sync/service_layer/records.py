@@ -1,5 +1,5 @@
-"""The end of every run (ETM or upload): one transaction records it, releases the job's lease
-and, for a successful ETM run, moves the watermark; then the metrics."""
+"""The end of every run (connector or upload): one transaction records it, releases the job's
+lease and, for a successful connector run, moves the watermark; then the metrics."""
 
 from __future__ import annotations
 
@@ -28,19 +28,19 @@ def count_outcome(counts: RunCounts, outcome: assignments_pb2.AssignmentRowOutco
 
 
 def finish_run(db: Database, run: Run, *, moves_watermark: bool) -> None:
-    job_type, label = "unknown", run.job_id
+    job_type, connector, label = "unknown", "", run.job_id
     with SyncUnitOfWork(db) as uow:
         uow.runs.put(run)
         job = uow.jobs.get(run.job_id)
         if job is not None:
-            job_type, label = job.type.value, job.display_name
+            job_type, connector, label = job.type.value, job.connector, job.display_name
             if moves_watermark and run.state is RunState.SUCCEEDED:
                 job.watermark = run.watermark_after
             job.last_run_id, job.last_run_time = run.id, run.start_time
             uow.jobs.put(job)
             uow.jobs.release_lease(run.job_id, run.id)
         uow.commit()
-    metrics.RUNS_FINISHED.labels(job_type, run.state.value).inc()
+    metrics.RUNS_FINISHED.labels(job_type, connector, run.state.value).inc()
     counts = run.counts
     for result, value in (
         ("assigned", counts.assigned),

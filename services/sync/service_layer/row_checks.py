@@ -1,4 +1,4 @@
-"""What the users service would refuse about ETM rows, asked before anything is written, and the
+"""What the users service would refuse about source rows, asked before anything is written, and the
 rows settled to one per account and role.
 
 A run checks rows a chunk at a time before they compete for an account's role: a row naming
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from services.sync.adapters.users_client import SyncUsersClient
-from services.sync.domain.etm import CONFLICT, EtmRow, OneUserPerRole
+from services.sync.domain.rows import CONFLICT, AccountRow, OneUserPerRole
 from steward.users.v1 import users_pb2
 
 # Who may hold a role written by an integration (the users service's rule, mirrored to count
@@ -25,7 +25,7 @@ CHECK_ROWS = 1000  # rows per ListUsers lookup (emails not seen before in the ru
 
 @dataclass(frozen=True)
 class Checked:
-    row: EtmRow
+    row: AccountRow
     problems: list[tuple[str, str]]
 
 
@@ -35,7 +35,7 @@ class RowChecker:
         self._roles = users.role_names()
         self._known: dict[str, users_pb2.User | None] = {}  # lower-cased email -> user
 
-    def check(self, rows: list[EtmRow]) -> list[Checked]:
+    def check(self, rows: list[AccountRow]) -> list[Checked]:
         missing = {r.user_email.lower() for r in rows if r.user_email} - self._known.keys()
         if missing:
             found = self._users.users_by_email(sorted(missing))
@@ -54,14 +54,16 @@ class RowChecker:
             checked.append(Checked(row, problems))
         return checked
 
-    def user_name(self, row: EtmRow) -> str | None:
+    def user_name(self, row: AccountRow) -> str | None:
         """ "users/{uid}" of the user a checked row names by email; None for a row naming a user
         by name (the users service resolves those)."""
         user = self._known.get(row.user_email.lower()) if row.user_email else None
         return user.name if user is not None else None
 
 
-def settle(checker: RowChecker, chosen: OneUserPerRole, rows: list[EtmRow]) -> Iterator[tuple[EtmRow, str, str]]:
+def settle(
+    checker: RowChecker, chosen: OneUserPerRole, rows: list[AccountRow]
+) -> Iterator[tuple[AccountRow, str, str]]:
     """Checks the rows and offers the good ones to `chosen`. Yields (row, reason, description)
     for each row that will not be written: its first problem; ROLE_HELD_BY_ANOTHER_ROW for a
     row that lost to another user's row; or reason "" for one that lost to a row naming the same

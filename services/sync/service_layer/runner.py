@@ -1,10 +1,10 @@
-"""Runs ETM jobs: read Salesforce, write account teams through the users service, keep the record.
+"""Runs connector jobs: read the source, write account teams through the users service, keep the record.
 
 One run per job at a time, across replicas: a lease on the job row, renewed while the run makes
 progress; a replica that dies lets its lease expire, and the next run takes over (marking the
 dead one FAILED/INTERRUPTED). Each account and role gets one user however many rows name one
-(row_checks.settle), so a pair is written only once all its rows are read: a full run reads
-account by account and writes each account as soon as the next begins, in batches of 10,000
+(row_checks.settle), so a pair is written only once all its rows are read: a read that comes
+account by account (Reader.groups_accounts) writes each account as soon as the next begins, in batches of 10,000
 rows sent on a thread of their own while reading goes on (_Pipeline); other reads (incremental,
 one pinned account) settle everything first. Only rows that change a holder are sent: the
 batch's current holders are read in bulk (BatchGetAssignments) and a row naming the holder
@@ -30,12 +30,12 @@ from services.runtime.errors import Aborted, DomainError, FailedPrecondition
 from services.runtime.logging import get_logger
 from services.runtime.service_client import ServiceCallError
 from services.runtime.users_client import BATCH_ROWS
-from services.sync.adapters.etm_reader import EtmReader
-from services.sync.adapters.salesforce import SalesforceClient, SalesforceError
 from services.sync.adapters.users_client import SyncUsersClient
-from services.sync.domain.connection import Connection, connection_not_found
-from services.sync.domain.etm import EtmRow, EtmSettings, OneUserPerRole, Removals, map_row
-from services.sync.domain.model import Job, job_not_found
+from services.sync.connectors.port import ConnectorError, RowSettings, mapped
+from services.sync.connectors.registry import Connectors
+from services.sync.connectors.salesforce.connection import Connection, connection_not_found
+from services.sync.domain.model import Job, JobType, Removals, job_not_found
+from services.sync.domain.rows import AccountRow, OneUserPerRole
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
 from services.sync.service_layer.records import count_outcome, finish_run
 from services.sync.service_layer.row_checks import CHECK_ROWS, RowChecker, settle
@@ -69,7 +69,7 @@ class _Progress:
 @dataclass(frozen=True)
 class _Batch:
     number: int
-    rows: list[EtmRow]
+    rows: list[AccountRow]
     # "users/{uid}" each row names, where the run knows it (rows naming a user by email)
     users: list[str | None]
 
@@ -92,12 +92,12 @@ class _Pipeline:
         self._runner, self._run, self._job, self._progress, self._checker = runner, run, job, progress, checker
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sync-write-{run.id[:8]}")
         self._in_flight: deque[Future[_Sent]] = deque()
-        self._pending: list[EtmRow] = []
+        self._pending: list[AccountRow] = []
 
     def __enter__(self) -> _Pipeline:
         return self
 
-    def add(self, rows: list[EtmRow]) -> None:
+    def add(self, rows: list[AccountRow]) -> None:
         self._pending.extend(rows)
         while len(self._pending) >= BATCH_ROWS:
             self._submit(self._pending[:BATCH_ROWS])
@@ -105,7 +105,7 @@ class _Pipeline:
         while self._in_flight and self._in_flight[0].done():  # counted as soon as written
             self._runner._record(self._run, self._progress, self._in_flight.popleft().result())
 
-    def _submit(self, rows: list[EtmRow]) -> None:
+    def _submit(self, rows: list[AccountRow]) -> None:
         while len(self._in_flight) >= self.IN_FLIGHT:
             self._runner._record(self._run, self._progress, self._in_flight.popleft().result())
         batch = _Batch(self._progress.batches, rows, [self._checker.user_name(r) for r in rows])
@@ -132,14 +132,14 @@ class JobRunner:
         self,
         db: Database,
         users: SyncUsersClient,
-        salesforce: Callable[[Connection], SalesforceClient] = SalesforceClient,
+        connectors: Connectors,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
         lease_seconds: float = 60.0,
     ) -> None:
         self._db = db
         self._users = users
-        self._salesforce = salesforce
+        self._connectors = connectors
         self._clock = clock
         self._lease = dt.timedelta(seconds=lease_seconds)
         self._threads: list[threading.Thread] = []
@@ -162,8 +162,9 @@ class JobRunner:
             job = uow.jobs.get(job_id)
             if job is None:
                 raise job_not_found(job_id)
-            if job.etm is None or not job.connection_id:
-                raise FailedPrecondition("JOB_NOT_RUNNABLE", "only ETM jobs with a connection run here")
+            if job.type is not JobType.CONNECTOR or job.settings is None or not job.connection_id:
+                raise FailedPrecondition("JOB_NOT_RUNNABLE", "only connector jobs with a connection run here")
+            self._connectors.get(job.connector)  # one this replica cannot read must not take the lease
             taken = uow.jobs.take_lease(job_id, run_id, now, now + self._lease)
             if taken is None:
                 raise Aborted(
@@ -242,8 +243,8 @@ class JobRunner:
                 raise connection_not_found(job.connection_id or "")
             progress = self._sync(run, job, connection)
             run.succeed(self._clock(), progress.newest)
-        except SalesforceError as error:
-            run.fail(self._clock(), f"SALESFORCE_{error.code}", error.message)
+        except ConnectorError as error:
+            run.fail(self._clock(), f"{error.system}_{error.code}", error.message)
         except ServiceCallError as error:
             run.fail(self._clock(), f"USERS_{error.reason}", error.message)
         except LeaseLost:
@@ -256,21 +257,19 @@ class JobRunner:
         self._finish(run)
 
     def _sync(self, run: Run, job: Job, connection: Connection) -> _Progress:
-        settings = job.etm
-        if settings is None:
-            raise FailedPrecondition("JOB_NOT_RUNNABLE", "only ETM jobs with a connection run here")
+        connector, settings, _ = self._connectors.settings_of(job)
         since = run.watermark_before if run.mode is RunMode.INCREMENTAL else None
-        reader = EtmReader(self._salesforce(connection), settings)
+        reader = connector.reader(connection, settings)
         # Rows of one account arrive together: each account is written once the next begins.
-        streams = reader.groups_accounts(since) and settings.mapping.account_id == "AccountId"
+        streams = reader.groups_accounts(since)
         progress = _Progress(held_before=run.mode is RunMode.FULL and self._users.holds_any(job.name))
         checker, chosen = RowChecker(self._users), OneUserPerRole()
         with _Pipeline(self, run, job, progress, checker) as writes:
-            chunk: list[EtmRow] = []
+            chunk: list[AccountRow] = []
             reading = ""  # the account being read (a row whose account is missing does not move it)
             for index, source in enumerate(reader.rows(since)):
                 run.counts.rows_read += 1
-                row = map_row(index, source, settings, keep_source=False)
+                row = mapped(connector, index, source, settings, keep_source=False)
                 reading = row.account_id or reading
                 if row.last_modified is not None and (progress.newest is None or row.last_modified > progress.newest):
                     progress.newest = row.last_modified
@@ -291,7 +290,7 @@ class JobRunner:
         return progress
 
     def _settle(
-        self, run: Run, progress: _Progress, checker: RowChecker, chosen: OneUserPerRole, rows: list[EtmRow]
+        self, run: Run, progress: _Progress, checker: RowChecker, chosen: OneUserPerRole, rows: list[AccountRow]
     ) -> None:
         with tracing.span("sync.settle", rows=len(rows)):
             settled = list(settle(checker, chosen, rows))
@@ -302,7 +301,7 @@ class JobRunner:
                 run.counts.unchanged += 1  # the same user again (through another territory)
 
     @staticmethod
-    def _skip(run: Run, progress: _Progress, row: EtmRow, reason: str, description: str) -> None:
+    def _skip(run: Run, progress: _Progress, row: AccountRow, reason: str, description: str) -> None:
         run.counts.skipped_by_reason[reason] += 1
         progress.errors.append(
             RunError(
@@ -357,7 +356,7 @@ class JobRunner:
                 progress.current.add((row.account_id, row.role, outcome.user))
         self._save(run, progress)
 
-    def _removals(self, run: Run, job: Job, settings: EtmSettings, progress: _Progress) -> None:
+    def _removals(self, run: Run, job: Job, settings: RowSettings, progress: _Progress) -> None:
         if not progress.held_before:
             return  # the job's first full run (or the first since it held nothing): nothing stale
         stale = [

@@ -1,10 +1,10 @@
 """File uploads: each file one run of a FILE_UPLOAD job, written through the users service.
 
 Before anything is recorded the file is read whole and its header checked against what the users
-service knows (roles, teams): a bad file leaves no run behind. Then the run is held like an ETM
+service knows (roles, teams): a bad file leaves no run behind. Then the run is held like a connector
 run (the job's lease, renewed with every batch, so a run left by a dead replica is taken over and
 marked INTERRUPTED), rows go in batches whose request ids derive from (run, batch), and counts and
-row errors are saved after every batch, so GetRun / ListRunErrors read uploads as they read ETM
+row errors are saved after every batch, so GetRun / ListRunErrors read uploads as they read connector
 runs. An upload retried with the same request_id finds the run of the first and writes nothing.
 """
 

@@ -25,19 +25,15 @@ import jwt
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from services.runtime import tracing
-from services.sync.domain.connection import Connection, OAuthGrant
+from services.sync.connectors.port import ConnectorError
+from services.sync.connectors.salesforce.connection import Connection, OAuthGrant
 
 PAGE_SIZE = 2000
 
 
-class SalesforceError(Exception):
+class SalesforceError(ConnectorError):
     def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
-
-    @property
-    def transient(self) -> bool:
-        return self.status in (0, 429, 500, 502, 503, 504)
+        super().__init__("SALESFORCE", status, code, message, retry_after)
 
 
 @dataclass(frozen=True)
@@ -198,7 +194,7 @@ class SalesforceClient:
             yield [flatten_record(r) for r in payload.get("records", [])]
             path = "" if payload.get("done", True) else str(payload.get("nextRecordsUrl", ""))
 
-    def check(self) -> None:
-        """A token, then a one-row query of the view's object list (what TestConnection runs)."""
+    def check(self, sobject: str) -> None:
+        """A token, then the object's describe: may this user read it (what TestConnection runs)?"""
         self.refresh_token()
-        self._get(f"/services/data/v{self._connection.api_version}/sobjects/AccountUserTerritory2View/describe")
+        self._get(f"/services/data/v{self._connection.api_version}/sobjects/{sobject}/describe")

@@ -1,5 +1,5 @@
-"""One user per role per account out of ETM rows that name several (etm.OneUserPerRole): the
-newest row wins, ties to the lowest user, whatever order Salesforce returns the rows in. No
+"""One user per role per account out of source rows that name several (rows.OneUserPerRole): the
+newest row wins, ties to the lowest user, whatever order the source returns the rows in. No
 servers, no database."""
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.sync.domain.etm import EtmRow, OneUserPerRole
+from services.sync.domain.rows import AccountRow, OneUserPerRole
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def row(account: str, role: str, email: str, hours: int | None, index: int = 0) -> EtmRow:
+def row(account: str, role: str, email: str, hours: int | None, index: int = 0) -> AccountRow:
     modified = None if hours is None else T0 + dt.timedelta(hours=hours)
-    return EtmRow(index, {}, account, email, "", "CSM", role, modified)
+    return AccountRow(index, {}, account, email, "", "CSM", role, modified)
 
 
-def settle(rows: list[EtmRow]) -> tuple[OneUserPerRole, list[EtmRow]]:
+def settle(rows: list[AccountRow]) -> tuple[OneUserPerRole, list[AccountRow]]:
     chosen, losers = OneUserPerRole(), []
     for r in rows:
         if (loser := chosen.offer(r)) is not None:

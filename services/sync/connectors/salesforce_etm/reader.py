@@ -27,9 +27,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
-from services.sync.adapters.salesforce import SalesforceClient
-from services.sync.domain import soql_filter
-from services.sync.domain.etm import VIEW, EtmSettings
+from services.sync.connectors.salesforce import soql_filter
+from services.sync.connectors.salesforce.client import SalesforceClient
+from services.sync.connectors.salesforce.settings import ObjectSettings
+
+VIEW = "AccountUserTerritory2View"
 
 ACTIVE_MODEL = "Territory2.Territory2Model.State = 'Active'"
 USER_FIELDS = "Id, UserId, User.Email, User.Name, RoleInTerritory2, Territory2Id, LastModifiedDate"
@@ -50,7 +52,7 @@ def _since(watermark: dt.datetime) -> soql_filter.Comparison:
 
 
 class EtmReader:
-    def __init__(self, client: SalesforceClient, settings: EtmSettings) -> None:
+    def __init__(self, client: SalesforceClient, settings: ObjectSettings) -> None:
         self._client = client
         self._settings = settings
         self.queries: list[str] = []
@@ -62,10 +64,14 @@ class EtmReader:
         return soql_filter.and_filter(base, _since(since))
 
     def groups_accounts(self, since: dt.datetime | None) -> bool:
-        """Do rows(since) come account by account (all of one AccountId before the next)? A full
-        read of the join does: its one account-association query is ordered by ObjectId, so a
-        runner can write an account's settled rows as soon as the next account begins."""
-        return since is None and not soql_filter.accounts_pinned(self.effective_filter(since))
+        """Do rows(since) come account by account (all of one mapped account before the next)? A
+        full read of the join does: its one account-association query is ordered by ObjectId, so
+        a runner can write an account's settled rows as soon as the next account begins."""
+        return (
+            since is None
+            and not soql_filter.accounts_pinned(self.effective_filter(since))
+            and self._settings.mapping.account_id == "AccountId"
+        )
 
     def rows(self, since: dt.datetime | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
         """View-shaped rows (flattened: "User.Email"), each once; account by account when

@@ -1,4 +1,5 @@
-"""The admin's query filter: a SOQL WHERE clause over AccountUserTerritory2View.
+"""The admin's query filter: a SOQL WHERE clause over the object a Salesforce connector reads
+(AccountUserTerritory2View, AccountTeamMember).
 
 The admin types e.g. ``RoleInTerritory2 = 'CSM' AND LastModifiedDate > 2025-01-01T00:00:00Z``.
 It is parsed by the recursive-descent grammar below into an immutable tree, checked against
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -45,7 +46,9 @@ class FieldType(StrEnum):
     DATETIME = "datetime"
 
 
-# The fields of AccountUserTerritory2View an admin may filter on, by canonical name.
+# The fields an admin may filter on, by canonical name: those of AccountUserTerritory2View and
+# of AccountTeamMember (one name has one type in both). Each connector says which of them its
+# object has (fields_of on the parsed filter).
 FIELDS: Final[Mapping[str, FieldType]] = MappingProxyType(
     {
         "Id": FieldType.ID,
@@ -55,10 +58,11 @@ FIELDS: Final[Mapping[str, FieldType]] = MappingProxyType(
         "User.Name": FieldType.TEXT,
         "RoleInTerritory2": FieldType.TEXT,
         "Territory2Id": FieldType.ID,
+        "TeamMemberRole": FieldType.TEXT,
+        "AccountAccessLevel": FieldType.TEXT,
         "LastModifiedDate": FieldType.DATETIME,
     }
 )
-_FIELD_BY_LOWER: Final = {name.lower(): name for name in FIELDS}
 
 MAX_LENGTH: Final = 10_000  # characters in a whole filter
 MAX_STRING_LENGTH: Final = 4_000  # Salesforce: "Strings in WHERE clauses can't exceed 4,000 characters"
@@ -223,8 +227,11 @@ _SALESFORCE_ID: Final = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 # --- errors: what the grammar expects --------------------------------------------------------
 
-_EXPECT_FIELD: Final = f"a field name (one of {', '.join(FIELDS)})"
-_EXPECT_CONDITION: Final = f"{_EXPECT_FIELD}, NOT or '('"
+
+def _expect_field(fields: Collection[str]) -> str:
+    return f"a field name (one of {', '.join(fields)})"
+
+
 _EXPECT_OPERATOR: Final = "an operator (=, !=, <, <=, >, >=, IN, NOT IN, LIKE)"
 _EXPECT_PLAIN_ESCAPE: Final = "an escape sequence (\\n, \\r, \\t, \\b, \\f, \\\", \\', \\\\, \\uXXXX)"
 _EXPECT_ESCAPE: Final = _EXPECT_PLAIN_ESCAPE[:-1] + "; \\% and \\_ in LIKE)"
@@ -368,21 +375,25 @@ def _date_time(text: str, start: int, date: re.Match[str]) -> _Token:
 # --- parser ----------------------------------------------------------------------------------
 
 
-def parse(text: str) -> Filter:
-    """Parse and type-check a filter; raise FilterError at the first problem.
+def parse(text: str, fields: Collection[str] = tuple(FIELDS)) -> Filter:
+    """Parse and type-check a filter over `fields` (the object's, among FIELDS); raise
+    FilterError at the first problem.
 
     A blank filter is an error here: a job without a filter has none (None), not an empty one.
     """
     if len(text) > MAX_LENGTH:
         raise _error(MAX_LENGTH, f"a filter of at most {MAX_LENGTH} characters", "the filter is too long")
-    return _Parser(text).parse()
+    return _Parser(text, fields).parse()
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, fields: Collection[str]) -> None:
         self._tokens = _tokens(text)
         self.tok = next(self._tokens)
         self.depth = 0
+        self.fields = {name.lower(): name for name in fields if name in FIELDS}
+        self.expect_field = _expect_field(fields)
+        self.expect_condition = f"{self.expect_field}, NOT or '('"
 
     def parse(self) -> Filter:
         node = self.or_expr()
@@ -422,7 +433,7 @@ class _Parser:
             self.fail("a less deeply nested filter", f"more than {MAX_DEPTH} nested parentheses and NOTs")
         if self.advance().kind == "(":
             if self.tok.kind == ")":
-                self.fail(_EXPECT_CONDITION, "empty parentheses")
+                self.fail(self.expect_condition, "empty parentheses")
             node: Filter = self.or_expr()
             if self.tok.kind != ")":
                 self.fail("AND, OR or ')'")
@@ -434,10 +445,10 @@ class _Parser:
 
     def condition(self) -> Filter:
         if self.tok.kind != "word" or self.tok.value in _KEYWORDS:
-            self.fail(_EXPECT_CONDITION)
-        field = _FIELD_BY_LOWER.get(self.tok.text.lower())
+            self.fail(self.expect_condition)
+        field = self.fields.get(self.tok.text.lower())
         if field is None:
-            self.fail(_EXPECT_FIELD, f"unknown field '{self.tok.text}'")
+            self.fail(self.expect_field, f"unknown field '{self.tok.text}'")
         self.advance()
         ftype = FIELDS[field]
         if self.tok.kind == "op":

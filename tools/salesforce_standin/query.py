@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.sync.salesforce_emulator import schema
-from services.sync.salesforce_emulator.ids import normalize_id
-from services.sync.salesforce_emulator.soql import (
+from tools.salesforce_standin import schema
+from tools.salesforce_standin.ids import normalize_id
+from tools.salesforce_standin.soql import (
     Comparison,
     Condition,
     Junction,

@@ -12,13 +12,13 @@ associations, so the connector under test is a real HTTP client:
         salesforce.expire_tokens()
         salesforce.count("query")                # requests received, by kind
 
-From a shell: `python -m services.sync.salesforce_emulator --port 8777 --rows 100000 --seed 1`.
+From a shell: `python -m tools.salesforce_standin --port 8777 --rows 100000 --seed 1`.
 See README.md next to this file for the endpoints, the data model and the choices made where Salesforce's
 documentation is silent.
 """
 
-from services.sync.salesforce_emulator.org import DEFAULT_ROLES, Org, Summary, generate, generate_rows
-from services.sync.salesforce_emulator.server import (
+from tools.salesforce_standin.org import DEFAULT_ROLES, Org, Summary, generate, generate_rows
+from tools.salesforce_standin.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_USERNAME,

@@ -1,4 +1,4 @@
-"""`python -m services.sync.salesforce_emulator --port P --rows N --seed S`: serve a generated org until stopped."""
+"""`python -m tools.salesforce_standin --port P --rows N --seed S`: serve a generated org until stopped."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import threading
 import time
 from types import FrameType
 
-from services.sync.salesforce_emulator.org import Org, generate, generate_rows
-from services.sync.salesforce_emulator.server import (
+from tools.salesforce_standin.org import Org, generate, generate_rows
+from tools.salesforce_standin.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_USERNAME,
@@ -20,7 +20,7 @@ from services.sync.salesforce_emulator.server import (
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.sync.salesforce_emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.salesforce_standin", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     parser.add_argument("--rows", type=int, default=None, help="about this many AccountUserTerritory2View rows")

@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from services.sync.salesforce_emulator.ids import make_id, pair_id
-from services.sync.salesforce_emulator.query import format_datetime
+from tools.salesforce_standin.ids import make_id, pair_id
+from tools.salesforce_standin.query import format_datetime
 
 DEFAULT_ROLES: tuple[str | None, ...] = ("CSM", "Account Executive", "Sales Manager", None)
 MODEL_STATES = ("Active", "Planning", "Archived")

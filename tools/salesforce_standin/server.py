@@ -31,11 +31,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from services.sync.salesforce_emulator import schema
-from services.sync.salesforce_emulator.ids import make_id
-from services.sync.salesforce_emulator.org import Org
-from services.sync.salesforce_emulator.query import Plan, compile_query
-from services.sync.salesforce_emulator.soql import SoqlError
+from tools.salesforce_standin import schema
+from tools.salesforce_standin.ids import make_id
+from tools.salesforce_standin.org import Org
+from tools.salesforce_standin.query import Plan, compile_query
+from tools.salesforce_standin.soql import SoqlError
 
 DEFAULT_CLIENT_ID = "3MVG9steward.emulator.connected.app"
 DEFAULT_CLIENT_SECRET = "steward-emulator-secret"

@@ -1,0 +1,52 @@
+"""The connectors a sync service knows, by kind; the runner, jobs and scheduler go through it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from services.runtime.errors import FailedPrecondition
+from services.sync.connectors.port import Connector, RowSettings
+from services.sync.connectors.salesforce.connector import ClientFactory
+from services.sync.connectors.salesforce_account_team.connector import AccountTeamConnector
+from services.sync.connectors.salesforce_etm.connector import EtmConnector
+from services.sync.domain.model import Job, reads_connection
+
+
+class Connectors:
+    def __init__(self, connectors: Iterable[Connector]) -> None:
+        self._by_kind = {c.kind: c for c in connectors}
+
+    def __iter__(self) -> Any:
+        return iter(self._by_kind.values())
+
+    def find(self, kind: str) -> Connector | None:
+        return self._by_kind.get(kind)
+
+    def get(self, kind: str) -> Connector:
+        """The connector of a stored job: one this replica lacks (a job written by a newer
+        version, during a rolling update) cannot run here."""
+        connector = self._by_kind.get(kind)
+        if connector is None:
+            raise FailedPrecondition(
+                "CONNECTOR_UNKNOWN",
+                f"this sync service has no connector {kind!r}",
+                metadata={"connector": kind},
+            )
+        return connector
+
+    def by_proto_field(self, field: str) -> Connector | None:
+        return next((c for c in self._by_kind.values() if c.proto_field == field), None)
+
+    def settings_of(self, job: Job) -> tuple[Connector, RowSettings, str]:
+        """(connector, typed settings, connection id) of a job that reads through a connector."""
+        kind, raw, connection_id = reads_connection(job)
+        connector = self.get(kind)
+        settings: RowSettings = connector.settings_from_json(raw)
+        return connector, settings, connection_id
+
+
+def standard(client: ClientFactory | None = None) -> Connectors:
+    """The connectors Steward ships, their Salesforce calls made by `client` (retry settings)."""
+    kinds = (EtmConnector, AccountTeamConnector)
+    return Connectors([kind(client) if client is not None else kind() for kind in kinds])
