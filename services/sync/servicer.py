@@ -181,10 +181,10 @@ class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
             return self._checked(request.job, request.job.uid or str(uuid.uuid4()))
         return self._get(request.name)
 
-    def _checked(self, message: jobs_pb2.Job, job_id: str, current: Job | None = None) -> Job:
+    def _checked(self, message: jobs_pb2.Job, job_id: str) -> Job:
         problems = Violations()
         job, settings = convert.job_from_proto(message, job_id, utcnow(), problems, self._connectors)
-        return cases.checked_job(self._uow, self._users, self._connectors, job, settings, problems, current)
+        return cases.checked_job(self._uow, self._users, self._connectors, job, settings, problems)
 
     def CreateJob(self, request: jobs_pb2.CreateJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
         self._ensure_writer()
@@ -217,7 +217,7 @@ class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
             frozenset({"display_name", "state", "connection", "etm", "account_team", "run_interval"}),
         )
         merged = merge_masked(convert.job_to_proto(current, self._connectors), request.job, paths)
-        job = self._checked(merged, current.id, current)
+        job = self._checked(merged, current.id)
         return convert.job_to_proto(cases.save_job(self._uow, job, request.job.etag, new=False), self._connectors)
 
     def DeleteJob(self, request: jobs_pb2.DeleteJobRequest, context: grpc.ServicerContext) -> Empty:

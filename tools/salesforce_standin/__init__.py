@@ -1,8 +1,8 @@
-"""A Salesforce-compatible HTTP stand-in for the ETM account-assignment connector.
+"""A Salesforce-compatible HTTP stand-in for the Salesforce connectors (ETM, Account Team Members).
 
 It speaks the real REST protocol (OAuth token endpoint, `query` with `nextRecordsUrl` paging, `describe`,
-JSON error lists) over an in-memory org of accounts, users, territory models, territories and their
-associations, so the connector under test is a real HTTP client:
+JSON error lists) over an in-memory org of accounts, users, territory models, territories, their
+associations and account teams, so the connector under test is a real HTTP client:
 
     org = Org()
     generate(org, accounts=500, users=80, territories=20, seed=7)
@@ -17,7 +17,15 @@ See README.md next to this file for the endpoints, the data model and the choice
 documentation is silent.
 """
 
-from tools.salesforce_standin.org import DEFAULT_ROLES, Org, Summary, generate, generate_rows
+from tools.salesforce_standin.org import (
+    DEFAULT_ROLES,
+    DEFAULT_TEAM_ROLES,
+    Org,
+    Summary,
+    generate,
+    generate_account_teams,
+    generate_rows,
+)
 from tools.salesforce_standin.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -30,11 +38,13 @@ __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_ROLES",
+    "DEFAULT_TEAM_ROLES",
     "DEFAULT_USERNAME",
     "Emulator",
     "Org",
     "RequestRecord",
     "Summary",
     "generate",
+    "generate_account_teams",
     "generate_rows",
 ]

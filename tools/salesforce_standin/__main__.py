@@ -10,7 +10,7 @@ import threading
 import time
 from types import FrameType
 
-from tools.salesforce_standin.org import Org, generate, generate_rows
+from tools.salesforce_standin.org import Org, generate, generate_account_teams, generate_rows
 from tools.salesforce_standin.server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=60, help="ignored with --rows")
     parser.add_argument("--territories", type=int, default=12, help="ignored with --rows")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--team-members", type=int, default=3, help="at most this many AccountTeamMember rows per account (0: none)"
+    )
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
     parser.add_argument("--username", default=DEFAULT_USERNAME, help="the `sub` a jwt-bearer assertion must carry")
@@ -40,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         summary = generate_rows(org, args.rows, seed=args.seed)
     else:
         summary = generate(org, accounts=args.accounts, users=args.users, territories=args.territories, seed=args.seed)
+    team_rows = 0
+    if args.team_members > 0:
+        team_rows = generate_account_teams(org, members=(1, args.team_members), seed=args.seed)
     emulator = Emulator(
         org,
         host=args.host,
@@ -51,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     info = {
         **emulator.info(),
         "view_rows": summary.view_rows,
+        "team_rows": team_rows,
         "generated_seconds": round(time.monotonic() - started, 2),
     }
     if args.json:
@@ -63,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  username (jwt)  {emulator.username}")
         print(
             f"  org             {summary.accounts} accounts, {summary.users} users, {summary.territories} territories,"
-            f" {summary.view_rows} AccountUserTerritory2View rows (seed {args.seed},"
+            f" {summary.view_rows} AccountUserTerritory2View rows, {team_rows} AccountTeamMember rows"
+            f" (seed {args.seed},"
             f" built in {info['generated_seconds']}s)"
         )
         print(f"  controls        {emulator.url}/__emulator/  (Ctrl-C stops)", flush=True)

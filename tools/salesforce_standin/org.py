@@ -34,6 +34,14 @@ from tools.salesforce_standin.ids import make_id, pair_id
 from tools.salesforce_standin.query import format_datetime
 
 DEFAULT_ROLES: tuple[str | None, ...] = ("CSM", "Account Executive", "Sales Manager", None)
+# Salesforce's standard TeamMemberRole values, and no role.
+DEFAULT_TEAM_ROLES: tuple[str | None, ...] = (
+    "Account Manager",
+    "Sales Rep",
+    "Executive Sponsor",
+    "Lead Qualifier",
+    None,
+)
 MODEL_STATES = ("Active", "Planning", "Archived")
 
 _SCHEMA = """
@@ -75,6 +83,15 @@ CREATE TABLE "UserTerritory2Association" (
     UNIQUE ("UserId", "Territory2Id")
 );
 CREATE INDEX "UserTerritory2Association_Territory" ON "UserTerritory2Association" ("Territory2Id");
+CREATE TABLE "AccountTeamMember" (
+    "Id" TEXT PRIMARY KEY COLLATE NOCASE,
+    "AccountId" TEXT NOT NULL COLLATE NOCASE REFERENCES "Account" ("Id"),
+    "UserId" TEXT NOT NULL COLLATE NOCASE REFERENCES "User" ("Id"),
+    "TeamMemberRole" TEXT COLLATE NOCASE, "AccountAccessLevel" TEXT NOT NULL COLLATE NOCASE,
+    "LastModifiedDate" TEXT NOT NULL,
+    UNIQUE ("AccountId", "UserId")
+);
+CREATE INDEX "AccountTeamMember_Account" ON "AccountTeamMember" ("AccountId", "Id");
 CREATE VIEW "AccountUserTerritory2View" AS
 SELECT sf_pair_id(o."Id", u."Id") AS "Id", o."ObjectId" AS "AccountId", u."UserId" AS "UserId",
        u."RoleInTerritory2" AS "RoleInTerritory2", o."Territory2Id" AS "Territory2Id",
@@ -133,6 +150,7 @@ class Org:
         self.org_id = make_id("00D", 3_000_000_000)
         self._sequences: dict[str, int] = {}
         self.role_values: list[str] = []  # RoleInTerritory2 picklist values, in the order first seen
+        self.team_roles: list[str] = []  # TeamMemberRole picklist values, likewise
 
     # ---- plumbing ----
 
@@ -219,7 +237,36 @@ class Org:
         )
         return [(row["AccountId"], row["n"]) for row in rows]
 
+    def team_members(self) -> set[tuple[str, str, str | None]]:
+        """AccountTeamMember as a set of (AccountId, UserId, TeamMemberRole)."""
+        rows = self.rows('SELECT "AccountId", "UserId", "TeamMemberRole" FROM "AccountTeamMember"')
+        return {(row["AccountId"], row["UserId"], row["TeamMemberRole"]) for row in rows}
+
     # ---- writes (each bumps LastModifiedDate of what it changes; `at` overrides the clock) ----
+
+    def add_team_member(
+        self, account_id: str, user_id: str, role: str | None, *, access: str = "Edit", at: dt.datetime | None = None
+    ) -> str:
+        """A user on an account's team (one membership per account and user, as in Salesforce)."""
+        member_id = self.next_id("01M")
+        if role is not None and role not in self.team_roles:
+            self.team_roles.append(role)
+        with self.transaction() as db:
+            db.execute(
+                'INSERT INTO "AccountTeamMember" VALUES (?, ?, ?, ?, ?, ?)',
+                (member_id, account_id, user_id, role, access, self._stamp(at)),
+            )
+        return member_id
+
+    def set_team_role(self, member_id: str, role: str | None, *, at: dt.datetime | None = None) -> None:
+        if role is not None and role not in self.team_roles:
+            self.team_roles.append(role)
+        self._update("AccountTeamMember", member_id, {"TeamMemberRole": role}, at)
+
+    def remove_team_member(self, member_id: str) -> bool:
+        """Salesforce deletes a member taken off a team: the row is gone, not flagged."""
+        with self.transaction() as db:
+            return db.execute('DELETE FROM "AccountTeamMember" WHERE "Id" = ?', (member_id,)).rowcount == 1
 
     def add_account(self, name: str, *, at: dt.datetime | None = None) -> str:
         account_id = self.next_id("001")
@@ -537,3 +584,31 @@ def generate_rows(org: Org, rows: int, *, seed: int = 0, roles: Sequence[str | N
     territories = max(4, accounts // 400)
     users = max(12, territories * 5 // 2)
     return generate(org, accounts=accounts, users=users, territories=territories, roles=roles, seed=seed)
+
+
+def generate_account_teams(
+    org: Org,
+    *,
+    members: tuple[int, int] = (1, 4),
+    roles: Sequence[str | None] = DEFAULT_TEAM_ROLES,
+    seed: int = 0,
+    start: dt.datetime = dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    end: dt.datetime = dt.datetime(2025, 6, 30, tzinfo=dt.UTC),
+) -> int:
+    """Gives every account of `org` (generate() first) a team of `members` active users with a
+    TeamMemberRole drawn from `roles` (None: no role), dated between `start` and `end`. An account
+    may have two members in one role (two account managers), as real orgs do. Returns the rows."""
+    rng = random.Random(seed)
+    users = [row["Id"] for row in org.rows('SELECT "Id" FROM "User" WHERE "IsActive" = 1 ORDER BY "Id"')]
+    span = max(1, int((end - start).total_seconds()))
+    rows = []
+    for account_id in org.account_ids():
+        for user_id in rng.sample(users, min(len(users), rng.randint(*members))):
+            role = rng.choice(roles)
+            if role is not None and role not in org.team_roles:
+                org.team_roles.append(role)
+            at = start + dt.timedelta(seconds=rng.randrange(span))
+            rows.append((org.next_id("01M"), account_id, user_id, role, "Edit", format_datetime(at)))
+    with org.transaction() as db:
+        db.executemany('INSERT INTO "AccountTeamMember" VALUES (?, ?, ?, ?, ?, ?)', rows)
+    return len(rows)

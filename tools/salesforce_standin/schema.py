@@ -169,6 +169,19 @@ OBJECTS: dict[str, SObject] = {
             ),
         ),
         SObject(
+            "AccountTeamMember",
+            "Account Team Member",
+            "01M",
+            (
+                _id("Account Team Member ID"),
+                _ref("AccountId", "Account ID", "Account", "Account"),
+                _ref("UserId", "User ID", "User", "User"),
+                _text("TeamMemberRole", "Team Role", PICKLIST, length=40),
+                _text("AccountAccessLevel", "Account Access", PICKLIST, length=40, nillable=False),
+                _MODIFIED,
+            ),
+        ),
+        SObject(
             "AccountUserTerritory2View",
             "Account User Territory2 View",
             "0Xv",

@@ -68,6 +68,9 @@ ADMIN_ORG_METHODS = frozenset(
         "add_user_to_territory",
         "remove_user_from_territory",
         "set_role",
+        "add_team_member",
+        "set_team_role",
+        "remove_team_member",
         "set_user_association_active",
         "touch_user_association",
         "account_ids",
@@ -478,7 +481,12 @@ class Emulator:
             if sobject is None:
                 raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
             record.sobject = sobject.name
-            return schema.describe(sobject, version, {"RoleInTerritory2": list(self.org.role_values)})
+            picklists = {
+                "RoleInTerritory2": list(self.org.role_values),
+                "TeamMemberRole": list(self.org.team_roles),
+                "AccountAccessLevel": ["Read", "Edit", "All"],
+            }
+            return schema.describe(sobject, version, picklists)
         batch_size = _batch_size(headers.get("Sforce-Query-Options", ""))
         if rest in ("/query", "/queryAll"):
             soql = (params.get("q") or [""])[0]

@@ -83,18 +83,16 @@ def checked_job(
     job: Job,
     settings: Any,
     problems: Violations,
-    current: Job | None = None,
 ) -> Job:
     """The job with its connector's settings in canonical form, or INVALID_ARGUMENT listing every
-    problem. `settings` are the connector's, as given (None: none given); `current` the stored
-    job an update changes (its connector cannot change: its watermark means nothing to another)."""
+    problem. `settings` are the connector's, as given (None: none given). An update cannot
+    change the connector (no update path names it; another connector's settings are refused as
+    SETTINGS_MISMATCH): the job's watermark would mean nothing to another."""
     connector = connectors.find(job.connector) if job.type is JobType.CONNECTOR else None
     path = f"job.{connector.proto_field or 'settings'}" if connector is not None else "job.settings"
     named = any(v.field == "job.connector" for v in problems.items)
     if job.type is JobType.CONNECTOR and connector is None and not named:
         problems.add("job.connector", f"one of {', '.join(c.kind for c in connectors)}", "REQUIRED")
-    if current is not None and current.type is JobType.CONNECTOR and job.connector != current.connector:
-        problems.add("job.connector", f"the job reads with {current.connector}: create another job", "IMMUTABLE")
     if connector is not None and settings is not None:
         checked: RowSettings = connector.canonical(settings, path, problems)
         job = dataclasses.replace(job, settings=connector.settings_to_json(checked))
@@ -105,7 +103,9 @@ def checked_job(
         for value, role in checked.role_values.items():
             if role.startswith("roles/") and role not in roles:
                 problems.add(f"{path}.role_values[{value}]", f"no account role {role}", "ROLE_UNKNOWN")
-    problems.items += check_job(job, settings_path=path).items
+    if connector is not None and settings is None:
+        problems.add(path, f"a {connector.title} job needs its settings", "REQUIRED")
+    problems.items += check_job(job).items
     if job.connection_id:
         with uow_factory(write=False) as uow:
             if uow.connections.get(job.connection_id) is None:
