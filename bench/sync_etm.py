@@ -56,12 +56,12 @@ from bench.harness import SECRET, backend, scratch_databases, users_service
 from services.cli.health_probe import is_serving
 from services.runtime.auth import mint_token
 from services.runtime.db import Database
-from tools.salesforce_standin import Emulator, Org, generate_rows
 from services.users.adapters.orm import AssignmentRecord, UserRecord
 from services.users.domain.model import normalize_email
 from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from steward.users.v1 import assignments_pb2, assignments_pb2_grpc
 from tests.processes import Process, free_port, python_module
+from tools.salesforce_standin import Emulator, Org, generate_rows
 
 API_VERSION = "62.0"
 PAGE_SIZE = 2000  # what the sync service asks for (Sforce-Query-Options: batchSize=2000)

@@ -1,11 +1,13 @@
-"""`make demo`: the Salesforce ETM sync end to end on a generated org, for a newcomer to watch.
+"""`make demo`: a Salesforce sync end to end on a generated org, for a newcomer to watch.
 
-Starts the Salesforce emulator with 10,000 generated AccountUserTerritory2View rows, a users
-service and a sync service, then does through the public gRPC APIs what an admin would: creates
-the users the org names (UpsertUsers: CREATED users, which integrations may assign) and the one
-role it lacks, a connection to the emulator and an ETM job with a role table; previews,
-validates and runs the job; shows a few account teams; then stops everything, or with --keep
-leaves it running until Ctrl-C so you can explore with the commands it prints.
+Starts the Salesforce stand-in with 10,000 generated AccountUserTerritory2View rows (and account
+teams for every account), a users service and a sync service, then does through the public gRPC
+APIs what an admin would: creates the users the org names (UpsertUsers: CREATED users, which
+integrations may assign) and the one role it lacks, a connection to the stand-in and a job with a
+role table, reading Enterprise Territory Management (--source etm, the default) or Account Team
+Members (--source account-team-members); previews, validates and runs the job; shows a few account
+teams; then stops everything, or with --keep leaves it running until Ctrl-C so you can explore
+with the commands it prints.
 
 Everything lives in ./var/demo (emptied at each start; logs in ./var/demo/logs) and on free
 ports, so the data, secret and ports of `make run` (./var) are never touched.
@@ -13,6 +15,7 @@ ports, so the data, secret and ports of `make run` (./var) are never touched.
     make demo
     .venv/bin/python scripts/demo.py --keep
     .venv/bin/python scripts/demo.py --rows 50000 --seed 7
+    .venv/bin/python scripts/demo.py --source account-team-members
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,16 +52,60 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "var" / "demo"
 ADMIN_EMAIL = "admin@steward.local"
 API_VERSION = "62.0"
-# The org's RoleInTerritory2 values -> Steward account roles.
-ROLE_VALUES = {
-    "CSM": "roles/success_manager",
-    "Account Executive": "roles/sales_manager",
-    "Sales Manager": "roles/regional_sales_manager",
-}
 NEW_ROLES = {"regional_sales_manager": "Regional Sales Manager"}  # the two others come with Steward
-# Territory members without a role are left out by the job's SOQL filter (evaluated in the
-# service for an org-scale read), so every row read maps to a role.
-QUERY_FILTER = "RoleInTerritory2 != null"
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the demo's job reads: the connector, its role table and filter."""
+
+    name: str
+    title: str
+    role_field: str
+    role_values: dict[str, str]  # the org's role values -> Steward account roles
+    # Members without a role are left out by the job's SOQL filter, so every row read maps to a role.
+    query_filter: str
+    queries_note: str
+
+    def job(self, connection: str) -> jobs_pb2.Job:
+        job = jobs_pb2.Job(display_name=f"Demo {self.title}", connection=connection)
+        if self.name == "etm":
+            job.type = jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT
+            job.etm.CopyFrom(jobs_pb2.EtmSettings(query_filter=self.query_filter, role_values=self.role_values))
+        else:
+            job.type = jobs_pb2.JOB_TYPE_CONNECTOR
+            job.account_team.CopyFrom(
+                jobs_pb2.AccountTeamSettings(query_filter=self.query_filter, role_values=self.role_values)
+            )
+        return job
+
+
+SOURCES = {
+    "etm": Source(
+        "etm",
+        "ETM assignments",
+        "RoleInTerritory2",
+        {
+            "CSM": "roles/success_manager",
+            "Account Executive": "roles/sales_manager",
+            "Sales Manager": "roles/regional_sales_manager",
+        },
+        "RoleInTerritory2 != null",
+        "the org-scale read joins two association objects in the service",
+    ),
+    "account-team-members": Source(
+        "account-team-members",
+        "account team members",
+        "TeamMemberRole",
+        {
+            "Account Manager": "roles/success_manager",
+            "Sales Rep": "roles/sales_manager",
+            "Executive Sponsor": "roles/regional_sales_manager",
+        },
+        "TeamMemberRole != null",
+        "AccountTeamMember is read at org scale in one query, ordered by account",
+    ),
+}
 
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if sys.platform.startswith("linux") else None
 
@@ -203,7 +251,8 @@ def start_services(secret: str) -> tuple[list[Child], str, str]:
 
 
 class Demo:
-    def __init__(self, users_address: str, sync_address: str, token: str, emulator: Emulator) -> None:
+    def __init__(self, users_address: str, sync_address: str, token: str, emulator: Emulator, source: Source) -> None:
+        self.source = source
         self.md = [("authorization", f"Bearer {token}")]
         self.emulator = emulator
         self._users_channel = grpc.insecure_channel(users_address)
@@ -261,12 +310,12 @@ class Demo:
                     metadata=self.md,
                 )
                 say(f"created roles/{key} ({display_name})")
-        for value, role in ROLE_VALUES.items():
-            say(f"  ETM {value!r:<20} -> {role}")
-        say(f"  rows with no RoleInTerritory2 are left out by the job's filter: {QUERY_FILTER}")
+        for value, role in self.source.role_values.items():
+            say(f"  {self.source.role_field} {value!r:<20} -> {role}")
+        say(f"  rows with no {self.source.role_field} are left out by the job's filter: {self.source.query_filter}")
 
     def create_job(self) -> jobs_pb2.Job:
-        step("3. A connection to the emulated org, and an ETM job reading it")
+        step(f"3. A connection to the emulated org, and a job reading its {self.source.title}")
         info = self.emulator.info
         connection = self.connections.CreateConnection(
             connections_pb2.CreateConnectionRequest(
@@ -287,20 +336,11 @@ class Demo:
             connections_pb2.TestConnectionRequest(name=connection.name), metadata=self.md
         )
         say(f"{connection.name} -> {connection.instance_url}: TestConnection ok={test.ok} {test.message}".rstrip())
-        job = self.jobs.CreateJob(
-            jobs_pb2.CreateJobRequest(
-                job=jobs_pb2.Job(
-                    display_name="Demo ETM assignments",
-                    type=jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT,
-                    connection=connection.name,
-                    etm=jobs_pb2.EtmSettings(query_filter=QUERY_FILTER, role_values=ROLE_VALUES),
-                )
-            ),
-            metadata=self.md,
-        )
-        say(f"{job.name} ({job.display_name})")
-        say(f"  fields: {', '.join(job.etm.fields)}")
-        say(f"  filter: {job.etm.query_filter}   removals: {jobs_pb2.Removals.Name(job.etm.removals)}")
+        job = self.jobs.CreateJob(jobs_pb2.CreateJobRequest(job=self.source.job(connection.name)), metadata=self.md)
+        settings = job.etm if job.HasField("etm") else job.account_team
+        say(f"{job.name} ({job.display_name}), connector {job.connector}")
+        say(f"  fields: {', '.join(settings.fields)}")
+        say(f"  filter: {settings.query_filter}   removals: {jobs_pb2.Removals.Name(settings.removals)}")
         return job
 
     def preview(self, job: jobs_pb2.Job) -> list[str]:
@@ -313,7 +353,9 @@ class Demo:
             role = f"{m.role_value or '(none)'} -> {m.role or '-'}"
             problems = "; ".join(p.reason for p in row.problems) or "ok"
             say(f"{m.account_id:<20} {m.user_email:<36} {role:<48} {problems}")
-        return list(dict.fromkeys(row.mapped.account_id for row in reply.rows))
+        # Accounts with a row that maps first: their teams are not empty after the run.
+        ordered = sorted(reply.rows, key=lambda row: bool(row.problems))
+        return list(dict.fromkeys(row.mapped.account_id for row in ordered))
 
     def validate(self, job: jobs_pb2.Job) -> None:
         step("5. ValidateJob: counts over every row (writes nothing)")
@@ -342,15 +384,15 @@ class Demo:
             raise SystemExit(f"the run failed: {last.error_code} {last.error_message}")
         skipped = ", ".join(f"{reason} {n:,}" for reason, n in sorted(last.counts.skipped_by_reason.items()))
         say(f"{last.name}: SUCCEEDED; skipped by reason: {skipped or 'none'}")
-        say(f"queries sent ({len(last.queries)}): the org-scale read joins two association objects in the service")
+        say(f"queries sent ({len(last.queries)}): {self.source.queries_note}")
         for soql in last.queries:
             say(f"  {soql}")
         return last
 
     def teams(self, accounts: list[str]) -> None:
         step("7. Account teams now (AssignmentService.GetAccountTeam)")
-        say("An account has one holder per role: when several members of its territories share an ETM role,")
-        say("the last row read wins (the run counts the earlier ones as assigned, then updated).")
+        say(f"An account has one holder per role: when several of its rows share a {self.source.role_field},")
+        say("the newest row wins, ties to the lowest user (the others are skipped as ROLE_HELD_BY_ANOTHER_ROW).")
         for account in accounts:
             team = self.assignments.GetAccountTeam(
                 assignments_pb2.GetAccountTeamRequest(account_id=account), metadata=self.md
@@ -360,17 +402,31 @@ class Demo:
                 say(f"  {a.role:<32} {self.email_of.get(a.user, a.user)}")
 
 
-def explore(users: str, sync: str, token: str, job: jobs_pb2.Job, account: str, emulator: Emulator, keep: bool) -> None:
-    step("Explore further" + ("" if keep else " (run `.venv/bin/python scripts/demo.py --keep` to keep it up)"))
-    association = next(
-        emulator.query(
-            "SELECT UserId, Territory2Id FROM UserTerritory2Association WHERE IsActive = true"
-            " AND Territory2.Territory2Model.State = 'Active' AND RoleInTerritory2 = 'CSM' LIMIT 1"
+def _org_change(emulator: Emulator, source: Source) -> tuple[str, str, str]:
+    """(what changes, the stand-in's org method, its arguments) for an incremental run to pick up."""
+    if source.name == "etm":
+        association = next(
+            emulator.query(
+                "SELECT UserId, Territory2Id FROM UserTerritory2Association WHERE IsActive = true"
+                " AND Territory2.Territory2Model.State = 'Active' AND RoleInTerritory2 = 'CSM' LIMIT 1"
+            )
         )
-    )
-    change = json.dumps(
-        {"user_id": association["UserId"], "territory_id": association["Territory2Id"], "role": "Account Executive"}
-    )
+        arguments = {
+            "user_id": association["UserId"],
+            "territory_id": association["Territory2Id"],
+            "role": "Account Executive",
+        }
+        return "a CSM becomes Account Executive in one territory", "set_role", json.dumps(arguments)
+    member = next(emulator.query("SELECT Id FROM AccountTeamMember WHERE TeamMemberRole = 'Account Manager' LIMIT 1"))
+    arguments = {"member_id": member["Id"], "role": "Sales Rep"}
+    return "an account manager becomes a sales rep on one team", "set_team_role", json.dumps(arguments)
+
+
+def explore(
+    users: str, sync: str, token: str, job: jobs_pb2.Job, account: str, emulator: Emulator, source: Source, keep: bool
+) -> None:
+    step("Explore further" + ("" if keep else " (run `.venv/bin/python scripts/demo.py --keep` to keep it up)"))
+    what, method, change = _org_change(emulator, source)
     lines = [
         "In another shell, at the repository root:",
         f"export STEWARD_TOKEN={token}",
@@ -380,8 +436,8 @@ def explore(users: str, sync: str, token: str, job: jobs_pb2.Job, account: str, 
         f".venv/bin/steward sync runs {job.uid}",
         f".venv/bin/steward sync validate {job.uid}",
         ".venv/bin/steward roles list",
-        "# change the org (a CSM becomes Account Executive in one territory), then read only what changed:",
-        f"curl -s -X POST {emulator.url}/__emulator/org/set_role -d '{change}'; echo",
+        f"# change the org ({what}), then read only what changed:",
+        f"curl -s -X POST {emulator.url}/__emulator/org/{method} -d '{change}'; echo",
         f".venv/bin/steward sync run {job.uid} --mode incremental --follow",
         f'grpcurl -plaintext -H "authorization: Bearer $STEWARD_TOKEN" -d \'{{"account_id": "{account}"}}\' \\',
         f"  {users} steward.users.v1.AssignmentService/GetAccountTeam",
@@ -395,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000, help="about this many AccountUserTerritory2View rows")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--source", choices=sorted(SOURCES), default="etm", help="what the job reads (default etm)")
     parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
     args = parser.parse_args(argv)
 
@@ -404,12 +461,13 @@ def main(argv: list[str] | None = None) -> int:
     token = mint_token(secret, bootstrap_admin_id(ADMIN_EMAIL), ttl_seconds=12 * 3600)
     children: list[Child] = []
     try:
-        step(f"Starting the Salesforce emulator ({args.rows:,} rows, seed {args.seed}), users and sync services")
+        step(f"Starting the Salesforce stand-in ({args.rows:,} rows, seed {args.seed}), users and sync services")
         emulator_child, emulator = start_emulator(args.rows, args.seed)
         children.append(emulator_child)
         objects = emulator.info["objects"]
         say(
-            f"emulator  {emulator.url}: {emulator.info['view_rows']:,} view rows, {objects['Account']:,} accounts,"
+            f"emulator  {emulator.url}: {emulator.info['view_rows']:,} view rows,"
+            f" {emulator.info['team_rows']:,} account team members, {objects['Account']:,} accounts,"
             f" {objects['User']:,} users, {objects['Territory2']:,} territories"
         )
         services, users_address, sync_address = start_services(secret)
@@ -417,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"users     {users_address}\nsync      {sync_address}\ndata      {DATA} (SQLite), logs in {DATA / 'logs'}")
         say(f"acting as the bootstrap global admin {ADMIN_EMAIL}")
 
-        demo = Demo(users_address, sync_address, token, emulator)
+        source = SOURCES[args.source]
+        demo = Demo(users_address, sync_address, token, emulator, source)
         try:
             demo.create_users()
             demo.create_roles()
@@ -426,10 +485,10 @@ def main(argv: list[str] | None = None) -> int:
             demo.validate(job)
             demo.run(job)
             busiest = [account for account, _rows in emulator.admin("accounts_with_rows")[:2]]
-            demo.teams(list(dict.fromkeys([accounts[0], *busiest])))
+            demo.teams(list(dict.fromkeys([accounts[0], *(busiest if source.name == "etm" else accounts[1:3])])))
         finally:
             demo.close()
-        explore(users_address, sync_address, token, job, accounts[0], emulator, args.keep)
+        explore(users_address, sync_address, token, job, accounts[0], emulator, source, args.keep)
         if args.keep:
             stop = threading.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -19,7 +19,6 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, cast
 
 import grpc
@@ -31,7 +30,6 @@ from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.app import build_spec as sync_spec
 from services.sync.config import SyncConfig
 from services.sync.connectors import registry
-from services.sync.connectors.salesforce.client import SalesforceClient, SalesforceRetry
 from services.sync.service_layer.runner import JobRunner
 from services.sync.service_layer.scheduler import Scheduler
 from services.users.app import build_spec as users_spec
@@ -302,8 +300,8 @@ class _Replica:
 
     def __init__(self, api: SyncApi, db: Any, clock: Callable[[], dt.datetime]) -> None:
         self.users = SyncUsersClient(api.users.running.address, JWT_SECRET)
-        salesforce = partial(SalesforceClient, retry=SalesforceRetry(attempts=3, max_backoff=0.05))
-        self.runner = JobRunner(db, self.users, registry.standard(salesforce), clock=clock)
+        retry = SyncConfig(salesforce_attempts=3, salesforce_max_backoff_seconds=0.05)
+        self.runner = JobRunner(db, self.users, registry.standard(retry), clock=clock)
         self.scheduler = Scheduler(db, self.runner, clock=clock)
 
     def close(self) -> None:

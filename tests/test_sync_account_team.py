@@ -162,7 +162,7 @@ def test_a_job_names_its_connector_and_lists_beside_etm_jobs(team_api, admin):
     )
     assert (etm.type, etm.connector) == (jobs_pb2.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT, "salesforce-etm")
 
-    def listed(job_type: int) -> set[str]:
+    def listed(job_type: jobs_pb2.JobType) -> set[str]:
         reply = api.jobs.ListJobs(jobs_pb2.ListJobsRequest(type=job_type), metadata=admin)
         return {j.name for j in reply.jobs}
 

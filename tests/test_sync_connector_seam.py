@@ -21,7 +21,7 @@ from services.sync.app import build_spec
 from services.sync.config import SyncConfig
 from services.sync.connectors.port import Reader
 from services.sync.connectors.registry import Connectors, standard
-from services.sync.connectors.salesforce.connection import Connection
+from services.sync.domain.connection import Connection
 from services.sync.domain.model import Job, JobState, JobType, Removals
 from services.sync.domain.rows import FieldMapping
 from services.sync.service_layer import jobs as cases
@@ -34,9 +34,12 @@ from tests.seed import add_user
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 
+MAPPING = FieldMapping(account_id="company", user_email="owner", user_name="", role="kind")
+
+
 @dataclass(frozen=True)
 class CrmSettings:
-    mapping: FieldMapping = FieldMapping(account_id="company", user_email="owner", user_name="", role="kind")
+    mapping: FieldMapping = MAPPING
     role_values: dict[str, str] = field(default_factory=dict)
     removals: Removals = Removals.REPORT
 
@@ -172,7 +175,7 @@ def make_job(seam: Seam, md, removals: Removals = Removals.REPORT) -> str:
     return cases.save_job(uow, checked, new=True).name
 
 
-def run(seam: Seam, md, job: str, mode: int = jobs_pb2.RUN_MODE_FULL) -> jobs_pb2.Run:
+def run(seam: Seam, md, job: str, mode: jobs_pb2.RunMode = jobs_pb2.RUN_MODE_FULL) -> jobs_pb2.Run:
     final = list(seam.jobs.RunJob(jobs_pb2.RunJobRequest(name=job, mode=mode), metadata=md))[-1].run
     assert final.state == jobs_pb2.RUN_STATE_SUCCEEDED, final.error_message
     return final

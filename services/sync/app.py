@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
 import grpc
@@ -15,7 +14,6 @@ from services.runtime.server import BackgroundWorker, ServiceSpec
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.config import SyncConfig
 from services.sync.connectors import registry
-from services.sync.connectors.salesforce.client import SalesforceClient, SalesforceRetry
 from services.sync.service_layer.runner import JobRunner
 from services.sync.service_layer.scheduler import Scheduler
 from services.sync.servicer import ConnectionServicer, JobServicer
@@ -34,16 +32,12 @@ MIGRATIONS = MigrationSet("sync", Path(__file__).parent / "migrations")
 
 
 def build_spec(config: SyncConfig | None = None, connectors: registry.Connectors | None = None) -> ServiceSpec:
-    """The sync service; `connectors` replaces the standard ones (Salesforce ETM and account
-    teams, their calls retried as the config says)."""
+    """The sync service; `connectors` replaces the standard ones (connectors/registry.py)."""
 
     def register(server: grpc.Server, db: Database, settings: ServiceSettings) -> Sequence[BackgroundWorker]:
         current = config if config is not None else SyncConfig.from_env()
         users = SyncUsersClient(current.users_address, settings.jwt_secret)
-        retry = SalesforceRetry(
-            attempts=current.salesforce_attempts, max_backoff=current.salesforce_max_backoff_seconds
-        )
-        known = connectors or registry.standard(partial(SalesforceClient, retry=retry))
+        known = connectors or registry.standard(current)
         runner = JobRunner(db, users, known, lease_seconds=current.run_lease_seconds)
         connections_pb2_grpc.add_ConnectionServiceServicer_to_server(ConnectionServicer(db, users, known), server)
         jobs_pb2_grpc.add_JobServiceServicer_to_server(JobServicer(db, users, known, runner), server)

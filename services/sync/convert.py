@@ -13,7 +13,7 @@ from services.runtime.names import format_name, parse_name
 from services.runtime.protobuf import enum_filter, enum_maps, timestamp
 from services.sync.connectors.port import Connector
 from services.sync.connectors.registry import Connectors
-from services.sync.connectors.salesforce.connection import Connection, OAuthGrant
+from services.sync.domain.connection import Connection, OAuthGrant
 from services.sync.domain.model import Job, JobState, JobType
 from services.sync.domain.rows import AccountRow
 from services.sync.domain.runs import Run, RunError, RunMode, RunState

@@ -25,7 +25,7 @@ from services.sync.adapters.repository import connection_key, list_key, run_key
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.connectors.port import ConnectorError
 from services.sync.connectors.registry import Connectors
-from services.sync.connectors.salesforce.connection import Connection, connection_not_found
+from services.sync.domain.connection import Connection, connection_not_found
 from services.sync.domain.model import Job, job_not_found
 from services.sync.domain.runs import Run, RunError, RunMode, RunState
 from services.sync.service_layer import jobs as cases
@@ -138,7 +138,7 @@ class ConnectionServicer(_Base, connections_pb2_grpc.ConnectionServiceServicer):
                 ok=False, failed_step="token", error_code=error.code, message=error.message
             )
         checks = []
-        # Each connector's object is asked for: an org may have account teams and no ETM.
+        # Each connector's object is asked for: an org may let one be read and not another.
         for connector in connectors:
             try:
                 connector.check(connection)
@@ -212,9 +212,9 @@ class JobServicer(_Base, jobs_pb2_grpc.JobServiceServicer):
         self._ensure_writer()
         validate_request_id(request.request_id)
         current = self._get(request.job.name, "job.name")
+        settings = {c.proto_field for c in self._connectors if c.proto_field}
         paths = update_paths(
-            request.update_mask,
-            frozenset({"display_name", "state", "connection", "etm", "account_team", "run_interval"}),
+            request.update_mask, frozenset({"display_name", "state", "connection", "run_interval", *settings})
         )
         merged = merge_masked(convert.job_to_proto(current, self._connectors), request.job, paths)
         job = self._checked(merged, current.id)

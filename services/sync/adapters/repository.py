@@ -13,7 +13,7 @@ from services.runtime.pagination import Key
 from services.runtime.sealing import Keyring
 from services.runtime.set_sql import JsonRows, text_value
 from services.sync.adapters.orm import ConnectionRecord, JobRecord, RunErrorRecord, RunRecord
-from services.sync.connectors.salesforce.connection import Connection, OAuthGrant
+from services.sync.domain.connection import Connection, OAuthGrant
 from services.sync.domain.model import Job, JobState, JobType
 from services.sync.domain.runs import Run, RunCounts, RunError, RunMode, RunState
 

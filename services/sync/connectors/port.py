@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from google.protobuf.message import Message
 
 from services.runtime.errors import Violations
-from services.sync.connectors.salesforce.connection import Connection
+from services.sync.domain.connection import Connection
 from services.sync.domain.model import Removals
 from services.sync.domain.rows import AccountRow, FieldMapping, map_row
 

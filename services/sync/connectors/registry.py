@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from services.runtime.errors import FailedPrecondition
+from services.sync.config import SyncConfig
 from services.sync.connectors.port import Connector, RowSettings
-from services.sync.connectors.salesforce.connector import ClientFactory
+from services.sync.connectors.salesforce.client import SalesforceClient, SalesforceRetry
 from services.sync.connectors.salesforce_account_team.connector import AccountTeamConnector
 from services.sync.connectors.salesforce_etm.connector import EtmConnector
 from services.sync.domain.model import Job, reads_connection
@@ -46,7 +48,9 @@ class Connectors:
         return connector, settings, connection_id
 
 
-def standard(client: ClientFactory | None = None) -> Connectors:
-    """The connectors Steward ships, their Salesforce calls made by `client` (retry settings)."""
-    kinds = (EtmConnector, AccountTeamConnector)
-    return Connectors([kind(client) if client is not None else kind() for kind in kinds])
+def standard(config: SyncConfig | None = None) -> Connectors:
+    """The connectors Steward ships, their Salesforce calls retried as `config` says."""
+    config = config or SyncConfig()
+    retry = SalesforceRetry(attempts=config.salesforce_attempts, max_backoff=config.salesforce_max_backoff_seconds)
+    client = partial(SalesforceClient, retry=retry)
+    return Connectors([EtmConnector(client), AccountTeamConnector(client)])

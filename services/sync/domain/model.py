@@ -46,7 +46,7 @@ class Job:
     update_time: dt.datetime
     last_run_time: dt.datetime | None = None
     version: int = 1
-    # Connector jobs: the connector's kind ("salesforce-etm") and its settings, as the connector
+    # Connector jobs: the connector's kind (registry.py) and its settings, as the connector
     # stores them (settings_to_json); the connector alone reads them.
     connector: str = ""
     settings: dict[str, Any] | None = None
@@ -88,9 +88,8 @@ def check_job(job: Job, path: str = "job") -> Violations:
     problems = Violations()
     if not job.display_name.strip() or len(job.display_name) > 200:
         problems.add(f"{path}.display_name", "1 to 200 characters", "DISPLAY_NAME_INVALID")
-    if job.type is JobType.CONNECTOR:
-        if not job.connection_id:
-            problems.add(f"{path}.connection", "a connector job reads from a connection", "REQUIRED")
+    if job.type is JobType.CONNECTOR and not job.connection_id:
+        problems.add(f"{path}.connection", "a connector job reads from a connection", "REQUIRED")
     if job.run_interval is not None and job.type is not JobType.CONNECTOR:
         problems.add(
             f"{path}.run_interval", "only jobs that read from a connection run on a schedule", "RUN_INTERVAL_INVALID"

@@ -118,10 +118,10 @@ def _beats(row: AccountRow, other: AccountRow) -> bool:
 
 
 class OneUserPerRole:
-    """A source may associate several users with an account in one role (ETM: two reps in a
-    territory, or two territories of the account; account teams: two members given one team
-    role), while an account has one user per role. Writing them all
-    would let the last one win, so each run would move the role back and forth between them.
+    """A source may associate several users with an account in one role (two reps in one
+    territory, two territories of the account, two members of a team given one team role),
+    while an account has one user per role. Writing them all would let the last one win, so
+    each run would move the role back and forth between them.
     Instead the rows of a run are settled first: per account and role the newest row wins, ties
     to the lowest user. An incremental run, which sees only rows modified since the last one,
     picks what a full run would: a modified row is the newest. Memory: one slotted row per

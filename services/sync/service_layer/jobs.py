@@ -14,7 +14,7 @@ from services.runtime.service_client import ServiceCallError
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.connectors.port import Connector, ConnectorError, Reader, RowSettings, mapped
 from services.sync.connectors.registry import Connectors
-from services.sync.connectors.salesforce.connection import Connection, check_connection, connection_not_found
+from services.sync.domain.connection import Connection, check_connection, connection_not_found
 from services.sync.domain.model import Job, JobType, check_job, job_not_found
 from services.sync.domain.rows import AccountRow, OneUserPerRole
 from services.sync.service_layer.row_checks import CHECK_ROWS, Checked, RowChecker, settle

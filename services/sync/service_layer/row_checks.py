@@ -2,7 +2,7 @@
 rows settled to one per account and role.
 
 A run checks rows a chunk at a time before they compete for an account's role: a row naming
-someone who is not a user (a Salesforce user without Steward, common in territories) or who may
+someone who is not a user (a CRM user without Steward, common in territories and teams) or who may
 not hold a role must not displace a row naming someone who may. Lookups are cached for the run:
 an org names few users, so a million rows cost a few ListUsers calls. The write still decides
 (a user disabled in between is refused there).

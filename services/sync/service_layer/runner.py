@@ -33,7 +33,7 @@ from services.runtime.users_client import BATCH_ROWS
 from services.sync.adapters.users_client import SyncUsersClient
 from services.sync.connectors.port import ConnectorError, RowSettings, mapped
 from services.sync.connectors.registry import Connectors
-from services.sync.connectors.salesforce.connection import Connection, connection_not_found
+from services.sync.domain.connection import Connection, connection_not_found
 from services.sync.domain.model import Job, JobType, Removals, job_not_found
 from services.sync.domain.rows import AccountRow, OneUserPerRole
 from services.sync.domain.runs import Run, RunError, RunMode, RunState

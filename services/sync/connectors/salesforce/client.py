@@ -26,9 +26,13 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from services.runtime import tracing
 from services.sync.connectors.port import ConnectorError
-from services.sync.connectors.salesforce.connection import Connection, OAuthGrant
+from services.sync.domain.connection import Connection, OAuthGrant
 
 PAGE_SIZE = 2000
+
+
+def token_endpoint(connection: Connection) -> str:
+    return connection.token_url or f"{connection.instance_url.rstrip('/')}/services/oauth2/token"
 
 
 class SalesforceError(ConnectorError):
@@ -141,7 +145,7 @@ class SalesforceClient:
         claims = {
             "iss": c.client_id,
             "sub": c.username,
-            "aud": urllib.parse.urlsplit(c.token_endpoint)._replace(path="", query="").geturl(),
+            "aud": urllib.parse.urlsplit(token_endpoint(c))._replace(path="", query="").geturl(),
             "exp": int(time.time()) + 180,
         }
         algorithm = "RS256" if "BEGIN" in c.private_key else "HS256"
@@ -154,7 +158,7 @@ class SalesforceClient:
         else:
             form = {"grant_type": "client_credentials", "client_id": c.client_id, "client_secret": c.client_secret}
         request = urllib.request.Request(
-            c.token_endpoint,
+            token_endpoint(c),
             data=urllib.parse.urlencode(form).encode(),
             headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
             method="POST",

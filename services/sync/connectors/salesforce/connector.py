@@ -12,8 +12,8 @@ from services.runtime.errors import Violations
 from services.sync.connectors.port import Reader
 from services.sync.connectors.salesforce import settings as object_settings
 from services.sync.connectors.salesforce.client import SalesforceClient
-from services.sync.connectors.salesforce.connection import Connection
 from services.sync.connectors.salesforce.settings import ObjectSettings, SObjectSpec
+from services.sync.domain.connection import Connection
 
 ClientFactory = Callable[[Connection], SalesforceClient]
 

@@ -4,10 +4,10 @@ standard model of account ownership in orgs that do not use Enterprise Territory
 from __future__ import annotations
 
 from services.sync.connectors.port import Reader
-from services.sync.connectors.salesforce.connection import Connection
 from services.sync.connectors.salesforce.connector import SalesforceConnector
 from services.sync.connectors.salesforce.settings import ObjectSettings, SObjectSpec
 from services.sync.connectors.salesforce_account_team.reader import OBJECT, AccountTeamReader
+from services.sync.domain.connection import Connection
 from services.sync.domain.rows import FieldMapping
 from steward.sync.v1 import jobs_pb2
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from services.runtime.errors import Violations
 from services.sync.connectors.port import Reader
 from services.sync.connectors.salesforce import soql_filter
-from services.sync.connectors.salesforce.connection import Connection
 from services.sync.connectors.salesforce.connector import SalesforceConnector
 from services.sync.connectors.salesforce.settings import ObjectSettings, SObjectSpec
 from services.sync.connectors.salesforce_etm.reader import VIEW, EtmReader
+from services.sync.domain.connection import Connection
 from services.sync.domain.rows import FieldMapping
 from steward.sync.v1 import jobs_pb2
 

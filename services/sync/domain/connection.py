@@ -1,4 +1,5 @@
-"""A connection to a Salesforce org: where it is, which API version, how to get a token.
+"""A connection to a CRM org's API: where it is, which API version, how to get an OAuth 2.0
+token (client credentials or a JWT bearer assertion). Connectors read through it (connectors/).
 Secrets are write-only: the domain keeps them, the API never shows them."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 from services.runtime.errors import NotFound, Violations
 from services.runtime.etag import make_etag
 
-MIN_API_VERSION = 42.0  # AccountUserTerritory2View appeared in API 42.0
+MIN_API_VERSION = 42.0  # the oldest version every connector can read with
 API_VERSION = re.compile(r"^\d{2}\.0$")
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
@@ -45,10 +46,6 @@ class Connection:
     @property
     def name(self) -> str:
         return f"connections/{self.id}"
-
-    @property
-    def token_endpoint(self) -> str:
-        return self.token_url or f"{self.instance_url.rstrip('/')}/services/oauth2/token"
 
 
 def _check_url(url: str, field: str, problems: Violations) -> None:
