@@ -577,3 +577,40 @@ def test_priority_lives_in_play_files_and_equal_priorities_warn(cli, tmp_path):
     code, out = cli("get", "Carol too")
     assert code == 0 and yaml.safe_load(out)["priority"] == 5
     assert cli("diff", "-f", str(folder)) == (0, "")
+
+
+# Actions the file form can hold but the server refuses: the CLI has no validator of its own.
+REFUSED_ACTIONS = """\
+name: Refused actions
+owner: author@example.com
+origin_team: {team}
+webhook_secret_env: {env}
+trigger:
+  event: account_created
+actions:
+- update_value: {{user: bob@example.com}}
+- update_value:
+    role: success_manager
+    round_robin: {{users: [bob@example.com], team: {team}}}
+- create_task: {{title: Late, user: bob@example.com, due_in_days: 99999}}
+- call_webhook: {{timeout_seconds: 5}}
+- {{}}
+"""
+
+
+def test_the_server_judges_every_action_and_the_cli_shows_its_violations_in_file_terms(cli, tmp_path):
+    folder = write(tmp_path / "plays", refused=REFUSED_ACTIONS.format(team=cli.team, env=HOOK_ENV))
+    where = f"{folder / 'refused.yaml'}: Refused actions: "
+    for command in ("validate", "apply"):
+        code, out = cli(command, "-f", str(folder), env={HOOK_ENV: HOOK_SECRET})
+        assert code == 1, out
+        for path, reason in [
+            ("actions[0].update_value.role", "ROLE_INVALID"),
+            ("actions[1].update_value.round_robin", "ROUND_ROBIN_INVALID"),
+            ("actions[2].create_task.due_in_days", "DUE_INVALID"),
+            ("actions[3].call_webhook.url", "URL_INVALID"),
+            ("actions[4]", "ACTION_INVALID"),
+        ]:
+            assert f"{where}{path}: " in out and f"[{reason}]" in out, (command, path, out)
+        assert "5 problem(s) in 1 play(s)" in out
+    assert cli.plays() == {}

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.rules.domain.actions import CallWebhook, CreateTask, UpdateValue, UserChoice
-from services.rules.domain.run_batch import Step, StepKind, Turns, stages
+from services.rules.domain.run_batch import Step, Turns, stages
 from services.runtime.partitions import account_slot, share
 
 SM, SALES = "roles/success_manager", "roles/sales_manager"
@@ -78,11 +78,11 @@ def test_stages_keep_every_accounts_order_and_never_mix_kinds_of_one_account(run
         for n in set(numbers):
             kinds = {s.kind for s in mine if placed[(s.run, s.action_index)] == n}
             assert len(kinds) == 1, "one kind per account per stage"
-            hooks = [s for s in mine if placed[(s.run, s.action_index)] == n and s.kind is StepKind.WEBHOOK]
+            hooks = [s for s in mine if placed[(s.run, s.action_index)] == n and s.kind is CallWebhook]
             assert len(hooks) <= 1
             written: set[str] = set()
             for s in mine:
-                if placed[(s.run, s.action_index)] != n or s.kind is not StepKind.ASSIGN:
+                if placed[(s.run, s.action_index)] != n or s.kind is not UpdateValue:
                     continue
                 assert s.reads not in written, "a copy never reads a holder its own stage writes"
                 assert isinstance(s.action, UpdateValue)

@@ -36,6 +36,14 @@ new_only). Manual plays have no event and no criteria: `steward plays run PLAY -
           - {field: renewal_date, op: within_next_days, value: 90}   # also within_last_days,
           - not: {field: success_manager___tid, op: exists}          # older_than_days
 
+An action is written as the JSON form of steward.rules.v1.Action, with the proto's field names:
+the file form is read and written by walking that message, so a new kind of action needs nothing
+here. Two conventions make it the authors' form: a field named `role` or `*_role` takes a role's
+key ("roles/" may be left out, and is when written back), and a field named `user` or `users` is
+written back as emails. Only what cannot be put into the message is a problem here (a wrong
+type, an unknown key, two fields of one oneof); whether the values make sense is the server's to
+say, through CreatePlay/UpdatePlay with validate_only.
+
 call_webhook actions sign their requests with the play's webhook secret, which is write-only:
 a file never holds it, only `webhook_secret_env`, the name of the environment variable read when
 validate, diff or apply run (a missing variable is an ENV_MISSING problem). The server never
@@ -55,7 +63,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
 
 from steward.rules.v1 import events_pb2, plays_pb2
 
@@ -98,11 +108,12 @@ PLAY_KEYS = (
     "actions",
 )
 TRIGGER_KEYS = ("kind", "event", "custom", "activation", "criteria")
-ACTION_KEYS = ("update_value", "create_task", "call_webhook")
-UPDATE_VALUE_KEYS = ("role", "user", "round_robin", "holder_of_role")
-ROUND_ROBIN_KEYS = ("users", "team")
-CREATE_TASK_KEYS = ("title", "user", "holder_of_role", "due_in_days", "on_parent_account")
-CALL_WEBHOOK_KEYS = ("url", "timeout_seconds")
+# Action fields that hold users (written back as emails); those named role or *_role hold roles.
+USER_FIELDS = ("user", "users")
+# Numbers are int32s in a file (a wider one would need its own range check).
+WHOLE_NUMBERS = frozenset({FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SFIXED32})
+# What an action's fields may be in a file (test_unit_play_files checks every field of Action).
+FILE_TYPES = WHOLE_NUMBERS | {FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BOOL, FieldDescriptor.TYPE_MESSAGE}
 # Criteria keep their content; only their keys get a stable order (unknown keys follow, sorted).
 CRITERIA_ORDER = ("all", "any", "not", "field", "op", "value", "from", "to")
 # Server field paths (play.trigger.event_type) in file terms (trigger.event).
@@ -287,7 +298,7 @@ def file_to_play(
     if actions is not None and not isinstance(actions, list):
         reader.add("actions", "a list of actions", "TYPE_INVALID")
     for index, raw in enumerate(actions if isinstance(actions, list) else []):
-        _action(reader, raw, f"actions[{index}]", play.actions.add())
+        _message(reader, raw, f"actions[{index}]", play.actions.add())
     return play, reader.issues
 
 
@@ -340,64 +351,62 @@ def _trigger(reader: _Reader, body: dict[str, Any], trigger: plays_pb2.Trigger) 
             trigger.criteria.update(criteria)
 
 
-def _action(reader: _Reader, raw: Any, path: str, action: plays_pb2.Action) -> None:
-    body = reader.mapping(raw, path, ACTION_KEYS)
+def _message(reader: _Reader, raw: Any, path: str, message: Message) -> None:
+    """Fills the message from its file form, field by field."""
+    descriptor = message.DESCRIPTOR
+    body = reader.mapping(raw, path, tuple(f.name for f in descriptor.fields))
     if body is None:
         return
-    kind = reader.one_of(body, ACTION_KEYS, path)
-    if kind is None:
-        return
-    where = f"{path}.{kind}"
-    if kind == "update_value":
-        update = reader.mapping(body["update_value"], where, UPDATE_VALUE_KEYS)
-        if update is None:
-            return
-        action.update_value.role = role_name(reader.text(update, "role", where).strip())
-        if not action.update_value.role:
-            reader.add(f"{where}.role", "required: a role key such as success_manager", "REQUIRED")
-        choice = reader.one_of(update, ("user", "round_robin", "holder_of_role"), where)
-        if choice == "user":
-            action.update_value.user = reader.text(update, "user", where).strip()
-        elif choice == "holder_of_role":
-            action.update_value.holder_of_role = role_name(reader.text(update, "holder_of_role", where).strip())
-        elif choice == "round_robin":
-            _round_robin(reader, update["round_robin"], f"{where}.round_robin", action.update_value.round_robin)
-        return
-    if kind == "call_webhook":
-        hook = reader.mapping(body["call_webhook"], where, CALL_WEBHOOK_KEYS)
-        if hook is None:
-            return
-        action.call_webhook.url = reader.text(hook, "url", where).strip()
-        if not action.call_webhook.url:
-            reader.add(f"{where}.url", "required: the http:// or https:// URL to POST to", "REQUIRED")
-        action.call_webhook.timeout_seconds = reader.whole_number(hook, "timeout_seconds", where, "seconds")
-        return
-    task = reader.mapping(body["create_task"], where, CREATE_TASK_KEYS)
-    if task is None:
-        return
-    action.create_task.title = reader.text(task, "title", where).strip()
-    choice = reader.one_of(task, ("user", "holder_of_role"), where)
-    if choice == "user":
-        action.create_task.user = reader.text(task, "user", where).strip()
-    elif choice == "holder_of_role":
-        action.create_task.holder_of_role = role_name(reader.text(task, "holder_of_role", where).strip())
-    action.create_task.due_in_days = reader.whole_number(task, "due_in_days", where, "days")
-    action.create_task.on_parent_account = reader.flag(task, "on_parent_account", where)
+    message.SetInParent()  # an empty mapping still says which field of a oneof is meant
+    for oneof in descriptor.oneofs:
+        members = tuple(f.name for f in oneof.fields)
+        given = [name for name in members if name in body]
+        if len(given) > 1:  # the message can hold only one of them
+            reader.add(path, f"exactly one of {', '.join(members)}", "ONE_OF")
+            body = {k: v for k, v in body.items() if k not in given}
+    for name in body:
+        _field(reader, body, path, message, descriptor.fields_by_name[name])
 
 
-def _round_robin(reader: _Reader, raw: Any, path: str, robin: plays_pb2.RoundRobin) -> None:
-    body = reader.mapping(raw, path, ROUND_ROBIN_KEYS)
-    if body is None:
-        return
-    choice = reader.one_of(body, ROUND_ROBIN_KEYS, path)
-    if choice == "team":
-        robin.team = reader.text(body, "team", path).strip()
-    elif choice == "users":
-        users = body["users"]
-        if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
-            reader.add(f"{path}.users", "a list of emails or users/{uid}", "TYPE_INVALID")
-        else:
-            robin.users.extend(u.strip() for u in users)
+def _field(reader: _Reader, body: dict[str, Any], path: str, message: Message, field: Any) -> None:
+    """`field`: a FieldDescriptor (typed Any: the stubs and the upb runtime name two classes)."""
+    name, where = field.name, _join(path, field.name)
+    if field.type not in FILE_TYPES:
+        reader.add(where, "this field cannot be written in a play file yet", "TYPE_UNSUPPORTED")
+    elif field.is_repeated:
+        items = body[name]
+        if not isinstance(items, list):
+            reader.add(where, f"a list{' of emails or users/{uid}' if name in USER_FIELDS else ''}", "TYPE_INVALID")
+            return
+        for index, item in enumerate(items):
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                _message(reader, item, f"{where}[{index}]", getattr(message, name).add())
+            else:
+                value = _scalar(reader, item, f"{where}[{index}]", field)
+                if value is not None:
+                    getattr(message, name).append(value)
+    elif field.type == FieldDescriptor.TYPE_MESSAGE:
+        _message(reader, body[name], where, getattr(message, name))
+    else:
+        value = _scalar(reader, body[name], where, field)
+        if value is not None:
+            setattr(message, name, value)
+
+
+def _scalar(reader: _Reader, value: Any, where: str, field: Any) -> Any:
+    """The value of a text, number or flag field; None when it was reported."""
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        return reader.flag(value, where)
+    if field.type in WHOLE_NUMBERS:
+        return reader.number(value, where, field.name.rsplit("_", 1)[-1] if "_" in field.name else "units")
+    text = reader.string(value, where)
+    if text is None:
+        return None
+    return role_name(text.strip()) if _holds_role(field.name) else text.strip()
+
+
+def _holds_role(name: str) -> bool:
+    return name == "role" or name.endswith("_role")
 
 
 @dataclass
@@ -405,7 +414,6 @@ class _Reader:
     """Walks a file form, collecting every problem with the key path where it is."""
 
     issues: list[tuple[str, str, str]] = field(default_factory=list)
-    unknown_keys_at: set[str] = field(default_factory=set)  # paths whose mapping had a misspelt key
 
     def add(self, path: str, description: str, reason: str) -> None:
         self.issues.append((path, description, reason))
@@ -419,41 +427,36 @@ class _Reader:
             return None
         for key in raw:
             if key not in keys:
-                self.unknown_keys_at.add(path)
                 self.add(_join(path, str(key)), f"unknown key; expected {', '.join(keys)}", "UNKNOWN_KEY")
         return {k: v for k, v in raw.items() if k in keys}
 
     def text(self, body: Mapping[str, Any], key: str, path: str) -> str:
-        value = body.get(key)
+        return self.string(body.get(key), _join(path, key)) or ""
+
+    def string(self, value: Any, where: str) -> str | None:
+        """None (absent) reads as ""; anything else that is not text is reported (None back)."""
         if value is None:
             return ""
         if not isinstance(value, str):
-            self.add(_join(path, key), "must be text (quote it)", "TYPE_INVALID")
-            return ""
+            self.add(where, "must be text (quote it)", "TYPE_INVALID")
+            return None
         return value
 
     def whole_number(self, body: Mapping[str, Any], key: str, path: str, unit: str) -> int:
         """An int32 (ranges are the server's to check); 0 when absent or wrong."""
-        value = body.get(key, 0)
+        return self.number(body.get(key, 0), _join(path, key), unit) or 0
+
+    def number(self, value: Any, where: str, unit: str) -> int | None:
         if not isinstance(value, int) or isinstance(value, bool) or not -(2**31) <= value < 2**31:
-            self.add(_join(path, key), f"a whole number of {unit}", "TYPE_INVALID")
-            return 0
-        return value
-
-    def flag(self, body: Mapping[str, Any], key: str, path: str) -> bool:
-        value = body.get(key, False)
-        if not isinstance(value, bool):
-            self.add(_join(path, key), "true or false", "TYPE_INVALID")
-            return False
-        return value
-
-    def one_of(self, body: Mapping[str, Any], keys: tuple[str, ...], path: str) -> str | None:
-        given = [k for k in keys if k in body]
-        if len(given) != 1:
-            if given or path not in self.unknown_keys_at:  # none given: a misspelt key says enough
-                self.add(path, f"exactly one of {', '.join(keys)}", "ONE_OF")
+            self.add(where, f"a whole number of {unit}", "TYPE_INVALID")
             return None
-        return given[0]
+        return value
+
+    def flag(self, value: Any, where: str) -> bool | None:
+        if not isinstance(value, bool):
+            self.add(where, "true or false", "TYPE_INVALID")
+            return None
+        return value
 
     def json_like(self, value: Any, path: str) -> bool:
         """True when the value fits a google.protobuf.Struct (YAML dates, for instance, do not)."""
@@ -522,45 +525,34 @@ def play_to_file(play: plays_pb2.Play, user_label: UserLabel) -> dict[str, Any]:
         trigger["criteria"] = canonical_value(MessageToDict(play.trigger.criteria))
     if trigger:
         out["trigger"] = trigger
-    actions = [_action_to_file(action, user) for action in play.actions]
+    actions = [_message_to_file(action, user) for action in play.actions]
     if actions:
         out["actions"] = actions
     return out
 
 
-def _action_to_file(action: plays_pb2.Action, user: Callable[[str], str]) -> dict[str, Any]:
-    if action.WhichOneof("action") == "update_value":
-        update = action.update_value
-        body: dict[str, Any] = {"role": update.role.removeprefix("roles/")}
-        which = update.WhichOneof("value")
-        if which == "user":
-            body["user"] = user(update.user)
-        elif which == "round_robin":
-            robin = update.round_robin
-            body["round_robin"] = {"team": robin.team} if robin.team else {"users": [user(u) for u in robin.users]}
-        elif which == "holder_of_role":
-            body["holder_of_role"] = update.holder_of_role.removeprefix("roles/")
-        return {"update_value": body}
-    if action.WhichOneof("action") == "create_task":
-        task = action.create_task
-        body = {"title": task.title}
-        which = task.WhichOneof("assignee")
-        if which == "user":
-            body["user"] = user(task.user)
-        elif which == "holder_of_role":
-            body["holder_of_role"] = task.holder_of_role.removeprefix("roles/")
-        if task.due_in_days:
-            body["due_in_days"] = task.due_in_days
-        if task.on_parent_account:
-            body["on_parent_account"] = True
-        return {"create_task": body}
-    if action.WhichOneof("action") == "call_webhook":
-        hook = action.call_webhook
-        body = {"url": hook.url}
-        if hook.timeout_seconds:
-            body["timeout_seconds"] = hook.timeout_seconds
-        return {"call_webhook": body}
-    return {}
+def _message_to_file(message: Message, user: Callable[[str], str]) -> dict[str, Any]:
+    """The fields set, in the proto's order (the canonical order of a file's keys)."""
+    out: dict[str, Any] = {}
+    for described, value in message.ListFields():
+        if described.type == FieldDescriptor.TYPE_MESSAGE:
+            shown = (
+                [_message_to_file(v, user) for v in value] if described.is_repeated else _message_to_file(value, user)
+            )
+        elif described.is_repeated:
+            shown = [_value_to_file(described, v, user) for v in value]
+        else:
+            shown = _value_to_file(described, value, user)
+        out[described.name] = shown
+    return out
+
+
+def _value_to_file(field: Any, value: Any, user: Callable[[str], str]) -> Any:
+    if _holds_role(field.name):
+        return value.removeprefix("roles/")
+    if field.name in USER_FIELDS:
+        return user(value)
+    return value
 
 
 def canonical_value(value: Any) -> Any:

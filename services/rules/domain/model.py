@@ -151,11 +151,11 @@ def check_definition(play: Play, path: str = "play") -> Violations:
     if trigger.criteria is not None:
         play_criteria.parse(trigger.criteria, f"{path}.trigger.criteria", problems)
     parsed = play_actions.parse_actions(play.actions, f"{path}.actions", problems)
-    if any(isinstance(a, play_actions.UpdateValue) for a in parsed.values()) and not play.origin_team:
+    if any(play_actions.role_set_by(a) for a in parsed.values()) and not play.origin_team:
         problems.add(f"{path}.origin_team", "a play that sets roles needs its origin team", "ORIGIN_TEAM_REQUIRED")
     if play.origin_team and not play.origin_team.startswith("teams/"):
         problems.add(f"{path}.origin_team", "a team name, teams/{uid}", "TEAM_INVALID")
-    webhooks = any(isinstance(a, dict) and "call_webhook" in a for a in play.actions)  # valid or not
+    webhooks = any(isinstance(a, dict) and play_actions.call_webhook.KEY in a for a in play.actions)  # valid or not
     # A key as stored (sealed) was checked when it was set.
     stored = is_sealed(play.webhook_secret)
     if webhooks and not stored and not MIN_SECRET <= len(play.webhook_secret) <= MAX_SECRET:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from services.rules.domain.actions import UpdateValue
+from services.rules.domain.actions import role_set_by
 from services.rules.domain.model import Play, PlayStatus
 from services.rules.domain.runs import ActionResult, RunOutcome
 from services.rules.domain.segments import Warning_
@@ -26,8 +26,8 @@ def rank(play: Play) -> tuple[int, float, str]:
 
 
 def writes(play: Play) -> list[tuple[int, str]]:
-    """(action index, role) of the play's update_value actions."""
-    return [(i, a.role) for i, a in enumerate(play.parsed_actions()) if isinstance(a, UpdateValue)]
+    """(action index, role) of the play's actions that set a role."""
+    return [(i, role) for i, a in enumerate(play.parsed_actions()) if (role := role_set_by(a))]
 
 
 def overridden(

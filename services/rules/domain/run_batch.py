@@ -7,8 +7,9 @@ each account, the order of the runs and of each run's actions is kept:
 
 - an account's steps take the stage of the step before them while they are of the same kind
   (assignments in one call apply in row order, tasks in item order);
-- a step of another kind, a webhook (deliveries run concurrently), or an assignment that copies
-  the holder of a role an earlier step of the stage writes, starts the account's next stage.
+- a step of another kind, of a kind not sent in one call (webhooks: deliveries run
+  concurrently; see actions.in_one_call), or one that copies the holder of a role an earlier step
+  of the stage writes, starts the account's next stage.
 
 Different accounts are independent: their steps share stages whatever their kinds.
 """
@@ -16,16 +17,9 @@ Different accounts are independent: their steps share stages whatever their kind
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
 from typing import NamedTuple
 
-from services.rules.domain.actions import Action, CreateTask, UpdateValue, UserChoice
-
-
-class StepKind(Enum):
-    ASSIGN = "ASSIGN"
-    TASK = "TASK"
-    WEBHOOK = "WEBHOOK"
+from services.rules.domain.actions import Action, UserChoice, choice_of, in_one_call, role_set_by
 
 
 class Step(NamedTuple):
@@ -35,20 +29,12 @@ class Step(NamedTuple):
     account_id: str  # the run's account: what orders the steps
 
     @property
-    def kind(self) -> StepKind:
-        if isinstance(self.action, UpdateValue):
-            return StepKind.ASSIGN
-        if isinstance(self.action, CreateTask):
-            return StepKind.TASK
-        return StepKind.WEBHOOK
+    def kind(self) -> type[Action]:
+        return type(self.action)
 
     @property
     def choice(self) -> UserChoice | None:
-        if isinstance(self.action, UpdateValue):
-            return self.action.value
-        if isinstance(self.action, CreateTask):
-            return self.action.assignee
-        return None
+        return choice_of(self.action)
 
     @property
     def reads(self) -> str:
@@ -62,7 +48,7 @@ class _Account:
 
     def __init__(self) -> None:
         self.stage = -1
-        self.kind: StepKind | None = None
+        self.kind: type[Action] | None = None
         self.written: set[str] = set()
 
 
@@ -75,15 +61,12 @@ def stages(steps: Sequence[Step]) -> list[list[Step]]:
         if account is None:
             account = accounts[step.account_id] = _Account()
         kind = step.kind
-        if (
-            account.kind is not kind
-            or kind is StepKind.WEBHOOK
-            or (kind is StepKind.ASSIGN and step.reads in account.written)
-        ):
+        if account.kind is not kind or not in_one_call(step.action) or step.reads in account.written:
             account.stage += 1
             account.kind, account.written = kind, set()
-        if isinstance(step.action, UpdateValue):
-            account.written.add(step.action.role)
+        role = role_set_by(step.action)
+        if role:
+            account.written.add(role)
         if account.stage == len(grouped):
             grouped.append([])
         grouped[account.stage].append(step)

@@ -87,14 +87,15 @@ def loop_warnings(
     fields = play_criteria.fields_of(criteria)
     warnings = []
     for index, action in sorted(actions.items()):
-        if isinstance(action, play_actions.UpdateValue):
-            key = action.role.removeprefix("roles/")
+        role = play_actions.role_set_by(action)
+        if role:
+            key = role.removeprefix("roles/")
             if f"{key}{play_criteria.ROLE_SUFFIX}" in fields:
                 warnings.append(
                     Warning_(
                         f"{path}.actions[{index}]",
                         "PLAY_MAY_LOOP",
-                        f"this action sets {action.role}, which the criteria read ({key}{play_criteria.ROLE_SUFFIX}): "
+                        f"this action sets {role}, which the criteria read ({key}{play_criteria.ROLE_SUFFIX}): "
                         "the change it makes can move the account across the play's own segment. "
                         "It runs at most once per triggering change.",
                     )
