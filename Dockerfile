@@ -41,10 +41,16 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
-# Generated code is not committed: build it from the contracts, like `make protos` does.
+# Generated code is not committed: build it from the contracts, like `make protos` does. The
+# compiler (grpcio-tools, the `codegen` extra) gets a virtualenv of its own, left in this stage:
+# it builds the code, the services do not run it.
+RUN python -m venv /opt/codegen \
+    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['codegen']))" \
+        > /tmp/codegen.txt \
+    && /opt/codegen/bin/pip install -r /tmp/codegen.txt
 COPY protos/ protos/
 COPY scripts/gen_protos.py scripts/
-RUN python scripts/gen_protos.py && python -m compileall -q gen
+RUN /opt/codegen/bin/python scripts/gen_protos.py && python -m compileall -q gen
 
 # The services themselves (with the alembic migrations as package data).
 COPY services/ services/

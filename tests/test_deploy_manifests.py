@@ -775,6 +775,34 @@ def test_dockerfile_installs_dependencies_before_copying_the_code() -> None:
     assert first(r"^RUN .*gen_protos\.py") < first(r"^RUN .*pip install --no-deps \.")
 
 
+DEV_ONLY = ("grpcio-tools", "aiosmtpd", "pytest")
+# Python's import names of the packages above.
+DEV_ONLY_MODULES = ("grpc_tools", "aiosmtpd", "pytest")
+
+
+def test_the_image_carries_no_dev_only_package_and_the_services_import_without_them() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {re.split(r"[=<>\[ ]", pin, maxsplit=1)[0] for pin in project["dependencies"]}
+    assert not runtime & set(DEV_ONLY), runtime & set(DEV_ONLY)
+    builder, final = dockerfile_stages()[0], dockerfile_stages()[-1]
+    # The code generator runs from a virtualenv of its own, which the final stage does not copy.
+    codegen = [rest for rest in builder.all("RUN") if "/opt/codegen" in rest]
+    assert codegen and any("gen_protos.py" in rest for rest in codegen)
+    assert not any("/opt/codegen" in rest for rest in final.all("COPY"))
+    # What the image runs imports without them (the build stage's check, and the CLI).
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {DEV_ONLY_MODULES!r}:\n"
+        "            raise ImportError(f'{name} is a dev-only package')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import services.users.app, services.rules.app, services.sync.app, services.cli.main\n"
+    )
+    done = subprocess.run([sys.executable, "-c", blocker], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     patterns = {
         line.strip().strip("/").removeprefix("**/")
