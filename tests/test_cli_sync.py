@@ -215,6 +215,42 @@ def test_jobs_are_created_with_a_filter_and_a_role_table_and_updated_in_part(cli
     assert cli.json("jobs", "list") == []
 
 
+def test_an_account_team_job_is_created_updated_and_shown_like_an_etm_one(cli):
+    cli.connect()
+    code, out = cli(
+        "jobs",
+        "create",
+        "--name",
+        "Acme teams",
+        "--connection",
+        "Acme org",
+        "--connector",
+        "salesforce-account-team",
+        "--filter",
+        "TeamMemberRole != null",
+        "--role",
+        "Account Manager=success_manager",
+    )
+    assert code == 0, out
+    job = found(r"jobs/[0-9a-f-]{36}", out)
+    saved = cli.json("jobs", "get", job)
+    assert (saved["type"], saved["connector"]) == ("JOB_TYPE_CONNECTOR", "salesforce-account-team")
+    assert saved["account_team"]["role_values"] == {"Account Manager": "roles/success_manager"}
+    assert "etm" not in saved
+    code, out = cli("jobs", "update", job, "--role", "Sales Rep=sales_manager", "--removals", "mirror")
+    assert code == 0, out
+    updated = cli.json("jobs", "get", job)["account_team"]
+    assert updated["role_values"] == {
+        "Account Manager": "roles/success_manager",
+        "Sales Rep": "roles/sales_manager",
+    }
+    assert (updated["removals"], updated["query_filter"]) == ("REMOVALS_MIRROR", "TeamMemberRole != null")
+    code, out = cli("jobs", "get", job)
+    assert code == 0 and row(out, "connector", "salesforce-account-team") and row(out, "object", "AccountTeamMember")
+    code, out = cli("jobs", "create", "--name", "X", "--connection", "Acme org", "--connector", "hubspot")
+    assert code != 0 and "salesforce-etm, salesforce-account-team" in out
+
+
 def test_a_bad_filter_prints_where_it_breaks_and_saves_nothing(cli):
     cli.connect()
     code, out = cli(

@@ -163,8 +163,8 @@ def _every(job: jpb.Job) -> str:
     return format_every(job.run_interval.seconds) if job.HasField("run_interval") else "manual"
 
 
-def _roles(etm: jpb.EtmSettings) -> str:
-    return ", ".join(f"{k}={v.removeprefix('roles/')}" for k, v in sorted(etm.role_values.items()))
+def _roles(settings: Settings) -> str:
+    return ", ".join(f"{k}={v.removeprefix('roles/')}" for k, v in sorted(settings.role_values.items()))
 
 
 def _details(rows: list[tuple[str, object]]) -> None:
@@ -350,6 +350,18 @@ def delete_connection(connection: str = CONNECTION) -> None:
 
 STATES = {"draft": jpb.JOB_STATE_DRAFT, "active": jpb.JOB_STATE_ACTIVE, "paused": jpb.JOB_STATE_PAUSED}
 REMOVALS = {"report": jpb.REMOVALS_REPORT, "mirror": jpb.REMOVALS_MIRROR}
+# A connector's kind -> the Job field holding its settings.
+CONNECTORS = {"salesforce-etm": "etm", "salesforce-account-team": "account_team"}
+Settings = jpb.EtmSettings | jpb.AccountTeamSettings
+
+
+def _settings(job: jpb.Job) -> Settings:
+    """The job's connector settings (empty for an upload job)."""
+    field = job.WhichOneof("settings") or CONNECTORS.get(job.connector, "etm")
+    settings: Settings = getattr(job, field)
+    return settings
+
+
 MODES = {"full": jpb.RUN_MODE_FULL, "incremental": jpb.RUN_MODE_INCREMENTAL}
 
 
@@ -359,9 +371,9 @@ def _job_columns(labels: dict[str, str]) -> list[tuple[str, Callable[[Any], obje
         ("job", lambda j: j.display_name),
         ("state", lambda j: _word(jpb.JobState, "JOB_STATE_", j.state)),
         ("connection", lambda j: labels.get(j.connection, j.connection)),
-        ("filter", lambda j: j.etm.query_filter),
-        ("roles", lambda j: _roles(j.etm)),
-        ("removals", lambda j: _word(jpb.Removals, "REMOVALS_", j.etm.removals)),
+        ("filter", lambda j: _settings(j).query_filter),
+        ("roles", lambda j: _roles(_settings(j))),
+        ("removals", lambda j: _word(jpb.Removals, "REMOVALS_", _settings(j).removals)),
         ("every", _every),
         ("last run", lambda j: _time(j, "last_run_time")),
     ]
@@ -401,11 +413,18 @@ class JobOptions:
 
 NAME_OPTION = typer.Option(None, "--name", help="Display name.")
 CONNECTION_OPTION = typer.Option(None, "--connection", help="connections/<id>, or a connection's display name.")
-FILTER_OPTION = typer.Option(None, "--filter", help="SOQL WHERE clause over AccountUserTerritory2View.")
-ROLE_OPTION = typer.Option(
-    None, "--role", help="ETM_VALUE=ROLE, e.g. CSM=success_manager; repeat. On update: adds or changes; 'CSM=' drops."
+FILTER_OPTION = typer.Option(
+    None,
+    "--filter",
+    help="SOQL WHERE clause over the connector's object (AccountUserTerritory2View, AccountTeamMember).",
 )
-REMOVALS_OPTION = typer.Option(None, "--removals", help="report (count what ETM dropped) or mirror (clear it).")
+ROLE_OPTION = typer.Option(
+    None, "--role", help="VALUE=ROLE, e.g. CSM=success_manager; repeat. On update: adds or changes; 'CSM=' drops."
+)
+REMOVALS_OPTION = typer.Option(None, "--removals", help="report (count what the source dropped) or mirror (clear it).")
+CONNECTOR_OPTION = typer.Option(
+    "salesforce-etm", "--connector", help="What the job reads: salesforce-etm or salesforce-account-team."
+)
 EVERY_OPTION = typer.Option(None, "--every", help="Run by itself this often (15m, 1h, 1d; at least 5m), or off.")
 STATE_OPTION = typer.Option(
     None, "--state", help="draft, active or paused. Only active jobs run by themselves; --every on create: active."
@@ -421,26 +440,26 @@ def _apply(options: JobOptions, job: jpb.Job, sync: Sync, *, creating: bool) -> 
     if options.connection is not None:
         job.connection = sync.find_connection(options.connection)
         paths.append("connection")
-    etm_changed = False
+    settings, changed = _settings(job), False
     if options.query_filter is not None:
-        job.etm.query_filter = options.query_filter
-        etm_changed = True
+        settings.query_filter = options.query_filter
+        changed = True
     if options.roles:
-        table = dict(job.etm.role_values) if not creating else {}
+        table = dict(settings.role_values) if not creating else {}
         for value, role in parse_roles(options.roles).items():
             if role:
                 table[value] = role
             else:
                 table.pop(value, None)
-        job.etm.ClearField("role_values")
-        job.etm.role_values.update(table)
-        etm_changed = True
+        settings.ClearField("role_values")
+        settings.role_values.update(table)
+        changed = True
     if options.removals is not None:
-        job.etm.removals = _choice(options.removals, REMOVALS, "--removals")
-        etm_changed = True
-    if etm_changed or creating:
-        job.etm.SetInParent()
-        paths.append("etm")
+        settings.removals = _choice(options.removals, REMOVALS, "--removals")
+        changed = True
+    if changed or creating:
+        settings.SetInParent()
+        paths.append(job.WhichOneof("settings") or "etm")
     if options.every is not None:
         seconds = parse_every(options.every)
         job.ClearField("run_interval")
@@ -483,25 +502,27 @@ def get_job(job: str = JOB, as_json: bool = JSON) -> None:
     if as_json:
         _json(found)
         return
-    etm, mapping = found.etm, found.etm.mapping
+    settings = _settings(found)
+    mapping = settings.mapping
     connection = f"{labels[found.connection]} ({found.connection})" if found.connection in labels else found.connection
     _details(
         [
             ("name", found.name),
             ("job", found.display_name),
             ("type", _word(jpb.JobType, "JOB_TYPE_", found.type)),
+            ("connector", found.connector),
             ("state", _word(jpb.JobState, "JOB_STATE_", found.state)),
             ("connection", connection),
-            ("object", etm.object),
-            ("fields", ", ".join(etm.fields)),
-            ("filter", etm.query_filter),
+            ("object", settings.object),
+            ("fields", ", ".join(settings.fields)),
+            ("filter", settings.query_filter),
             (
                 "mapping",
                 f"account {mapping.account_id}, email {mapping.user_email}, "
                 f"name {mapping.user_name}, role {mapping.role}",
             ),
-            ("roles", _roles(etm)),
-            ("removals", _word(jpb.Removals, "REMOVALS_", etm.removals)),
+            ("roles", _roles(settings)),
+            ("removals", _word(jpb.Removals, "REMOVALS_", settings.removals)),
             ("every", _every(found)),
             ("watermark", _time(found, "watermark")),
             ("last run", f"{found.last_run} {_time(found, 'last_run_time')}".strip()),
@@ -518,13 +539,17 @@ def create_job(
     removals: str | None = REMOVALS_OPTION,
     every: str | None = EVERY_OPTION,
     state: str | None = STATE_OPTION,
+    connector: str = CONNECTOR_OPTION,
     as_json: bool = JSON,
 ) -> None:
-    """Save an ETM job (checked first: filter, roles, connection; every problem at once)."""
+    """Save a connector job (checked first: filter, roles, connection; every problem at once)."""
     options = JobOptions(name, connection, query_filter, role or [], removals or "report", every, state)
+    if connector not in CONNECTORS:
+        raise typer.BadParameter(f"one of {', '.join(CONNECTORS)}", param_hint="--connector")
 
     def work(sync: Sync) -> jpb.Job:
-        job = jpb.Job(type=jpb.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT)
+        job = jpb.Job(type=jpb.JOB_TYPE_CONNECTOR, connector=connector)
+        getattr(job, CONNECTORS[connector]).SetInParent()
         _apply(options, job, sync, creating=True)
         request = jpb.CreateJobRequest(job=job, request_id=str(uuid.uuid4()))
         created = sync.jobs.CreateJob(request, metadata=sync.md)
