@@ -35,8 +35,8 @@ test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	@$(VENV)/bin/ruff check services tests scripts bench
-	@$(VENV)/bin/mypy services scripts tests bench
+	@$(VENV)/bin/ruff check services tests scripts bench tools
+	@$(VENV)/bin/mypy services scripts tests bench tools
 
 migrate: setup
 	@$(PY) -m services.cli.main migrate
