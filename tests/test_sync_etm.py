@@ -17,6 +17,7 @@ from services.users.unit_of_work import UsersUnitOfWork
 from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from steward.users.v1 import assignments_pb2
 from tests.errors import call_fails
+from tests.salesforce_kit import create_connection, standin_config
 from tests.seed import add_user
 from tools.salesforce_standin import Emulator, Org
 
@@ -78,31 +79,12 @@ def sync_api(serve, users_api):
         users = users_api()
         for email in ("ann@acme.io", "bob@acme.io", "cat@acme.io", "dan@acme.io"):
             add_user(users.db, email)
-        config = SyncConfig(
-            users_address=users.running.address,
-            scheduler_poll_seconds=3600,
-            salesforce_attempts=6,
-            salesforce_max_backoff_seconds=0.05,
-        )
+        config = standin_config(users.running.address)
         yield SyncApi(serve(build_spec(config)), users, salesforce, territories)
 
 
 def connect(api: SyncApi, md) -> connections_pb2.Connection:
-    return api.connections.CreateConnection(
-        connections_pb2.CreateConnectionRequest(
-            connection=connections_pb2.Connection(
-                display_name="Acme org",
-                instance_url=api.salesforce.url,
-                api_version="62.0",
-                oauth=connections_pb2.OAuthSettings(
-                    grant=connections_pb2.O_AUTH_GRANT_CLIENT_CREDENTIALS,
-                    client_id=api.salesforce.client_id,
-                    client_secret=api.salesforce.client_secret,
-                ),
-            )
-        ),
-        metadata=md,
-    )
+    return create_connection(api.connections, api.salesforce, md, "Acme org")
 
 
 ROLE_VALUES = {"CSM": "roles/success_manager", "Account Executive": "roles/sales_manager"}
