@@ -132,6 +132,28 @@ def test_create_play_reports_every_problem_at_once_and_saves_nothing(rules_api, 
     assert play_resources(api, admin, owner) == []
 
 
+def test_a_play_may_not_name_users_the_directory_no_longer_lists(rules_api, admin):
+    """Gone is the users service's word (User.status_policy), not a status compared here: deleted
+    users are unknown, disabled ones are still users."""
+    api = rules_api
+    gone = person(api, "gone@example.com", status=UserStatus.DELETED)
+    away = person(api, "away@example.com", status=UserStatus.DISABLED)
+    team = team_with(api, admin, "Gone and away", away)
+    actions = [
+        {"update_value": {"role": CSM, "user": f"users/{gone.id}"}},
+        {"update_value": {"role": CSM, "user": f"users/{away.id}"}},
+    ]
+    request = plays_pb2.CreatePlayRequest(play=play_message("Gone", actions, owner=gone, team=team), validate_only=True)
+    refused = call_fails(api.plays.CreatePlay, request, metadata=admin)
+    assert refused.violation_reasons == {
+        "play.actions[0].update_value.user": "USER_UNKNOWN",
+        "play.owner": "OWNER_UNKNOWN",
+    }
+    away_play = play_message("Away", actions[1:], owner=away, team=team)
+    request = plays_pb2.CreatePlayRequest(play=away_play, validate_only=True)
+    assert api.plays.CreatePlay(request, metadata=admin).display_name == "Away"
+
+
 def test_create_play_checks_roles_in_criteria_and_the_origin_team(rules_api, admin):
     api = rules_api
     owner = person(api, "owner@example.com")

@@ -55,6 +55,24 @@ def _replay(record: IdempotencyRecordMixin, digest: str, response_type: type[R])
     return response_type.FromString(record.response)
 
 
+def recorded_answer(
+    uow: UnitOfWork,
+    record_type: type[IdempotencyRecordMixin],
+    method: str,
+    request: Message,
+    response_type: type[R],
+) -> R | None:
+    """What run_once would answer from its record for `request`, without running anything: the
+    recorded response, REQUEST_ID_REUSED for other content under its request_id, or None when
+    that request_id is unused (or absent). Reads only: a validate_only call leaves the id free."""
+    request_id: str = getattr(request, "request_id", "")
+    validate_request_id(request_id)
+    if not request_id:
+        return None
+    earlier = uow.session.get(record_type, (method, request_id))
+    return None if earlier is None else _replay(earlier, request_digest(request), response_type)
+
+
 def run_once(
     uow_factory: Callable[[], U],
     record_type: type[IdempotencyRecordMixin],

@@ -206,6 +206,27 @@ def _answered_rows(uow: UsersUnitOfWork, keyed: Mapping[int, tuple[str, str]]) -
     return answered
 
 
+def _set_response(outcomes: list[use.RowOutcome]) -> pb.BatchSetAssignmentsResponse:
+    response = pb.BatchSetAssignmentsResponse(
+        changed_count=sum(1 for o in outcomes if o.result in (use.Result.SET, use.Result.CLEARED)),
+        failed_count=sum(1 for o in outcomes if o.result is None),
+    )
+    add = response.outcomes.add  # in place: building each message and copying it costs 3x
+    for i, o in enumerate(outcomes):
+        if o.result is None:
+            add(row=i, result=_FAILED, reason=o.reason, description=o.description, code=_code(o.error))
+            continue
+        add(
+            row=i,
+            result=_ROW_RESULT[o.result],
+            user=f"users/{o.user_id}" if o.user_id else "",
+            reason=o.reason,
+            description=o.description,
+            previous_user=f"users/{o.previous_user_id}" if o.previous_user_id else "",
+        )
+    return response
+
+
 def _count_request(request: pb.CountAssignmentsRequest) -> tuple[str, list[str]]:
     """The role key and user ids of a CountAssignmentsRequest; every problem reported at once."""
     problems = Violations()
@@ -392,29 +413,14 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
         self, request: pb.BatchSetAssignmentsRequest, context: grpc.ServicerContext
     ) -> pb.BatchSetAssignmentsResponse:
         write, rows, keyed = _set_request(request)
+        validate_only = request.validate_only
 
         def run(uow: UsersUnitOfWork, actor: Actor) -> pb.BatchSetAssignmentsResponse:
             now = utcnow()
             answered = _answered_rows(uow, keyed)
-            outcomes = use.batch_set(uow, actor, rows, write, now, answered)
-            response = pb.BatchSetAssignmentsResponse(
-                changed_count=sum(1 for o in outcomes if o.result in (use.Result.SET, use.Result.CLEARED)),
-                failed_count=sum(1 for o in outcomes if o.result is None),
-            )
-            add = response.outcomes.add  # in place: building each message and copying it costs 3x
-            for i, o in enumerate(outcomes):
-                if o.result is None:
-                    add(row=i, result=_FAILED, reason=o.reason, description=o.description, code=_code(o.error))
-                    continue
-                add(
-                    row=i,
-                    result=_ROW_RESULT[o.result],
-                    user=f"users/{o.user_id}" if o.user_id else "",
-                    reason=o.reason,
-                    description=o.description,
-                    previous_user=f"users/{o.previous_user_id}" if o.previous_user_id else "",
-                )
-            if keyed:  # applied rows only: a failed row records nothing, and is tried again on a retry
+            outcomes = use.batch_set(uow, actor, rows, write, now, answered, validate_only=validate_only)
+            response = _set_response(outcomes)
+            if keyed and not validate_only:  # applied rows only: a failed row records nothing, and is retried
                 uow.item_records.add(
                     ROW_RECORDS,
                     [
@@ -426,6 +432,8 @@ class AssignmentServicer(UsersServicerBase, assignments_pb2_grpc.AssignmentServi
                 )
             return response
 
+        if validate_only:
+            return self._validate("BatchSetAssignments", request, pb.BatchSetAssignmentsResponse, run)
         return self._write("BatchSetAssignments", request, pb.BatchSetAssignmentsResponse, run)
 
     def BatchClearAssignments(

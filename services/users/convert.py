@@ -12,6 +12,7 @@ from services.runtime.protobuf import enum_maps, timestamp
 from services.users.domain import assignments as assign
 from services.users.domain import work
 from services.users.domain.model import License, User, UserStatus
+from services.users.domain.status_policy import POLICY
 from services.users.domain.teams import Membership, Team, TeamRole
 from steward.users.v1 import assignments_pb2, users_pb2, work_pb2
 
@@ -19,6 +20,13 @@ from steward.users.v1 import assignments_pb2, users_pb2, work_pb2
 STATUS_NAME, STATUS_FROM_PROTO = enum_maps(UserStatus, "USER_STATUS_", users_pb2.UserStatus)
 LICENSE_NAME, LICENSE_FROM_PROTO = enum_maps(License, "LICENSE_", users_pb2.License)
 ROLE_NAME, ROLE_FROM_PROTO = enum_maps(TeamRole, "TEAM_ROLE_", users_pb2.TeamRole)
+# Built once: a page of ListUsers carries one per user.
+STATUS_POLICY = {
+    status: users_pb2.StatusPolicy(
+        holds_seat=p.holds_seat, listed=p.is_listed, may_log_in=p.may_log_in, enabled=p.enabled
+    )
+    for status, p in POLICY.items()
+}
 
 
 def user_to_proto(user: User, invitation_expiry: dt.datetime | None = None) -> users_pb2.User:
@@ -45,6 +53,7 @@ def user_to_proto(user: User, invitation_expiry: dt.datetime | None = None) -> u
         last_activity_time=timestamp(user.last_activity_time),
         invitation_expire_time=timestamp(invitation_expiry if user.status is UserStatus.CREATED else None),
         etag=user.etag,
+        status_policy=STATUS_POLICY[user.status],
     )
 
 

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from services.runtime.auth import current_principal
 from services.runtime.db import Database, utcnow
 from services.runtime.errors import FieldViolation, InvalidArgument, Violations
-from services.runtime.idempotency import run_once
+from services.runtime.idempotency import recorded_answer, run_once
 from services.runtime.names import format_name, parse_name
 from services.runtime.pagination import PageRequest, list_response_page
 from services.runtime.protobuf import enum_filter, enum_maps, update_paths
@@ -57,6 +57,20 @@ class UsersServicerBase:
             return work(uow, resolve_actor(uow, principal))
 
         return run_once(lambda: UsersUnitOfWork(self._db), IdempotencyRecord, method, request, response_type, run)
+
+    def _validate(self, method: str, request: Message, response_type: type[R], work: Work[R]) -> R:
+        """A validate_only call (AIP-163) of the write `method`: `work` in a transaction that is
+        never committed. Its request_id is looked up as the real call's (the same request without
+        validate_only) and never recorded, so that the real call can still take it."""
+        principal = current_principal()
+        real = type(request)()
+        real.CopyFrom(request)
+        real.ClearField("validate_only")
+        with UsersUnitOfWork(self._db, write=False) as uow:
+            answered = recorded_answer(uow, IdempotencyRecord, method, real, response_type)
+            if answered is not None:
+                return answered
+            return work(uow, resolve_actor(uow, principal))
 
     def _read(self, work: Callable[[UsersUnitOfWork, Actor], R]) -> R:
         with UsersUnitOfWork(self._db, write=False) as uow:

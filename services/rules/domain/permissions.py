@@ -2,7 +2,8 @@
 
     read plays, runs and events    any authenticated caller
     create, change, delete plays   service accounts with scope plays.write; operators (role admin);
-                                   users who are ACTIVE global admins or user managers
+                                   users who are global admins or user managers and
+                                   may log in (the users service's status policy says)
     publish account events         service accounts with scope events.publish; operators
     run a manual play (RunPlay)    users of the directory (the button's clicker); service accounts
                                    with scope plays.run; operators

@@ -1,4 +1,9 @@
-"""Checks a play's references (roles, users, teams, owner) against the users service."""
+"""Checks a play's references (roles, users, teams, owner) against the users service.
+
+What a user's status allows is the users service's to say (User.status_policy): a user it does
+not list is unknown here, one who may not log in is no admin. An older users service that does
+not send the policy reads as "neither", which refuses rather than lets through.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,6 @@ from services.rules.domain.permissions import Caller
 from services.runtime.auth import Principal
 from services.runtime.errors import FailedPrecondition, Unavailable, Violations
 from steward.users.v1 import users_pb2
-
-DELETED = users_pb2.USER_STATUS_DELETED
 
 
 def users_unreachable(error: UsersCallError) -> Exception:
@@ -35,7 +38,7 @@ def is_directory_admin(directory: UsersClient, caller: Caller) -> bool:
         user = directory.user(f"users/{caller.user_id}")
     except UsersCallError as error:
         raise users_unreachable(error) from error
-    if user is None or user.status != users_pb2.USER_STATUS_ACTIVE:
+    if user is None or not user.status_policy.may_log_in:
         return False
     return user.global_admin or user.user_management
 
@@ -72,7 +75,7 @@ def _check(
             problems.add(ref.path, f"no user with email {ref.value}", "USER_UNKNOWN")
         elif ref.kind == "user" and "@" not in ref.value:
             user = directory.user(ref.value)
-            if user is None or user.status == DELETED:
+            if not _listed(user):
                 problems.add(ref.path, f"no user {ref.value}", "USER_UNKNOWN")
         elif ref.kind == "team" and not directory.team_exists(ref.value):
             problems.add(ref.path, f"no team {ref.value}", "TEAM_UNKNOWN")
@@ -82,5 +85,9 @@ def _check(
         problems.add(f"{path}.owner", "users/{uid}; defaults to the caller only when a user calls", "OWNER_REQUIRED")
         return
     owner = directory.user(f"users/{play.owner_id}")
-    if owner is None or owner.status == DELETED:
+    if not _listed(owner):
         problems.add(f"{path}.owner", f"no user users/{play.owner_id}", "OWNER_UNKNOWN")
+
+
+def _listed(user: users_pb2.User | None) -> bool:
+    return user is not None and user.status_policy.listed

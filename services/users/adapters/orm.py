@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false, text
+from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.runtime.db import UTCDateTime
 from services.runtime.idempotency import IdempotencyRecordMixin
+from services.users.domain.status_policy import StatusPolicy, statuses_where
 
 
 class UsersBase(DeclarativeBase):
@@ -41,7 +43,9 @@ class UserRecord(UsersBase):
     # Every UPDATE checks and bumps the version, so a concurrent writer cannot be overwritten.
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        # One live user per email; deleted users keep their row (history) and free the address.
+        # One listed user per email; unlisted (deleted) users keep their row (history) and free the
+        # address. The predicate is status_policy's is_listed, written out: a migration fixed it
+        # (test_unit_status_policy holds the two together).
         Index(
             "uq_users_live_email",
             "email_normalized",
@@ -51,6 +55,11 @@ class UserRecord(UsersBase):
         ),
         Index("ix_users_list", "email_normalized", "id"),
     )
+
+
+def user_status_where(test: Callable[[StatusPolicy], bool]) -> ColumnElement[bool]:
+    """Users whose status passes `test` (status_policy), e.g. user_status_where(lambda p: p.is_listed)."""
+    return UserRecord.status.in_(sorted(s.value for s in statuses_where(test)))
 
 
 class TeamRecord(UsersBase):

@@ -21,9 +21,9 @@ from services.users.adapters.orm import (
     TeamMembershipRecord,
     TeamRecord,
     UserRecord,
+    user_status_where,
 )
 from services.users.domain.invitations import Invitation
-from services.users.domain.licenses import COUNTED_STATUSES
 from services.users.domain.model import License, User, UserStatus, normalize_email
 from services.users.domain.notifications import Email
 from services.users.domain.teams import Membership, Team, TeamRole
@@ -110,7 +110,7 @@ class UserRepository:
 
     def get_live_by_email(self, email: str) -> User | None:
         query = select(UserRecord).where(
-            UserRecord.email_normalized == normalize_email(email), UserRecord.status != UserStatus.DELETED.value
+            UserRecord.email_normalized == normalize_email(email), user_status_where(lambda p: p.is_listed)
         )
         rows = list(self._session.scalars(query))
         return self._load(rows)[0] if rows else None
@@ -122,7 +122,7 @@ class UserRepository:
             rows = self._core_rows(
                 and_(
                     UserRecord.email_normalized.in_(wanted[start : start + 500]),
-                    UserRecord.status != UserStatus.DELETED.value,
+                    user_status_where(lambda p: p.is_listed),
                 )
             )
             found |= {normalize_email(u.email): u for u in self._load(rows)}
@@ -132,7 +132,7 @@ class UserRepository:
         wanted = " ".join(full_name.split()).lower()
         query = select(UserRecord).where(
             func.lower(UserRecord.first_name + " " + UserRecord.last_name) == wanted,
-            UserRecord.status != UserStatus.DELETED.value,
+            user_status_where(lambda p: p.is_listed),
         )
         return self._load(list(self._session.scalars(query.order_by(UserRecord.email_normalized))))
 
@@ -169,7 +169,7 @@ class UserRepository:
         """emails, when given, keeps only users whose primary email is one of them, case-insensitively."""
         query = select(UserRecord)
         if not show_deleted:
-            query = query.where(UserRecord.status != UserStatus.DELETED.value)
+            query = query.where(user_status_where(lambda p: p.is_listed))
         wanted = sorted({normalize_email(e) for e in emails})
         if wanted:
             # email_normalized is lower(email), indexed (ix_users_list); one IN list, so keyset paging still works.
@@ -180,15 +180,13 @@ class UserRepository:
     def user_manager_emails(self) -> list[str]:
         """Who manages users (global admins and user managers), to be told what provisioning did."""
         query = select(UserRecord.email).where(
-            or_(UserRecord.global_admin, UserRecord.user_management), UserRecord.status == UserStatus.ACTIVE.value
+            or_(UserRecord.global_admin, UserRecord.user_management), user_status_where(lambda p: p.may_log_in)
         )
         return list(self._session.scalars(query.order_by(UserRecord.email_normalized)))
 
     def count_seats(self, exempt_domains: Iterable[str]) -> dict[License, int]:
-        """Seats held per license: CREATED and ACTIVE users outside the exempt domains."""
-        query = select(UserRecord.license, func.count()).where(
-            UserRecord.status.in_([s.value for s in COUNTED_STATUSES])
-        )
+        """Seats held per license: users whose status holds a seat, outside the exempt domains."""
+        query = select(UserRecord.license, func.count()).where(user_status_where(lambda p: p.holds_seat))
         domains = sorted(exempt_domains)
         if domains:
             query = query.where(not_(or_(*(UserRecord.email_normalized.like(f"%@{d}") for d in domains))))

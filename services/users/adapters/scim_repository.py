@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from services.users.adapters.orm import ScimGroupRecord, ScimUserRecord, UserRecord
-from services.users.domain.model import User, UserStatus
+from services.users.adapters.orm import ScimGroupRecord, ScimUserRecord, UserRecord, user_status_where
+from services.users.domain.model import User
 
 
 def user_name_key(user_name: str) -> str:
@@ -79,7 +79,7 @@ class ScimRepository:
             return named
         unnamed = select(UserRecord.id).where(
             UserRecord.email_normalized == key,
-            UserRecord.status != UserStatus.DELETED.value,
+            user_status_where(lambda p: p.is_listed),
             ~select(ScimUserRecord.user_id).where(ScimUserRecord.user_id == UserRecord.id).exists(),
         )
         return self._session.scalar(unnamed)

@@ -1,11 +1,12 @@
 """Account assignment: roles, who may hold them, and through which kind of write.
 
-Eligibility, by the source of the write:
+Eligibility, by the source of the write, for a user whose status may hold a role written by that
+source (status_policy.POLICY says which):
 
-    MANUAL, BULK   ACTIVE practitioner or contributor; never INTEGRATION_ONLY roles
-    INTEGRATION    practitioner, contributor or viewer who is neither deleted nor disabled
-    PLAY           ACTIVE practitioner, contributor or viewer in the play's origin team
-    REASSIGNMENT   anyone neither deleted nor disabled (the reassignment checks the rest)
+    MANUAL, BULK   practitioner or contributor; never INTEGRATION_ONLY roles
+    INTEGRATION    practitioner, contributor or viewer
+    PLAY           practitioner, contributor or viewer in the play's origin team
+    REASSIGNMENT   anyone (the reassignment checks the rest)
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from enum import StrEnum
 
 from services.runtime.errors import FailedPrecondition, NotFound, Violations
 from services.runtime.etag import make_etag
-from services.users.domain.model import License, User, UserStatus
+from services.users.domain.model import License, User
+from services.users.domain.sources import Source
+from services.users.domain.status_policy import policy_of, statuses_where
 
 _KEY = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 ATTRIBUTE_SUFFIX = "___tid"
@@ -33,14 +36,6 @@ class RoleSource(StrEnum):
 class EmptyValue(StrEnum):
     KEEP_EXISTING = "KEEP_EXISTING"
     CLEAR = "CLEAR"
-
-
-class Source(StrEnum):
-    MANUAL = "MANUAL"
-    BULK = "BULK"
-    INTEGRATION = "INTEGRATION"
-    PLAY = "PLAY"
-    REASSIGNMENT = "REASSIGNMENT"
 
 
 @dataclass
@@ -149,13 +144,16 @@ def ensure_eligible(user: User, role: Role, write: WriteSource) -> None:
         raise _refuse(
             "ROLE_INTEGRATION_ONLY", f"{role.display_name} is written only by integrations and plays", user, role
         )
-    if user.status in (UserStatus.DELETED, UserStatus.DISABLED, UserStatus.CREATED_DISABLED):
-        raise _refuse("USER_NOT_ELIGIBLE", f"a {user.status.value} user cannot hold an account role", user, role)
-    if source is Source.INTEGRATION or source is Source.REASSIGNMENT:
-        return
-    if user.status is not UserStatus.ACTIVE:
+    policy = policy_of(user.status)
+    if not policy.may_hold_role(source):
+        if not policy.role_sources:
+            raise _refuse("USER_NOT_ELIGIBLE", f"a {user.status.value} user cannot hold an account role", user, role)
+        needed = " or ".join(sorted(s.value for s in statuses_where(lambda p: p.may_hold_role(source))))
         raise _refuse(
-            "USER_NOT_ACTIVE", f"{source.value} writes need an ACTIVE user; this one is {user.status.value}", user, role
+            "USER_NOT_ACTIVE",
+            f"{source.value} writes need an {needed} user; this one is {user.status.value}",
+            user,
+            role,
         )
     if source in (Source.MANUAL, Source.BULK) and user.license is License.VIEWER:
         raise _refuse("LICENSE_NOT_ELIGIBLE", "viewers are assigned only by integrations and plays", user, role)

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 
 from services.runtime.errors import ResourceExhausted
 from services.users.domain.model import License, UserStatus
-
-COUNTED_STATUSES = frozenset({UserStatus.CREATED, UserStatus.ACTIVE})
+from services.users.domain.status_policy import policy_of
 
 
 def email_domain(email: str) -> str:
@@ -28,8 +27,8 @@ class LicensePolicy:
         return email_domain(email) in self.exempt_domains
 
     def counts(self, status: UserStatus, email: str) -> bool:
-        """Only CREATED and ACTIVE users hold a seat, and never those of an exempt domain."""
-        return status in COUNTED_STATUSES and not self.is_exempt(email)
+        """Users whose status holds a seat (status_policy), unless their domain is exempt."""
+        return policy_of(status).holds_seat and not self.is_exempt(email)
 
     def ensure_room(self, license: License, used: int, adding: int) -> None:
         limit = self.limit(license)

@@ -1,11 +1,11 @@
-"""The user lifecycle: which status an action leads to, and what each status allows.
+"""The user lifecycle: which status an action leads to. What a user of each status may do
+otherwise (hold a seat or a role, be listed, sign in) is status_policy.py's table.
 
     CREATED           invited, not accepted yet. May: accept, be sent (another) invitation,
                       have the invitation cancelled (-> DELETED), be deleted.
                       May not: be activated or disabled (there is nothing to switch yet).
     ACTIVE            accepted and set up. May: be disabled, be deleted.
     DISABLED          access removed, profile kept. May: be activated again, be deleted.
-                      Cannot call the API (tokens of disabled users are refused).
     CREATED_DISABLED  created disabled by an integration or bulk import. May: be sent an
                       invitation or be activated (both -> CREATED: they still have to
                       accept), be deleted.
@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from services.runtime.errors import FailedPrecondition, PreconditionViolation
 from services.users.domain.model import User, UserStatus
+from services.users.domain.status_policy import policy_of
 
 S = UserStatus
 
@@ -49,8 +50,6 @@ TRANSITIONS: dict[tuple[UserStatus, Action], UserStatus] = {
     (S.CREATED_DISABLED, Action.DELETE): S.DELETED,
 }
 
-# Statuses that hold a license seat (see licenses.py).
-SEAT_HOLDING = frozenset({S.CREATED, S.ACTIVE})
 PROTECTED_FROM = frozenset({Action.DISABLE, Action.DELETE})
 
 
@@ -79,4 +78,4 @@ def next_status(user: User, action: Action) -> UserStatus:
 
 
 def gains_seat(before: UserStatus, after: UserStatus) -> bool:
-    return before not in SEAT_HOLDING and after in SEAT_HOLDING
+    return not policy_of(before).holds_seat and policy_of(after).holds_seat

@@ -23,7 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.runtime.errors import PermissionDenied
-from services.users.domain.model import License, User, UserStatus
+from services.users.domain.model import License, User
+from services.users.domain.status_policy import policy_of
 from services.users.domain.teams import TeamRole
 
 SELF_EDITABLE = frozenset({"first_name", "last_name", "signature", "custom_attributes"})
@@ -50,7 +51,7 @@ class Actor:
 
     @classmethod
     def for_user(cls, user: User) -> Actor:
-        if user.status is not UserStatus.ACTIVE:
+        if not policy_of(user.status).may_log_in:
             raise PermissionDenied(
                 "ACTOR_NOT_ACTIVE", f"the calling user is {user.status.value}", metadata={"user": f"users/{user.id}"}
             )

@@ -18,7 +18,8 @@ from typing import Any
 
 from services.users.domain.model import License, User
 from services.users.domain.notifications import Email
-from services.users.domain.reassignment import UNFIT, Holdings, Plan
+from services.users.domain.reassignment import Holdings, Plan
+from services.users.domain.status_policy import policy_of
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class ProvisionedUser:
 
 
 def may_inherit(candidate: User | None) -> bool:
-    return candidate is not None and candidate.status not in UNFIT
+    return candidate is not None and policy_of(candidate.status).enabled
 
 
 def choose_heir(user: User, manager: User | None, configured: User | None, hierarchy: bool) -> User | None:

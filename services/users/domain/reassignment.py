@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from services.runtime.errors import FailedPrecondition, PreconditionViolation
-from services.users.domain.model import License, User, UserStatus
-
-UNFIT = (UserStatus.DELETED, UserStatus.DISABLED, UserStatus.CREATED_DISABLED)
+from services.users.domain.model import License, User
+from services.users.domain.status_policy import policy_of
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def check_plan(user: User, plan: Plan, targets: dict[str, User], hierarchy_enabl
         target = targets[target_id]
         if target.id == user.id:
             raise FailedPrecondition("TARGET_IS_SOURCE", f"{part} cannot go to the user it comes from")
-        if target.status in UNFIT:
+        if not policy_of(target.status).enabled:
             raise FailedPrecondition(
                 "TARGET_NOT_ELIGIBLE",
                 f"{part}: a {target.status.value} user cannot receive it",

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from services.runtime.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Violations
 from services.users.domain.model import UserStatus, user_not_found
+from services.users.domain.status_policy import policy_of
 
 MAX_TITLE = 300
 # BatchCreateTasks: items per call.
@@ -66,15 +67,12 @@ def task_item_problem(title: str, account_id: str) -> InvalidArgument | None:
     return InvalidArgument(reason, described, field_violations=problems.items)
 
 
-_NO_WORK = frozenset({UserStatus.DELETED, UserStatus.DISABLED, UserStatus.CREATED_DISABLED})
-
-
 def holder_problem(user_id: str, status: UserStatus | None, what: str) -> DomainError | None:
     """May this user (of this status; None: no such user) be handed work ("be assigned tasks",
-    "own resources")? They must exist and be neither deleted nor disabled. None: they may."""
+    "own resources")? They must exist and their status be enabled (status_policy). None: they may."""
     if status is None:
         return user_not_found(user_id)
-    if status in _NO_WORK:
+    if not policy_of(status).enabled:
         return FailedPrecondition(
             "USER_NOT_ELIGIBLE", f"a {status.value} user cannot {what}", metadata={"user": f"users/{user_id}"}
         )

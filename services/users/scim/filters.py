@@ -27,9 +27,16 @@ from scim2_models.path import (
 from sqlalchemy import String, and_, cast, func, literal, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from services.users.adapters.orm import ScimGroupRecord, ScimUserRecord, TeamMembershipRecord, TeamRecord, UserRecord
+from services.users.adapters.orm import (
+    ScimGroupRecord,
+    ScimUserRecord,
+    TeamMembershipRecord,
+    TeamRecord,
+    UserRecord,
+    user_status_where,
+)
 from services.users.adapters.scim_repository import user_name_key
-from services.users.domain.model import UserStatus, normalize_email
+from services.users.domain.model import normalize_email
 from services.users.scim.hygiene import UNSTORABLE, storable
 from services.users.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER, STEWARD_USER
 
@@ -185,7 +192,7 @@ class UserFilter(_SqlFilter):
         if name == "emails.primary":
             return _boolean(true(), op, value)  # the login email is every user's primary one
         if name == "active":
-            return _boolean(_U.status.in_([UserStatus.CREATED.value, UserStatus.ACTIVE.value]), op, value)
+            return _boolean(user_status_where(lambda p: p.enabled), op, value)
         if name in ("meta.created", "meta.lastmodified"):
             return _time(_U.create_time if name == "meta.created" else _U.update_time, op, value)
         if name == f"{STEWARD_USER}:license".lower():  # only as the provider assigned it

@@ -9,12 +9,12 @@ from typing import Any
 from scim2_models import InvalidValueException
 
 from services.users.adapters.scim_repository import ScimIdentity
-from services.users.domain.model import License, User, UserStatus, normalize_email
+from services.users.domain.model import License, User, normalize_email
 from services.users.domain.provisioning import ProvisionedUser
+from services.users.domain.status_policy import policy_of
 from services.users.domain.teams import Team
 from services.users.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER, STEWARD_USER
 
-ACTIVE = frozenset({UserStatus.CREATED, UserStatus.ACTIVE})
 # userName and externalId columns hold this many characters.
 MAX_IDENTIFIER = 254
 
@@ -40,7 +40,7 @@ def user_resource(user: User, identity: ScimIdentity) -> dict[str, Any]:
         "id": user.id,
         "userName": identity.user_name,
         "displayName": f"{user.first_name} {user.last_name}".strip() or user.email,
-        "active": user.status in ACTIVE,
+        "active": policy_of(user.status).enabled,
         "emails": emails,
         STEWARD_USER: steward,
         "meta": _meta("User", user.create_time, user.update_time, user.version),

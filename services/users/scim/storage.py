@@ -24,10 +24,10 @@ from sqlalchemy import func, select
 
 from services.runtime.auth import current_principal
 from services.runtime.db import Database, utcnow
-from services.users.adapters.orm import ScimGroupRecord, ScimUserRecord, TeamRecord, UserRecord
+from services.users.adapters.orm import ScimGroupRecord, ScimUserRecord, TeamRecord, UserRecord, user_status_where
 from services.users.config import UsersConfig
-from services.users.domain.model import UserStatus
 from services.users.domain.permissions import Actor, ensure_can_read
+from services.users.domain.status_policy import policy_of
 from services.users.scim import filters
 from services.users.scim.errors import storage_error
 from services.users.scim.resources import (
@@ -106,7 +106,7 @@ class StewardStorage(ScimStorage):
 
     def _user(self, uow: UsersUnitOfWork, user_id: str) -> dict[str, Any]:
         user = uow.users.get(user_id)
-        if user is None or user.status is UserStatus.DELETED:
+        if user is None or not policy_of(user.status).is_listed:
             raise NotFoundException(detail=f"User {user_id!r} not found")
         return user_resource(user, uow.scim.identity(user))
 
@@ -170,7 +170,7 @@ class StewardStorage(ScimStorage):
         if resource_type.name == "User":
             visitor: filters.UserFilter | filters.GroupFilter = filters.UserFilter()
             base = select(UserRecord.id).outerjoin(ScimUserRecord, ScimUserRecord.user_id == UserRecord.id)
-            base = base.where(UserRecord.status != UserStatus.DELETED.value)
+            base = base.where(user_status_where(lambda p: p.is_listed))
             order: tuple[Any, ...] = (UserRecord.email_normalized, UserRecord.id)
         else:
             visitor = filters.GroupFilter()

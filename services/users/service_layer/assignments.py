@@ -249,6 +249,8 @@ def batch_set(
     write: WriteSource | None,
     now: dt.datetime,
     answered: Mapping[int, RowOutcome] | None = None,
+    *,
+    validate_only: bool = False,
 ) -> list[RowOutcome]:
     """SetAssignment (or ClearAssignment, for a row without a user) for every row, in row order,
     with a handful of statements (assignment_batch_repository). Each row is checked before
@@ -257,7 +259,9 @@ def batch_set(
     A row writes as its own `write` when it names one (its source, source_ref and play team: for
     the permission, the eligibility, the history and the event), else as the batch's `write`.
     `answered`: rows the caller has answered already (a row request_id applied before); their
-    writers are checked like every row's, but they are neither applied nor looked at again."""
+    writers are checked like every row's, but they are neither applied nor looked at again.
+    `validate_only`: the same checks and outcomes against the holders as they are now, with
+    nothing written or locked."""
     write, others = batch_writers(rows, write)
     for writer in (write, *others):  # every writer first: a refused one refuses the whole batch
         _check_write(actor, writer)
@@ -298,13 +302,22 @@ def batch_set(
             writes.append(SlotWrite(index, (row.account_id, role.key), user.id, own))
         except DomainError as failed:
             outcomes[index] = RowOutcome(None, "", failed.reason, failed.message, "", failed.kind)
-    plan = _write_batch(uow, writes, write, actor, now, mixed=bool(others))
+    if validate_only:
+        plan = _plan_batch(uow, writes)
+    else:
+        plan = _write_batch(uow, writes, write, actor, now, mixed=bool(others))
     for outcome, slot_write in zip(plan.outcomes, writes, strict=True):
         outcomes[outcome.row] = RowOutcome(outcome.result, slot_write.user_id or "", "", "", outcome.previous_user_id)
     return outcomes
 
 
 _UNCHANGED = RowOutcome(Result.UNCHANGED)
+
+
+def _plan_batch(uow: UsersUnitOfWork, writes: Sequence[SlotWrite]) -> batches.BatchPlan:
+    """What _write_batch would work out, from the holders read without a lock."""
+    held = uow.assignment_batches.holders(sorted({w.slot for w in writes}), lock=False)
+    return batches.plan(writes, {slot: holder.user_id for slot, holder in held.items()})
 
 
 def _write_batch(

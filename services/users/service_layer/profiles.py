@@ -9,8 +9,9 @@ from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.etag import check_etag
 from services.users.config import UsersConfig
 from services.users.domain.events import user_event
-from services.users.domain.model import PROFILE_FIELDS, User, UserStatus, ensure_visible, user_not_found
+from services.users.domain.model import PROFILE_FIELDS, User, ensure_visible, user_not_found
 from services.users.domain.permissions import Actor, ensure_can_update
+from services.users.domain.status_policy import policy_of
 from services.users.domain.teams import ensure_no_manager_cycle
 from services.users.service_layer.lifecycle import change_license
 from services.users.service_layer.seats import SeatLedger
@@ -65,7 +66,7 @@ def _ensure_email_free(uow: UsersUnitOfWork, user: User, email: str) -> None:
 def _set_manager(uow: UsersUnitOfWork, user: User, manager_id: str | None) -> None:
     if manager_id is not None:
         manager = uow.users.get(manager_id)
-        if manager is None or manager.status is UserStatus.DELETED:
+        if manager is None or not policy_of(manager.status).is_listed:
             raise user_not_found(manager_id)
         ensure_no_manager_cycle(user.id, manager_id, uow.users.manager_of)
     user.manager_id = manager_id

@@ -18,6 +18,7 @@ from services.users.domain.lifecycle import Action, next_status
 from services.users.domain.model import User, UserStatus, is_valid_email, normalize_email, user_not_found
 from services.users.domain.permissions import Actor, ensure_can_manage_users
 from services.users.domain.provisioning import ProvisionedUser, choose_heir, deprovisioned_email, heir_plan
+from services.users.domain.status_policy import policy_of
 from services.users.domain.teams import Team, TeamRole
 from services.users.service_layer import profiles, teams
 from services.users.service_layer.lifecycle import apply_action
@@ -26,12 +27,10 @@ from services.users.service_layer.reassignment import holdings, reassign, releas
 from services.users.service_layer.seats import SeatLedger
 from services.users.unit_of_work import UsersUnitOfWork
 
-ACTIVE_STATUSES = frozenset({UserStatus.CREATED, UserStatus.ACTIVE})
-
 
 def live_user(uow: UsersUnitOfWork, user_id: str, *, lock: bool = False) -> User:
     user = uow.users.get(user_id, for_update=lock)
-    if user is None or user.status is UserStatus.DELETED:
+    if user is None or not policy_of(user.status).is_listed:
         raise user_not_found(user_id)
     return user
 
@@ -55,7 +54,7 @@ def _check(uow: UsersUnitOfWork, wanted: ProvisionedUser, user_id: str | None) -
         raise _email_taken(wanted.email)
     if wanted.manager_id is not None:
         manager = uow.users.get(wanted.manager_id)
-        if manager is None or manager.status is UserStatus.DELETED:
+        if manager is None or not policy_of(manager.status).is_listed:
             raise InvalidArgument("MANAGER_NOT_FOUND", f"manager {wanted.manager_id!r} is not a Steward user")
 
 
@@ -135,7 +134,7 @@ def replace_user(
         if not changes:  # meta.version and lastModified follow every change the provider sees
             user.update_time = now
             uow.users.save(user)
-    if wanted.active is not None and wanted.active != (user.status in ACTIVE_STATUSES):
+    if wanted.active is not None and wanted.active != policy_of(user.status).enabled:
         user = activate(uow, config, actor, user, now) if wanted.active else deprovision(uow, config, actor, user, now)
     return user
 
@@ -185,7 +184,7 @@ def replace_members(uow: UsersUnitOfWork, actor: Actor, team_id: str, member_ids
     ensure_can_manage_users(actor, "provision teams")
     wanted = list(dict.fromkeys(member_ids))
     live = uow.users.statuses(wanted)
-    unknown = [m for m in wanted if live.get(m) in (None, UserStatus.DELETED)]
+    unknown = [m for m in wanted if (status := live.get(m)) is None or not policy_of(status).is_listed]
     if unknown:
         raise InvalidArgument("MEMBER_NOT_FOUND", f"members {', '.join(unknown[:5])} are not Steward users")
     current = set(uow.teams.member_ids(team_id))

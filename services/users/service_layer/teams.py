@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 
 from services.runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.runtime.etag import check_etag
-from services.users.domain.model import UserStatus, user_not_found
+from services.users.domain.model import user_not_found
 from services.users.domain.permissions import Actor, ensure_can_manage_members, ensure_can_manage_users
+from services.users.domain.status_policy import policy_of
 from services.users.domain.teams import Team, TeamRole, clean_team_name, team_not_found
 from services.users.unit_of_work import UsersUnitOfWork
 
@@ -21,7 +22,7 @@ def _name_taken(name: str) -> AlreadyExists:
 
 def _live_user(uow: UsersUnitOfWork, user_id: str) -> None:
     user = uow.users.get(user_id)
-    if user is None or user.status is UserStatus.DELETED:
+    if user is None or not policy_of(user.status).is_listed:
         raise user_not_found(user_id)
 
 
