@@ -14,6 +14,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from services.sync.app import build_spec
+from services.users.domain.model import UserStatus
 from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from steward.users.v1 import assignments_pb2, users_pb2
 from tests.errors import call_fails
@@ -317,3 +318,31 @@ def test_a_salesforce_failure_fails_the_run_and_keeps_the_watermark(team_api, ad
     assert failed.error_code == "SALESFORCE_REQUEST_LIMIT_EXCEEDED"
     stored = api.jobs.GetJob(jobs_pb2.GetJobRequest(name=job.name), metadata=admin)
     assert stored.watermark.ToDatetime(tzinfo=dt.UTC) == T0
+
+
+def test_who_may_hold_a_role_is_the_users_services_answer(team_api, admin):
+    """Sync asks users (BatchSetAssignments with validate_only) rather than keeping a copy of its
+    status rule: a disabled user's rows are refused before they compete, a created one's pass."""
+    api = team_api
+    bob = user(api, admin, "bob@acme.io")
+    api.users.users.DisableUser(users_pb2.DisableUserRequest(name=bob), metadata=admin)
+    add_user(api.users.db, "eve@acme.io", status=UserStatus.CREATED)
+    eve = api.teams.org.add_user("eve@acme.io")
+    api.teams.org.add_team_member(api.teams.accounts[2], eve, "Sales Rep", at=T0)
+    job = make_job(api, admin)
+    preview = api.jobs.PreviewJob(jobs_pb2.PreviewJobRequest(name=job.name), metadata=admin)
+    problems = {r.mapped.user_email: [(p.reason, p.description) for p in r.problems] for r in preview.rows}
+    assert problems["bob@acme.io"] == [
+        ("USER_NOT_ELIGIBLE", "bob@acme.io: a DISABLED user cannot hold an account role")
+    ]
+    assert problems["eve@acme.io"] == []
+    checked = api.jobs.ValidateJob(jobs_pb2.ValidateJobRequest(name=job.name), metadata=admin)
+    assert {p.reason: p.rows for p in checked.row_problems} == {
+        "ROLE_UNMAPPED": 1,
+        "USER_NOT_FOUND": 1,
+        "USER_NOT_ELIGIBLE": 1,
+    }
+    assert team(api, admin, 2) == {}  # the pre-check wrote nothing
+    final = run(api, admin, job)
+    assert final.counts.skipped_by_reason["USER_NOT_ELIGIBLE"] == 1
+    assert team(api, admin, 2) == {"sales_manager": user(api, admin, "eve@acme.io")}

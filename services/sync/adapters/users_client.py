@@ -39,6 +39,14 @@ class SyncUsersClient(UsersServiceClient):
         request = assignments_pb2.BatchSetAssignmentsRequest(rows=list(rows), source=source, request_id=request_id)
         return self.call(self.assignments.BatchSetAssignments, request)
 
+    def check_assignments(
+        self, rows: Sequence[assignments_pb2.AssignmentRow], job: str
+    ) -> assignments_pb2.BatchSetAssignmentsResponse:
+        """What set_assignments would answer now, row by row, writing nothing (validate_only)."""
+        source = assignments_pb2.WriteSource(source=assignments_pb2.ASSIGNMENT_SOURCE_INTEGRATION, source_ref=job)
+        request = assignments_pb2.BatchSetAssignmentsRequest(rows=list(rows), source=source, validate_only=True)
+        return self.call(self.assignments.BatchSetAssignments, request)
+
     def _written_page(self, job: str, page_size: int, token: str = "") -> assignments_pb2.ListAssignmentsResponse:
         """A page of the assignments whose current holder this job wrote."""
         request = assignments_pb2.ListAssignmentsRequest(

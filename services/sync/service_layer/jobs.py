@@ -172,7 +172,7 @@ def preview(
     connector, settings, reader = _reader(uow_factory, connectors, job)
     try:
         rows = [mapped(connector, i, source, settings) for i, source in enumerate(reader.rows(limit=count))]
-        checked = RowChecker(users).check(rows)
+        checked = RowChecker(users, job.name).check(rows)
     except ConnectorError as error:
         raise source_failed(error) from error
     except ServiceCallError as error:
@@ -188,7 +188,7 @@ def validate_rows(
     total, applicable, reasons = 0, 0, Counter[str]()
     try:
         # As a run does: checked, then one row per account and role (row_checks.settle).
-        checker, chosen = RowChecker(users), OneUserPerRole()
+        checker, chosen = RowChecker(users, job.name), OneUserPerRole()
         chunk: list[AccountRow] = []
         for index, source in enumerate(reader.rows()):
             chunk.append(mapped(connector, index, source, settings, keep_source=False))

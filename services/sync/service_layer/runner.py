@@ -263,7 +263,7 @@ class JobRunner:
         # Rows of one account arrive together: each account is written once the next begins.
         streams = reader.groups_accounts(since)
         progress = _Progress(held_before=run.mode is RunMode.FULL and self._users.holds_any(job.name))
-        checker, chosen = RowChecker(self._users), OneUserPerRole()
+        checker, chosen = RowChecker(self._users, job.name), OneUserPerRole()
         with _Pipeline(self, run, job, progress, checker) as writes:
             chunk: list[AccountRow] = []
             reading = ""  # the account being read (a row whose account is missing does not move it)
