@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def settings_for(service: str, database_url: str, **overrides: object) -> Servic
         health_check_interval_seconds=0.2,
         max_workers=8,
     )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return base.model_copy(update=overrides)
 
 
 @dataclass
@@ -162,7 +162,7 @@ def users_api(serve, smtp):
 
     def _start(config: UsersConfig | None = None, **overrides: object) -> UsersApi:
         base = config or UsersConfig()
-        config = replace(base, smtp=SmtpSettings(host="127.0.0.1", port=smtp.port, poll_seconds=0.05))
+        config = base.model_copy(update={"smtp": SmtpSettings(host="127.0.0.1", port=smtp.port, poll_seconds=0.05)})
         running = serve(build_spec(config), **overrides)
         return UsersApi(
             running, users_pb2_grpc.UserServiceStub(running.channel), users_pb2_grpc.TeamServiceStub(running.channel)
@@ -243,7 +243,7 @@ def rules_config(users_address: str, **overrides: object):
 
     # Short backoffs: tests wait for runs that retry while the users service is away.
     base = RulesConfig(users_address=users_address, run_retry_base_seconds=0.05, run_retry_max_seconds=0.5)
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return base.model_copy(update=overrides)
 
 
 @pytest.fixture

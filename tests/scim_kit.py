@@ -101,4 +101,4 @@ def scim_of(api: Any) -> Scim:
 
 def scim_config(base: UsersConfig | None = None, **scim: Any) -> UsersConfig:
     settings = ScimSettings(port=0, create_status=scim.pop("create_status", UserStatus.ACTIVE), **scim)
-    return replace(base or UsersConfig(), scim=settings)
+    return (base or UsersConfig()).model_copy(update={"scim": settings})

@@ -91,19 +91,37 @@ def test_sigterm_during_a_slow_call_lets_it_finish(databases):
 
 
 @pytest.mark.slow
-def test_missing_secret_fails_fast_with_a_clear_message(tmp_path):
+@pytest.mark.parametrize(
+    ("service", "variable", "value", "message"),
+    [
+        ("users", "STEWARD_JWT_SECRET", "", "STEWARD_JWT_SECRET must be set to at least 32 characters"),
+        # Read as the service starts, after the shared settings.
+        (
+            "users",
+            "STEWARD_SCIM_CREATE_STATUS",
+            "sso",
+            "STEWARD_SCIM_CREATE_STATUS must be created or active, got 'sso'",
+        ),
+        ("rules", "STEWARD_RULES_PARTITIONS", "0", "STEWARD_RULES_PARTITIONS must be at least 1, got 0"),
+        (
+            "sync",
+            "STEWARD_SYNC_SALESFORCE_ATTEMPTS",
+            "x",
+            "STEWARD_SYNC_SALESFORCE_ATTEMPTS must be an integer, got 'x'",
+        ),
+    ],
+)
+def test_a_bad_setting_fails_fast_with_a_clear_message(tmp_path, service, variable, value, message):
+    prefix = f"STEWARD_{service.upper()}_"
+    env = {"STEWARD_JWT_SECRET": JWT_SECRET, "STEWARD_DATA_DIR": str(tmp_path), variable: value}
     process = python_module(
-        "services.users",
-        "serve",
-        env={
-            "STEWARD_JWT_SECRET": "",
-            "STEWARD_DATA_DIR": str(tmp_path),
-            "STEWARD_USERS_PORT": str(free_port()),
-        },
+        f"services.{service}", "serve", env={**env, prefix + "PORT": str(free_port()), prefix + "METRICS_PORT": "-1"}
     )
     try:
         assert process.finish(timeout=30) == 2
-        process.wait_for(lambda: any("STEWARD_JWT_SECRET" in line for line in process.stderr), what="message")
+        process.wait_for(
+            lambda: any(f"configuration error: {message}" in line for line in process.stderr), what="message"
+        )
         assert not any("Traceback" in line for line in process.stderr)
     finally:
         process.close()

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from services.runtime.config import env_float, env_int, service_address
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.runtime.config import EnvSettings
 from services.runtime.db import utcnow
 
 
-@dataclass(frozen=True)
-class RulesConfig:
-    # Where the users service listens (STEWARD_USERS_ADDRESS).
-    users_address: str = "127.0.0.1:50051"
+class RulesConfig(EnvSettings):
+    """STEWARD_RULES_<FIELD> unless a field names its variable."""
+
+    model_config = SettingsConfigDict(env_prefix="STEWARD_RULES_")
+    code_only = frozenset({"clock"})
+
+    # Where the users service listens.
+    users_address: str = Field(default="127.0.0.1:50051", validation_alias="STEWARD_USERS_ADDRESS")
     # Per call to the users service; transient failures are retried within a run attempt.
     users_deadline_seconds: float = 5.0
     # A run waiting for the users service is retried after this, doubling up to the cap.
@@ -28,9 +33,9 @@ class RulesConfig:
     lease_seconds: float = 15.0
     # Runs are partitioned by account (a hash modulo this) over the live replicas; the same on
     # every replica. More partitions than replicas you will ever run, so each gets a share.
-    run_partitions: int = 16
+    run_partitions: int = Field(default=16, ge=1, validation_alias="STEWARD_RULES_PARTITIONS")
     # Runs per executor batch (actions go out in one call per kind and stage).
-    executor_batch: int = 500
+    executor_batch: int = Field(default=500, ge=1)
     # How often the holder of the lease re-evaluates time-based segment plays for every account.
     time_pass_seconds: float = 60.0
     # RunPlay calls per caller per minute.
@@ -43,17 +48,4 @@ class RulesConfig:
 
     @classmethod
     def from_env(cls) -> RulesConfig:
-        return cls(
-            users_address=service_address("users"),
-            users_deadline_seconds=env_float("STEWARD_RULES_USERS_DEADLINE_SECONDS", 5.0),
-            run_retry_base_seconds=env_float("STEWARD_RULES_RUN_RETRY_BASE_SECONDS", 0.5),
-            run_retry_max_seconds=env_float("STEWARD_RULES_RUN_RETRY_MAX_SECONDS", 30.0),
-            consume_users_events=(os.environ.get("STEWARD_RULES_CONSUME_USERS_EVENTS") or "true").lower() != "false",
-            lease_seconds=env_float("STEWARD_RULES_LEASE_SECONDS", 15.0),
-            run_partitions=env_int("STEWARD_RULES_PARTITIONS", 16, minimum=1),
-            executor_batch=env_int("STEWARD_RULES_EXECUTOR_BATCH", 500, minimum=1),
-            time_pass_seconds=env_float("STEWARD_RULES_TIME_PASS_SECONDS", 60.0),
-            manual_runs_per_minute=int(env_float("STEWARD_RULES_MANUAL_RUNS_PER_MINUTE", 100)),
-            webhook_attempts=int(env_float("STEWARD_RULES_WEBHOOK_ATTEMPTS", 4)),
-            webhook_backoff_seconds=env_float("STEWARD_RULES_WEBHOOK_BACKOFF_SECONDS", 0.5),
-        )
+        return cls.from_environment()

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from services.runtime.config import env_float, service_address
+from services.runtime.config import EnvSettings
 
 
-@dataclass(frozen=True)
-class SyncConfig:
-    # Where the sync service reaches the users service (STEWARD_USERS_ADDRESS).
-    users_address: str = "127.0.0.1:50051"
+class SyncConfig(EnvSettings):
+    """STEWARD_SYNC_<FIELD> unless a field names its variable."""
+
+    model_config = SettingsConfigDict(env_prefix="STEWARD_SYNC_")
+
+    # Where the sync service reaches the users service.
+    users_address: str = Field(default="127.0.0.1:50051", validation_alias="STEWARD_USERS_ADDRESS")
     # How long a run may go without progress before another replica may take the job over.
     run_lease_seconds: float = 60.0
     # How often due jobs are looked for.
@@ -21,10 +25,4 @@ class SyncConfig:
 
     @classmethod
     def from_env(cls) -> SyncConfig:
-        return cls(
-            users_address=service_address("users"),
-            run_lease_seconds=env_float("STEWARD_SYNC_RUN_LEASE_SECONDS", 60.0),
-            scheduler_poll_seconds=env_float("STEWARD_SYNC_SCHEDULER_POLL_SECONDS", 30.0),
-            salesforce_attempts=int(env_float("STEWARD_SYNC_SALESFORCE_ATTEMPTS", 8)),
-            salesforce_max_backoff_seconds=env_float("STEWARD_SYNC_SALESFORCE_MAX_BACKOFF_SECONDS", 30.0),
-        )
+        return cls.from_environment()
