@@ -4,6 +4,9 @@ Every outcome is read back through the gRPC API: SCIM and gRPC are one directory
 
 from __future__ import annotations
 
+import functools
+import json
+import sys
 import time
 
 import grpc
@@ -215,6 +218,28 @@ def test_bad_requests_are_told_apart_and_change_nothing(scim_api, admin):
     assert (moved.status, moved.scim_type) == (400, "mutability")
     assert live_user_count(api, admin) == before
     assert grpc_user(api, admin, grace["id"]).email == "grace@acme.io"
+
+
+@pytest.mark.parametrize("recursion_limit", [1_000, 50_000])
+def test_json_nested_past_any_resource_is_a_syntax_error_whatever_the_recursion_limit(scim_api, recursion_limit):
+    """A recursion bomb is a 400, not a 500: with the default limit json.loads gives up, and with a
+    raised one (a library in the process may raise it) it parses and the depth check refuses it."""
+    _, scim = scim_api()
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit)
+    try:
+        bombs = [
+            b"[" * 100_000,
+            b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+            json.dumps(user_body("deep@acme.io", title=functools.reduce(lambda v, _: [v], range(40), "x"))).encode(),
+        ]
+        for raw in bombs:
+            reply = scim.request("POST", "/Users", raw=raw)
+            assert (reply.status, reply.scim_type) == (400, "invalidSyntax"), reply.body
+            assert "nested deeper than 32 levels" in reply.detail
+    finally:
+        sys.setrecursionlimit(before)
+    assert scim.request("POST", "/Users", user_body("shallow@acme.io")).status == 201
 
 
 def test_etags_follow_every_change(scim_api):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import partial
-from typing import Any
 
 from services.runtime.errors import FailedPrecondition
 from services.sync.config import SyncConfig
@@ -19,7 +18,7 @@ class Connectors:
     def __init__(self, connectors: Iterable[Connector]) -> None:
         self._by_kind = {c.kind: c for c in connectors}
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Connector]:
         return iter(self._by_kind.values())
 
     def find(self, kind: str) -> Connector | None:
