@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -49,7 +50,9 @@ class ConsoleConfig(EnvSettings):
 
     @classmethod
     def from_env(cls) -> ConsoleConfig:
-        return cls.from_environment(users_address=service_address("users"), smtp=SmtpOut.from_environment())
+        # STEWARD_HOST (0.0.0.0 in containers) as for the services, unless STEWARD_CONSOLE_HOST is set.
+        host = os.environ.get("STEWARD_HOST") or "127.0.0.1"
+        return cls.from_environment(host=host, users_address=service_address("users"), smtp=SmtpOut.from_environment())
 
     @field_validator("jwt_secret")
     @classmethod
