@@ -15,13 +15,13 @@ from tests.console_kit import ADMIN, Stack, sign_in_by_email, token_of
 pytestmark = pytest.mark.slow
 
 
-def invite(stack: Stack, *emails: str, license: int = users_pb2.LICENSE_VIEWER) -> list[users_pb2.User]:
+def invite(stack: Stack, *emails: str, license: users_pb2.License = users_pb2.LICENSE_VIEWER) -> list[users_pb2.User]:
     request = users_pb2.InviteUsersRequest(emails=list(emails), license=license)
     return list(stack.users.users.InviteUsers(request, metadata=stack.admin_meta()).users)
 
 
 def active_user(stack: Stack, email: str, first: str, last: str) -> users_pb2.User:
-    (user,) = invite(stack, email)
+    invite(stack, email)
     token = token_of(stack.link_in_next_mail(email, "/accept-invitation"))
     accepted: users_pb2.User = stack.users.users.AcceptInvitation(
         users_pb2.AcceptInvitationRequest(token=token, first_name=first, last_name=last)
@@ -58,8 +58,7 @@ def test_bulk_disable_on_a_mixed_selection_shows_each_users_outcome(stack: Stack
     page.get_by_role("heading", name="Bulk disable: 1 done, 2 skipped").wait_for()
 
     rows = {
-        row.locator("td").nth(0).inner_text(): row.inner_text()
-        for row in page.locator("table.outcomes tbody tr").all()
+        row.locator("td").nth(0).inner_text(): row.inner_text() for row in page.locator("table.outcomes tbody tr").all()
     }
     assert set(rows) == {"grace@example.com", "pending@example.com", ADMIN}
     assert "done" in rows["grace@example.com"]

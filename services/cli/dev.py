@@ -4,8 +4,8 @@ stopped together."""
 from __future__ import annotations
 
 import ctypes
-import functools
 import ctypes.util
+import functools
 import os
 import signal
 import subprocess
@@ -60,7 +60,8 @@ def run_all(startup_timeout: float = 60.0) -> int:
     console_port = int(env.get("STEWARD_CONSOLE_PORT") or DEFAULT_CONSOLE_PORT)
     env.setdefault("STEWARD_CONSOLE_PUBLIC_URL", f"http://localhost:{console_port}")
     # Invitation emails link to this console's accept page.
-    env.setdefault("STEWARD_ACCEPT_URL_TEMPLATE", env["STEWARD_CONSOLE_PUBLIC_URL"] + "/accept-invitation?token={token}")
+    accept = env["STEWARD_CONSOLE_PUBLIC_URL"] + "/accept-invitation?token={token}"
+    env.setdefault("STEWARD_ACCEPT_URL_TEMPLATE", accept)
     children = {
         name: subprocess.Popen(
             [sys.executable, "-m", f"services.{name}", "serve"], env=env, preexec_fn=_die_with_parent
@@ -106,7 +107,8 @@ def _supervise(
     startup_timeout: float,
     banner: Callable[[], None],
 ) -> int:
-    """Wait until every service is SERVING (the console: /healthz answers), then until Ctrl-C (0) or a service dies (1)."""
+    """Wait until every service is SERVING (the console: /healthz answers), then until Ctrl-C (0)
+    or a service dies (1)."""
     deadline = time.monotonic() + startup_timeout
     pending = set(children)
     while pending and not stop.is_set():
