@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.stamp
 
-.PHONY: run test lint protos bench setup clean migrate token demo
+.PHONY: run test lint protos bench setup clean migrate token demo chromium
 
 setup: $(INSTALLED) $(GEN_STAMP)
 
@@ -31,8 +31,19 @@ protos: $(INSTALLED)
 run: setup
 	@$(PY) -m services.cli.main dev
 
-test: setup
+test: setup chromium
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# The console tests drive Debian's chromium through Playwright; nothing downloads its own browser.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "make chromium: /usr/bin/chromium is missing; as root run: apt-get install -y chromium" >&2; exit 1; \
+	  fi; \
+	  echo "installing chromium (apt-get) for the console's browser tests" >&2; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	fi
 
 lint: setup
 	@$(VENV)/bin/ruff check services tests scripts bench tools

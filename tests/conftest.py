@@ -261,3 +261,7 @@ def rules_stack(serve, users_api):
 @pytest.fixture
 def rules_api(rules_stack) -> RulesApi:
     return rules_stack()
+
+
+# The console's browser fixtures (tests/test_console_*.py): here, so that every module sees them.
+from tests.console_kit import browser, page, stack  # noqa: E402, F401

@@ -25,6 +25,7 @@ def dev_env(tmp_path, monkeypatch):
         "STEWARD_JWT_SECRET": "",
         "STEWARD_SMTP_PORT": str(free_port()),
         "STEWARD_USERS_SCIM_PORT": str(free_port()),
+        "STEWARD_CONSOLE_PORT": str(free_port()),
     }
     for name in SERVICES:
         port = free_port()
@@ -47,6 +48,12 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
     try:
         dev.wait_for(lambda: any("grpcurl" in line for line in dev.stdout), seconds=90, what="the banner")
         assert any("Steward is running" in line for line in dev.stdout)
+        # The web console too, with its URL; invitation emails link to it.
+        console_url = next(line.split()[1] for line in dev.stdout if line.strip().startswith("console "))
+        assert console_url == f"http://localhost:{dev_env['STEWARD_CONSOLE_PORT']}"
+        for probe in ("healthz", "readyz"):
+            with urllib.request.urlopen(f"{console_url}/{probe}", timeout=5) as reply:
+                assert reply.status == 200
         token = next(line for line in dev.stdout if line.startswith("export STEWARD_TOKEN=")).split("=", 1)[1]
         code, health = _run("health", "--json", env=dev_env)
         statuses = json.loads(health.stdout[-1])
@@ -76,6 +83,7 @@ def test_dev_runs_all_three_healthy_prints_a_working_token_and_stops_cleanly(dev
         assert json.loads("\n".join(invited.stdout))[0]["email"] == "cli@example.com"
         mail = Path(dev_env["STEWARD_DATA_DIR"]) / "mail"
         dev.wait_for(lambda: any(p.read_text().count("cli@example.com") for p in mail.glob("*.eml")), what="mail")
+        assert any(f"{console_url}/accept-invitation?token=" in p.read_text() for p in mail.glob("*.eml"))
         code, listed = _run("users", "list", "--page-size", "1", "--json", env=dev_env)  # two pages of one
         assert code == 0
         assert [u["email"] for u in json.loads("\n".join(listed.stdout))] == ["admin@steward.local", "cli@example.com"]

@@ -29,6 +29,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from services.console.config import DEFAULT_CONSOLE_PORT
 from services.runtime.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS
 from services.runtime.server import LIVENESS
 from services.users.config import DEFAULT_SCIM_PORT
@@ -678,7 +679,7 @@ def test_grpc_ingress_only_from_the_expected_callers(kustomization: str, service
     target = pod(objs, "Deployment", f"steward-{service}")
     expected = {"client in another namespace", "client in this namespace"}
     if service == "users":
-        expected |= {"Deployment/steward-rules", "Deployment/steward-sync"}
+        expected |= {"Deployment/steward-rules", "Deployment/steward-sync", "Deployment/steward-console"}
     port = DEFAULT_PORTS[service]
     callers = {p.name for p in workload_pods(objs) + outsiders(objs) if ingress_allowed(objs, p, target, port)}
     assert callers == expected
@@ -712,13 +713,14 @@ def test_egress_is_what_each_service_needs(kustomization: str) -> None:
     for name in internet:
         outbound = pod(objs, "Deployment", name.split("/")[1])
         assert not [ip for ip in PRIVATE_IPS if egress_allowed(objs, outbound, ip, 443)], name
-    # rules and sync call users, no other Steward pod does.
+    # rules, sync and the console call users, no other Steward pod does.
     callers = {p.name for p in pods if connects(objs, p, users, DEFAULT_PORTS["users"])}
-    assert callers == {"Deployment/steward-rules", "Deployment/steward-sync"}
-    # Email goes out from users only.
-    assert {p.name for p in pods if egress_allowed(objs, p, PUBLIC_IP, 587)} == {"Deployment/steward-users"}
-    # Every server and migration Job reaches PostgreSQL.
-    steward = [p for p in pods if p.name.split("/")[0] in STEWARD_WORKLOADS]
+    assert callers == {"Deployment/steward-rules", "Deployment/steward-sync", "Deployment/steward-console"}
+    # Email goes out from users (invitations) and the console (sign-in links) only.
+    senders = {p.name for p in pods if egress_allowed(objs, p, PUBLIC_IP, 587)}
+    assert senders == {"Deployment/steward-users", "Deployment/steward-console"}
+    # Every server and migration Job reaches PostgreSQL; the console (no data) does not.
+    steward = [p for p in pods if p.name.split("/")[0] in STEWARD_WORKLOADS and p.name != "Deployment/steward-console"]
     assert len(steward) == 2 * len(SERVICES)
     postgres = of_kind(objs, "StatefulSet")
     if postgres:
@@ -833,7 +835,8 @@ def test_servers_export_traces_to_the_collector_and_nothing_else_reaches_it(kust
     objs = render(kustomization)
     collector = next(p for p in outsiders(objs) if p.name == "otel collector")
     pods = workload_pods(objs)
-    servers = {p.name for p in pods if p.name.startswith("Deployment/")}
+    # The console does not export traces (yet): it is not let through either.
+    servers = {p.name for p in pods if p.name.startswith("Deployment/") and p.name != "Deployment/steward-console"}
     assert {p.name for p in pods if egress_allowed(objs, p, collector, 4318)} == servers
     for service in SERVICES:
         env = env_of(objs, server_container(objs, service))
@@ -841,3 +844,33 @@ def test_servers_export_traces_to_the_collector_and_nothing_else_reaches_it(kust
         assert str(env["OTEL_EXPORTER_OTLP_ENDPOINT"]).endswith(":4318")
         keys = {pair.split("=")[0].strip() for pair in str(env.get("OTEL_RESOURCE_ATTRIBUTES") or "").split(",")}
         assert "service.name" not in keys and "OTEL_SERVICE_NAME" not in env, "each service names itself"
+
+
+# --- the web console ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_the_console_serves_http_with_probes_reachable_only_through_the_ingress(kustomization: str) -> None:
+    objs = render(kustomization)
+    workload = named(objs, "Deployment", "steward-console")
+    (container,) = [c for c in pod_spec(workload)["containers"] if c["name"] == "console"]
+    assert command_of(container) == ["steward-console", "serve"]
+    env = env_of(objs, container)
+    http = port_named(container, "http")
+    assert http == DEFAULT_CONSOLE_PORT == int(env.get("STEWARD_CONSOLE_PORT") or http)
+    secret, key = secret_ref(container, "STEWARD_JWT_SECRET")  # the dev overlay's name has a hash suffix
+    assert secret.startswith("steward-jwt") and key == "secret"
+    assert env["STEWARD_HOST"] == "0.0.0.0" and env["STEWARD_USERS_ADDRESS"], "binds the pod, finds users"
+    probes = {kind: container[kind]["httpGet"] for kind in ("readinessProbe", "livenessProbe")}
+    assert probes == {
+        "readinessProbe": {"path": "/readyz", "port": "http"},
+        "livenessProbe": {"path": "/healthz", "port": "http"},
+    }
+    (port,) = named(objs, "Service", "steward-console")["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (http, "http")
+    target = pod(objs, "Deployment", "steward-console")
+    callers = {p.name for p in workload_pods(objs) + outsiders(objs) if ingress_allowed(objs, p, target, http)}
+    assert callers == {"ingress controller"}
+    # The console owns no data: no database, no migration Job.
+    assert not egress_allowed(objs, target, DATABASE_IP, 5432)
+    assert "STEWARD_CONSOLE_DATABASE_URL" not in env

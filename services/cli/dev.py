@@ -1,15 +1,19 @@
-"""`steward dev` (what `make run` runs): all three services as child processes, stopped together."""
+"""`steward dev` (what `make run` runs): the three services and the web console as child processes,
+stopped together."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from services.cli.client import DEV_ADMIN_EMAIL
 from services.cli.health_probe import is_serving
 from services.cli.mail_sink import start_mail_sink
 from services.cli.secrets import jwt_secret, sealing_keys
+from services.console.config import DEFAULT_CONSOLE_PORT
 from services.runtime.auth import mint_token
 from services.runtime.config import service_address
 from services.users.config import DEFAULT_SCIM_PORT
@@ -52,11 +57,20 @@ def run_all(startup_timeout: float = 60.0) -> int:
         mail_folder = Path(env.get("STEWARD_DATA_DIR", "./var")) / "mail"
         sink = start_mail_sink(mail_folder, "127.0.0.1", port)
         env |= {"STEWARD_SMTP_HOST": "127.0.0.1", "STEWARD_SMTP_PORT": str(port)}
+    console_port = int(env.get("STEWARD_CONSOLE_PORT") or DEFAULT_CONSOLE_PORT)
+    env.setdefault("STEWARD_CONSOLE_PUBLIC_URL", f"http://localhost:{console_port}")
+    # Invitation emails link to this console's accept page.
+    accept = env["STEWARD_CONSOLE_PUBLIC_URL"] + "/accept-invitation?token={token}"
+    env.setdefault("STEWARD_ACCEPT_URL_TEMPLATE", accept)
     children = {
         name: subprocess.Popen(
             [sys.executable, "-m", f"services.{name}", "serve"], env=env, preexec_fn=_die_with_parent
         )
-        for name in SERVICES
+        for name in (*SERVICES, "console")
+    }
+    ready: dict[str, Callable[[], bool]] = {
+        **{name: functools.partial(is_serving, service_address(name)) for name in SERVICES},
+        "console": functools.partial(_http_ok, f"http://127.0.0.1:{console_port}/healthz"),
     }
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -64,9 +78,12 @@ def run_all(startup_timeout: float = 60.0) -> int:
     try:
         result = _supervise(
             children,
+            ready,
             stop,
             startup_timeout,
-            lambda: _banner(secret or "", env["STEWARD_BOOTSTRAP_ADMIN_EMAIL"], mail_folder),
+            lambda: _banner(
+                secret or "", env["STEWARD_BOOTSTRAP_ADMIN_EMAIL"], mail_folder, env["STEWARD_CONSOLE_PUBLIC_URL"]
+            ),
         )
     finally:
         clean = _stop_all(children)
@@ -75,13 +92,23 @@ def run_all(startup_timeout: float = 60.0) -> int:
     return result if clean else 1
 
 
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as reply:
+            return bool(reply.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 def _supervise(
     children: dict[str, subprocess.Popen[bytes]],
+    ready: dict[str, Callable[[], bool]],
     stop: threading.Event,
     startup_timeout: float,
     banner: Callable[[], None],
 ) -> int:
-    """Wait until every service is SERVING, then until Ctrl-C (0) or a service dies (1)."""
+    """Wait until every service is SERVING (the console: /healthz answers), then until Ctrl-C (0)
+    or a service dies (1)."""
     deadline = time.monotonic() + startup_timeout
     pending = set(children)
     while pending and not stop.is_set():
@@ -89,7 +116,7 @@ def _supervise(
             if children[name].poll() is not None:
                 console.print(f"[red]{name} exited during start-up (code {children[name].returncode})[/red]")
                 return 1
-            if is_serving(service_address(name)):
+            if ready[name]():
                 pending.discard(name)
         if time.monotonic() > deadline:
             console.print(f"[red]not healthy after {startup_timeout:.0f}s: {', '.join(sorted(pending))}[/red]")
@@ -134,14 +161,15 @@ def scim_base_url() -> str:
     return "" if port.strip() == "-1" else f"http://{host}:{port.strip()}/scim/v2"
 
 
-def _banner(secret: str, admin_email: str, mail_folder: Path | None) -> None:
+def _banner(secret: str, admin_email: str, mail_folder: Path | None, console_url: str) -> None:
     token = mint_token(secret, bootstrap_admin_id(admin_email), ttl_seconds=12 * 3600)
     users = service_address("users")
     scim = scim_base_url()
     lines = [
         "",
-        "Steward is running (Ctrl-C stops all three)",
+        "Steward is running (Ctrl-C stops all of it)",
         *(f"  {name:<6} {service_address(name)}" for name in SERVICES),
+        f"  console {console_url} (web console; sign in as {admin_email} by the emailed link)",
         *([f"  scim   {scim} (SCIM 2.0 for identity providers)"] if scim else []),
         *([f"  mail   {mail_folder} (local SMTP sink)"] if mail_folder else []),
         "",
