@@ -677,9 +677,10 @@ def test_network_policies_deny_by_default(kustomization: str) -> None:
 def test_grpc_ingress_only_from_the_expected_callers(kustomization: str, service: str) -> None:
     objs = render(kustomization)
     target = pod(objs, "Deployment", f"steward-{service}")
-    expected = {"client in another namespace", "client in this namespace"}
+    # The console reads and writes through all three.
+    expected = {"client in another namespace", "client in this namespace", "Deployment/steward-console"}
     if service == "users":
-        expected |= {"Deployment/steward-rules", "Deployment/steward-sync", "Deployment/steward-console"}
+        expected |= {"Deployment/steward-rules", "Deployment/steward-sync"}
     port = DEFAULT_PORTS[service]
     callers = {p.name for p in workload_pods(objs) + outsiders(objs) if ingress_allowed(objs, p, target, port)}
     assert callers == expected

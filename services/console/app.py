@@ -16,11 +16,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from services.console.config import ConsoleConfig
+from services.console.gateway import Gateway
 from services.console.mailer import Mailer
 from services.console.rpc_errors import problem_of
 from services.console.sessions import Clock, current_user_id, sign_out
 from services.console.signin_links import SigninLinks
-from services.console.users_gateway import UsersGateway
 from services.runtime.logging import get_logger
 from steward.users.v1 import users_pb2
 
@@ -35,7 +35,7 @@ SIGNED_OUT_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND, 
 @dataclass
 class Console:
     config: ConsoleConfig
-    gateway: UsersGateway
+    gateway: Gateway
     links: SigninLinks
     mailer: Mailer
     clock: Clock = field(default=time.time)
@@ -72,7 +72,9 @@ def create_app(config: ConsoleConfig, clock: Clock = time.time) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     CSRFProtect(app)
-    gateway = UsersGateway(config.users_address, config.jwt_secret, config.call_token_seconds)
+    gateway = Gateway(
+        config.users_address, config.rules_address, config.sync_address, config.jwt_secret, config.call_token_seconds
+    )
     app.extensions["steward_console"] = Console(
         config, gateway, SigninLinks(config.session_key, config.signin_link_minutes * 60), Mailer(config.smtp), clock
     )

@@ -28,12 +28,15 @@ class ConsoleConfig(EnvSettings):
     """STEWARD_CONSOLE_<FIELD> unless a field names its variable."""
 
     model_config = SettingsConfigDict(env_prefix="STEWARD_CONSOLE_", str_strip_whitespace=True)
-    code_only = frozenset({"smtp", "users_address"})
+    code_only = frozenset({"smtp", "users_address", "rules_address", "sync_address"})
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_CONSOLE_PORT
     public_url: str = "http://localhost:8080"
+    # STEWARD_<SERVICE>_ADDRESS, as every client of the services reads them.
     users_address: str = "127.0.0.1:50051"
+    rules_address: str = "127.0.0.1:50052"
+    sync_address: str = "127.0.0.1:50053"
     jwt_secret: str = Field(default="", validation_alias="STEWARD_JWT_SECRET")
     # Unset: derived from STEWARD_JWT_SECRET (see session_key), so one secret is enough in dev.
     session_secret: str = ""
@@ -52,7 +55,13 @@ class ConsoleConfig(EnvSettings):
     def from_env(cls) -> ConsoleConfig:
         # STEWARD_HOST (0.0.0.0 in containers) as for the services, unless STEWARD_CONSOLE_HOST is set.
         host = os.environ.get("STEWARD_HOST") or "127.0.0.1"
-        return cls.from_environment(host=host, users_address=service_address("users"), smtp=SmtpOut.from_environment())
+        return cls.from_environment(
+            host=host,
+            users_address=service_address("users"),
+            rules_address=service_address("rules"),
+            sync_address=service_address("sync"),
+            smtp=SmtpOut.from_environment(),
+        )
 
     @field_validator("jwt_secret")
     @classmethod

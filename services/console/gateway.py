@@ -1,5 +1,5 @@
-"""The console's only way to the data: the users service's gRPC contract, called as the
-signed-in user with a token minted for the one request (so the service's permission rules apply),
+"""The console's only way to the data: the three services' gRPC contracts, called as the
+signed-in user with a token minted for the one request (so the services' permission rules apply),
 or, for sign-in look-ups only, as the console's own service account."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 import grpc
 
 from services.runtime.auth import mint_token
-from steward.users.v1 import users_pb2_grpc
+from steward.rules.v1 import events_pb2_grpc, plays_pb2_grpc
+from steward.sync.v1 import connections_pb2_grpc, jobs_pb2_grpc, uploads_pb2_grpc
+from steward.users.v1 import assignments_pb2_grpc, users_pb2_grpc
 
 T = TypeVar("T")
 CONSOLE_SUBJECT = "service:console"
@@ -19,17 +21,32 @@ CONSOLE_SCOPES = ("users.read",)
 DEADLINE_SECONDS = 10.0
 
 
-class UsersGateway:
-    def __init__(self, address: str, jwt_secret: str, token_seconds: int) -> None:
+def _channel(address: str) -> grpc.Channel:
+    return grpc.insecure_channel(
+        address, options=[("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 2000)]
+    )
+
+
+class Gateway:
+    def __init__(
+        self, users_address: str, rules_address: str, sync_address: str, jwt_secret: str, token_seconds: int
+    ) -> None:
         self._secret, self._ttl = jwt_secret, token_seconds
-        self.channel = grpc.insecure_channel(
-            address, options=[("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 2000)]
-        )
+        self.channel = _channel(users_address)
         self.users = users_pb2_grpc.UserServiceStub(self.channel)
         self.teams = users_pb2_grpc.TeamServiceStub(self.channel)
+        self.assignments = assignments_pb2_grpc.AssignmentServiceStub(self.channel)
+        self._rules_channel = _channel(rules_address)
+        self.plays = plays_pb2_grpc.PlayServiceStub(self._rules_channel)
+        self.account_events = events_pb2_grpc.AccountEventServiceStub(self._rules_channel)
+        self._sync_channel = _channel(sync_address)
+        self.connections = connections_pb2_grpc.ConnectionServiceStub(self._sync_channel)
+        self.jobs = jobs_pb2_grpc.JobServiceStub(self._sync_channel)
+        self.uploads = uploads_pb2_grpc.UploadServiceStub(self._sync_channel)
 
     def close(self) -> None:
-        self.channel.close()
+        for channel in (self.channel, self._rules_channel, self._sync_channel):
+            channel.close()
 
     def as_user(self, user_id: str, method: Callable[..., T], request: Any) -> T:
         token = mint_token(self._secret, user_id, ttl_seconds=self._ttl)
