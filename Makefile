@@ -67,6 +67,7 @@ bench: setup
 	@$(PY) -m bench.rules
 	@$(PY) -m bench.segments
 	@$(PY) -m bench.sync_etm
+	@$(PY) -m bench.sync_account_team
 
 # The Salesforce ETM sync end to end on a generated org (10,000 rows), in ./var/demo.
 demo: setup

@@ -165,7 +165,9 @@ class Salesforce:
 
 
 @contextmanager
-def salesforce(rows: int, seed: int, mode: str) -> Iterator[Salesforce]:
+def salesforce(rows: int, seed: int, mode: str, org_args: tuple[str, ...] = ()) -> Iterator[Salesforce]:
+    """The stand-in with an org of about `rows` view rows, or as `org_args` (its command line's
+    --accounts, --team-members ...) say; in its own process unless mode is "thread"."""
     if mode == "thread":
         started = time.monotonic()
         org = Org()
@@ -176,7 +178,8 @@ def salesforce(rows: int, seed: int, mode: str) -> Iterator[Salesforce]:
                 emulator.url, emulator.client_id, emulator.client_secret, os.getpid(), summary.view_rows, generated
             )
         return
-    args = ["--port", "0", "--rows", str(rows), "--seed", str(seed), "--json"]
+    # No account teams unless asked: the ETM org stays what it was before the stand-in had them.
+    args = ["--port", "0", "--seed", str(seed), "--json", *(org_args or ("--rows", str(rows), "--team-members", "0"))]
     process = python_module("tools.salesforce_standin", *args, env={})
     try:
         process.wait_for(lambda: bool(process.stdout), seconds=600, what="the emulator's JSON line")
@@ -240,12 +243,14 @@ def seed_org_users(db: Database, emails: list[str]) -> int:
     return len(rows)
 
 
-def ensure_roles(channel: grpc.Channel, metadata: list[tuple[str, str]]) -> None:
+def ensure_roles(
+    channel: grpc.Channel, metadata: list[tuple[str, str]], role_values: dict[str, str] = ROLE_VALUES
+) -> None:
     stub = assignments_pb2_grpc.AssignmentServiceStub(channel)
     existing = {
         role.name for role in stub.ListRoles(assignments_pb2.ListRolesRequest(page_size=100), metadata=metadata).roles
     }
-    for name in sorted(set(ROLE_VALUES.values()) - existing):
+    for name in sorted(set(role_values.values()) - existing):
         key = name.removeprefix("roles/")
         stub.CreateRole(
             assignments_pb2.CreateRoleRequest(
