@@ -63,10 +63,20 @@ def test_a_reassignment_with_its_dry_run(stack: Stack, page) -> None:
     expect(roles_row).to_contain_text("A1/roles/success_manager")
     assert holder(stack, "A1") == holder(stack, "A2") == name(leaver)  # the dry run moved nothing
 
+    confirm = {
+        field: page.locator(f"form input[type=hidden][name={field}]").first.get_attribute("value") or ""
+        for field in ("csrf_token", "request_id", "accounts_and_tasks_to")
+    }
     page.get_by_role("button", name="Confirm reassignment").click()
     page.get_by_text("Reassignment applied.").wait_for()
     expect(page.locator("table.summary tr[data-part=assignments]")).to_contain_text("heir@example.com")
     assert holder(stack, "A1") == holder(stack, "A2") == name(heir)
+
+    # The same confirm again (a retry after a lost answer): the same request, applied once.
+    assign(stack, "A3", leaver)
+    again = page.request.post(f"{stack.url}/users/{leaver.id}/reassign", form={**confirm, "action": "confirm"})
+    assert again.status == 200 and "Reassignment applied." in again.text()
+    assert holder(stack, "A3") == name(leaver)
 
 
 def test_a_refused_reassignment_plan_is_explained(stack: Stack, page) -> None:
@@ -108,6 +118,16 @@ def test_a_user_edited_and_an_etag_conflict_shown_in_words(stack: Stack, page) -
 
     page.get_by_role("link", name="Users", exact=True).click()
     expect(page.get_by_role("region", name="Licenses and seats")).to_contain_text("contributor")
+    for missing in (
+        "/users/no-such-user",
+        "/users/no-such-user/reassign",
+        "/teams/nope",
+        "/roles/nope",
+        "/users/a%20b",
+    ):
+        answer = page.request.get(f"{stack.url}{missing}")
+        assert answer.status == 404, missing
+        assert "Traceback" not in answer.text()
 
 
 def test_a_team_created_and_a_member_added(stack: Stack, page) -> None:

@@ -53,12 +53,14 @@ def account_team() -> Any:
         )
         roles = {r.name: r.display_name for r in as_me(app.gateway.assignments.ListRoles, apb.ListRolesRequest()).roles}
         emails = email_by_name(directory())
+        # The actor of a change is a token subject: a user's id, or a service such as "service:etm".
+        emails |= {name.removeprefix("users/"): email for name, email in emails.items()}
     return (
         render_template(
             "people/account.html",
             account_id=account_id,
             as_of_text=as_of_text,
-            as_of_words=when(as_of) if as_of is not None else "",
+            as_of_words=when(as_of, precise=True) if as_of is not None else "",
             errors=errors,
             now_team=now_team,
             then_team=then_team,

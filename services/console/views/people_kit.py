@@ -42,6 +42,16 @@ def as_me(method: Any, request_message: Any) -> Any:
     return console().gateway.as_user(me().uid, method, request_message)
 
 
+def read_or_404(method: Any, request_message: Any) -> Any:
+    """A Get of the thing a page is about: an id that names nothing is a 404 page, not a failure."""
+    try:
+        return as_me(method, request_message)
+    except grpc.RpcError as error:
+        if problem_of(error).code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            abort(404)
+        raise
+
+
 def require_manager() -> None:
     """The service refuses anyway; the console refuses first, so a forged form goes no further."""
     if not may_manage_users(me()):
@@ -117,10 +127,14 @@ def email_by_name(users: Iterable[users_pb2.User]) -> dict[str, str]:
     return {u.name: u.email for u in users}
 
 
-def when(stamp: Timestamp) -> str:
+def when(stamp: Timestamp, precise: bool = False) -> str:
+    """In UTC, to the second (to the millisecond when `precise`: changes a moment apart)."""
     if not stamp.seconds and not stamp.nanos:
         return ""
-    return stamp.ToDatetime(tzinfo=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = stamp.ToDatetime(tzinfo=dt.UTC)
+    if precise:
+        return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} UTC"
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def parse_moment(text: str) -> Timestamp | None:

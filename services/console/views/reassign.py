@@ -16,6 +16,7 @@ from services.console.views.people_kit import (
     email_by_name,
     expected_problem,
     field_errors,
+    read_or_404,
     request_id_of,
     require_manager,
     valid_id,
@@ -50,7 +51,7 @@ def plan(uid: str) -> Any:
     valid_id(uid)
     require_manager()
     app = console()
-    user: users_pb2.User = as_me(app.gateway.users.GetUser, users_pb2.GetUserRequest(name=f"users/{uid}"))
+    user: users_pb2.User = read_or_404(app.gateway.users.GetUser, users_pb2.GetUserRequest(name=f"users/{uid}"))
     people = directory()
     emails = email_by_name(people)
     receivers = [u for u in people if u.status == users_pb2.USER_STATUS_ACTIVE and u.name != user.name]

@@ -19,6 +19,7 @@ from services.console.views.people_kit import (
     as_me,
     expected_problem,
     field_errors,
+    read_or_404,
     request_id_of,
     require_manager,
     valid_id,
@@ -136,7 +137,7 @@ def edit(key: str) -> Any:
     app = console()
     if request.method == "POST":
         require_manager()
-    role: apb.Role = as_me(app.gateway.assignments.GetRole, apb.GetRoleRequest(name=f"roles/{key}"))
+    role: apb.Role = read_or_404(app.gateway.assignments.GetRole, apb.GetRoleRequest(name=f"roles/{key}"))
     form = _form_of(role)
     errors: dict[str, str] = {}
     problem = ""

@@ -15,6 +15,7 @@ from services.console.views.people_kit import (
     email_by_name,
     expected_problem,
     field_errors,
+    read_or_404,
     request_id_of,
     require_manager,
     valid_id,
@@ -115,7 +116,7 @@ def show(team_id: str) -> Any:
             else:
                 flash(f"{emails[form['user']]} added as {form['role']}.")
                 return redirect(url_for("teams.show", team_id=team_id))
-    team = as_me(app.gateway.teams.GetTeam, users_pb2.GetTeamRequest(name=name))
+    team = read_or_404(app.gateway.teams.GetTeam, users_pb2.GetTeamRequest(name=name))
     members = list(
         as_me(app.gateway.teams.ListTeamMembers, users_pb2.ListTeamMembersRequest(team=name, page_size=500)).members
     )

@@ -11,7 +11,15 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from services.console.app import console, may_manage_users, me
 from services.console.forms import clean_text
-from services.console.views.people_kit import as_me, expected_problem, field_errors, request_id_of, valid_id, when
+from services.console.views.people_kit import (
+    as_me,
+    expected_problem,
+    field_errors,
+    read_or_404,
+    request_id_of,
+    valid_id,
+    when,
+)
 from services.console.views.users import LICENSES, license_word, status_word
 from steward.users.v1 import users_pb2
 
@@ -21,7 +29,8 @@ FIELDS = ("first_name", "last_name", "license")
 
 
 def _get(uid: str) -> users_pb2.User:
-    user: users_pb2.User = as_me(console().gateway.users.GetUser, users_pb2.GetUserRequest(name=f"users/{uid}"))
+    request_message = users_pb2.GetUserRequest(name=f"users/{uid}")
+    user: users_pb2.User = read_or_404(console().gateway.users.GetUser, request_message)
     return user
 
 
@@ -36,6 +45,17 @@ def _form_of(user: users_pb2.User) -> dict[str, str]:
         "license": license_word(user.license) if user.license else "",
         "etag": user.etag,
     }
+
+
+def _team_names(user: users_pb2.User) -> dict[str, str]:
+    names = {}
+    for membership in user.team_memberships[:50]:
+        try:
+            team = as_me(console().gateway.teams.GetTeam, users_pb2.GetTeamRequest(name=membership.team))
+        except grpc.RpcError:
+            continue  # a team this user may not read: its resource name stands in
+        names[membership.team] = team.display_name
+    return names
 
 
 @blueprint.route("/users/<uid>", methods=["GET", "POST"])
@@ -97,6 +117,7 @@ def show(uid: str) -> Any:
             errors=errors,
             problem=problem,
             may_edit=_may_edit(user),
+            team_names=_team_names(user),
             licenses=list(LICENSES),
             status_word=status_word,
             license_word=license_word,
