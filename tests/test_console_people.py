@@ -213,7 +213,7 @@ def test_an_accounts_team_now_and_as_of_an_earlier_moment(stack: Stack, page) ->
 
 def test_a_user_without_rights_sees_no_people_admin_action_and_forged_posts_are_refused(stack: Stack, page) -> None:
     db = stack.users.db
-    add_user(db, "viewer@example.com", first_name="Vic", license=License.VIEWER)
+    viewer = add_user(db, "viewer@example.com", first_name="Vic", license=License.VIEWER)
     grace = add_user(db, "grace@example.com", first_name="Grace", last_name="Hopper")
     heir = add_user(db, "heir@example.com")
     assign(stack, "A1", grace)
@@ -249,3 +249,11 @@ def test_a_user_without_rights_sees_no_people_admin_action_and_forged_posts_are_
     assert holder(stack, "A1") == name(grace)
     teams = stack.users.teams.ListTeams(users_pb2.ListTeamsRequest(), metadata=stack.admin_meta()).teams
     assert [t.display_name for t in teams] == ["EMEA"]
+
+    # Their own name they may change, and nothing else: no license field is offered.
+    page.goto(f"{stack.url}/users/{viewer.id}")
+    assert page.get_by_label("License").count() == 0
+    page.get_by_label("First name").fill("Victoria")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved first name.").wait_for()
+    assert get_user(stack, viewer).first_name == "Victoria"
