@@ -257,3 +257,32 @@ def test_a_user_without_rights_sees_no_people_admin_action_and_forged_posts_are_
     page.get_by_role("button", name="Save").click()
     page.get_by_text("Saved first name.").wait_for()
     assert get_user(stack, viewer).first_name == "Victoria"
+
+
+def test_a_team_admin_manages_their_own_teams_members_only(stack: Stack, page) -> None:
+    db = stack.users.db
+    grace = add_user(db, "grace@example.com", first_name="Grace", last_name="Hopper")
+    ada = add_user(db, "ada@example.com")
+    md = stack.admin_meta()
+    emea, apac = (
+        stack.users.teams.CreateTeam(users_pb2.CreateTeamRequest(team=users_pb2.Team(display_name=n)), metadata=md)
+        for n in ("EMEA", "APAC")
+    )
+    stack.users.teams.AddTeamMember(
+        users_pb2.AddTeamMemberRequest(team=emea.name, user=name(grace), role=users_pb2.TEAM_ROLE_ADMIN), metadata=md
+    )
+    sign_in_by_email(page, stack, "grace@example.com")
+    page.goto(f"{stack.url}/teams/{emea.uid}")
+    page.get_by_label("User", exact=True).select_option(label="ada@example.com")
+    page.get_by_role("button", name="Add member").click()
+    page.get_by_text("ada@example.com added as member.").wait_for()
+    assert [m.team for m in get_user(stack, ada).team_memberships] == [emea.name]
+
+    page.goto(f"{stack.url}/teams/{apac.uid}")
+    assert page.get_by_role("button", name="Add member").count() == 0
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    forged = page.request.post(
+        f"{stack.url}/teams/{apac.uid}", form={"csrf_token": csrf, "user": name(ada), "role": "member"}
+    )
+    assert forged.status == 403
+    assert page.request.post(f"{stack.url}/teams", form={"csrf_token": csrf, "display_name": "Mine"}).status == 403

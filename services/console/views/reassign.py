@@ -89,6 +89,7 @@ def plan(uid: str) -> Any:
                 request_id = request_id_of(None) if step == "preview" else request_id
     rows = []
     if summary is not None:
+        emails |= _team_names([*summary.managed_teams.ids, *summary.team_memberships.ids])
         for key, label in PARTS.items():
             part = getattr(summary, key)
             rows.append(
@@ -118,3 +119,15 @@ def plan(uid: str) -> Any:
         ),
         status,
     )
+
+
+def _team_names(names: list[str]) -> dict[str, str]:
+    """Teams by their display names in the summary (what a person recognises), ids otherwise."""
+    found = {}
+    for team_name in sorted(set(names))[:50]:
+        try:
+            team = as_me(console().gateway.teams.GetTeam, users_pb2.GetTeamRequest(name=team_name))
+        except grpc.RpcError:
+            continue
+        found[team_name] = f"team {team.display_name}"
+    return found

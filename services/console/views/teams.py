@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from services.console.app import console
+from services.console.app import console, may_manage_users, me
 from services.console.forms import clean_text
 from services.console.views.people_kit import (
     as_me,
@@ -25,6 +25,18 @@ from steward.users.v1 import users_pb2
 blueprint = Blueprint("teams", __name__)
 NAME_LIMIT = 100
 ROLES = {"member": users_pb2.TEAM_ROLE_MEMBER, "admin": users_pb2.TEAM_ROLE_ADMIN}
+
+
+def may_manage_members(team_name: str) -> bool:
+    """User managers, and the team's own admins (the service applies the same rule)."""
+    mine = me()
+    admin_here = any(m.team == team_name and m.role == users_pb2.TEAM_ROLE_ADMIN for m in mine.team_memberships)
+    return may_manage_users(mine) or admin_here
+
+
+def _require_member_rights(team_name: str) -> None:
+    if not may_manage_members(team_name):
+        abort(403)
 
 
 def _all_teams() -> list[users_pb2.Team]:
@@ -96,7 +108,7 @@ def show(team_id: str) -> Any:
     problem = ""
     form = {"user": "", "role": "member"}
     if request.method == "POST":
-        require_manager()
+        _require_member_rights(name)
     people = directory()
     emails = email_by_name(people)
     if request.method == "POST":
@@ -139,6 +151,7 @@ def show(team_id: str) -> Any:
             errors=errors,
             problem=problem,
             roles=list(ROLES),
+            may_manage=may_manage_members(name),
         ),
         status,
     )
@@ -147,7 +160,7 @@ def show(team_id: str) -> Any:
 @blueprint.post("/teams/<team_id>/remove")
 def remove(team_id: str) -> Any:
     valid_id(team_id)
-    require_manager()
+    _require_member_rights(f"teams/{team_id}")
     user = clean_text(request.form.get("user"), 80)
     if not user.startswith("users/"):
         flash("Choose a member to remove.", "error")
