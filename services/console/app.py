@@ -84,6 +84,10 @@ def create_app(config: ConsoleConfig, clock: Clock = time.time) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(users.blueprint)
+    from services.console.views import accounts, reassign, roles, teams, user_page
+
+    for people in (user_page, reassign, teams, roles, accounts):
+        app.register_blueprint(people.blueprint)
 
     @app.before_request
     def _start() -> ResponseReturnValue | None:

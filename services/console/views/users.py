@@ -72,6 +72,7 @@ def list_users() -> Any:
         return reply
 
     users, next_cursor = filtered_page(fetch, status, text, size, request.args.get("page", ""))
+    seats, seat_exempt = _license_usage() if may_manage_users(me()) else ([], [])
     return render_template(
         "users.html",
         users=users,
@@ -84,7 +85,22 @@ def list_users() -> Any:
         license_word=license_word,
         bulk_actions=list(BULK_ACTIONS),
         request_id=str(uuid.uuid4()),
+        seats=seats,
+        seat_exempt=seat_exempt,
     )
+
+
+def _license_usage() -> tuple[list[dict[str, Any]], list[str]]:
+    """GetLicenseUsage in rows; nothing when the service will not say (the list still shows)."""
+    try:
+        usage = _as_me(console().gateway.users.GetLicenseUsage, users_pb2.GetLicenseUsageRequest())
+    except grpc.RpcError:
+        return [], []
+    rows = [
+        {"license": license_word(e.license), "used": e.used, "limit": e.limit if e.HasField("limit") else None}
+        for e in usage.entries
+    ]
+    return rows, list(usage.exempt_domains)
 
 
 @blueprint.route("/users/invite", methods=["GET", "POST"])
