@@ -158,6 +158,25 @@ def test_an_etm_job_previewed_validated_and_run_with_the_progress_bar_reaching_t
     expect(page.locator("table.runs tbody tr")).to_have_count(1)
     expect(page.locator("table.runs tbody tr")).to_contain_text("succeeded")
 
+    # The saved job opens in the same flow; a change is saved with UpdateJob.
+    assert page.get_by_label("Role table").input_value() == "Account Executive = sales_manager\nCSM = success_manager"
+    page.get_by_label("Query filter (optional)").fill("RoleInTerritory2 = 'CSM'")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Job Acme ETM saved.").wait_for()
+    saved = stack.jobs.GetJob(jobs_pb2.GetJobRequest(name=job.name), metadata=bearer())
+    assert saved.etm.query_filter == "RoleInTerritory2 = 'CSM'"
+
+    # Readable on a phone: no page wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in (f"/sync/jobs/{job.uid}", page_of(run.name), "/sync/jobs", "/sync/connections"):
+        page.goto(f"{stack.url}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+
+
+def page_of(run_name: str) -> str:
+    _, job_uid, _, run_uid = run_name.split("/")
+    return f"/sync/jobs/{job_uid}/runs/{run_uid}"
+
 
 def test_a_csv_upload_with_a_bad_row_shown(sync_stack: SyncStack, page: Any) -> None:
     stack = sync_stack
