@@ -145,10 +145,15 @@ def _fields_to_form(problem: Problem, keys: dict[str, str], errors: dict[str, st
     return rest
 
 
-@blueprint.before_request
 def _upload_size() -> None:
     if request.endpoint == "sync.upload":
         request.max_content_length = MAX_UPLOAD_BYTES + 64 * 1024
+
+
+@blueprint.record_once
+def _first_of_all(state: Any) -> None:
+    """The upload limit is raised before any other hook reads the form (the CSRF check does)."""
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _upload_size)
 
 
 @blueprint.errorhandler(grpc.RpcError)
@@ -668,8 +673,16 @@ def run(job_uid: str, run_uid: str) -> Any:
 def run_progress(job_uid: str, run_uid: str) -> Any:
     """The fragment htmx polls every second; once the run has ended it stops polling and brings
     the row errors with it."""
-    found = _get_run(job_uid, run_uid)
-    errors = _run_errors(found) if found.state != jpb.RUN_STATE_RUNNING else []
+    try:
+        found = _get_run(job_uid, run_uid)
+        errors = _run_errors(found) if found.state != jpb.RUN_STATE_RUNNING else []
+    except grpc.RpcError as error:
+        problem = problem_of(error)
+        if problem.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise
+        # A moment without the service: say so and keep polling, the run goes on there.
+        url = url_for("sync.run_progress", job_uid=job_uid, run_uid=run_uid)
+        return render_template("sync/_progress_wait.html", progress_url=url, message=_service_words(problem))
     return render_template("sync/_progress.html", errors=errors, **_run_context(found))
 
 
