@@ -117,6 +117,13 @@ def test_an_etm_job_previewed_validated_and_run_with_the_progress_bar_reaching_t
     page.get_by_role("button", name="Load Preview").click()
     expect(page.locator("#roles-error")).to_contain_text("role")
     page.get_by_label("Role table").fill("CSM = success_manager")
+    # A filter the service cannot parse: where it breaks, beside the filter.
+    page.get_by_label("Query filter (optional)").fill("RoleInTerritory2 = ")
+    page.get_by_role("button", name="Load Preview").click()
+    expect(page.locator("#query_filter-error")).to_contain_text("at position 18")
+    page.get_by_label("Query filter (optional)").fill(
+        "RoleInTerritory2 IN ('CSM', 'Account Executive', 'Sales Manager')"
+    )
     page.get_by_role("button", name="Load Preview").click()
     page.get_by_role("heading", name=re.compile(r"Preview: \d+ rows")).wait_for()
     ghost = page.locator("table.preview-rows tbody tr", has_text="ghost@acme.io")
