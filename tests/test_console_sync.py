@@ -24,7 +24,7 @@ from tests.salesforce_kit import create_connection, standin_config
 from tests.seed import add_user
 from tests.smtp_sink import SmtpSink
 from tests.test_console_users import active_user
-from tests.test_sync_etm import Territories, build_org
+from tests.test_sync_etm import T0, Territories, build_org
 from tools.salesforce_standin import Emulator
 
 pytestmark = pytest.mark.slow
@@ -264,3 +264,26 @@ def test_a_user_without_rights_sees_no_admin_action_and_a_forged_post_is_refused
     assert forged.status == 403
     assert "You do not have the rights to do that." in forged.text()
     assert list(stack.jobs.ListRuns(jobs_pb2.ListRunsRequest(job=job.name), metadata=bearer()).runs) == []
+
+
+def test_an_account_team_job_is_the_same_flow_with_the_other_connector(sync_stack: SyncStack, page: Any) -> None:
+    stack = sync_stack
+    org = stack.org
+    org.org.add_team_member(org.accounts[0], org.users["ann@acme.io"], "Account Manager", at=T0)
+    org.org.add_team_member(org.accounts[1], org.users["ghost@acme.io"], "Account Manager", at=T0)
+    connections = connections_pb2_grpc.ConnectionServiceStub(stack.sync.channel)
+    create_connection(connections, stack.salesforce, bearer(), "Acme org")
+    sign_in_by_email(page, stack.base, ADMIN)
+    page.goto(f"{stack.url}/sync/jobs/new")
+    page.get_by_label("Job name").fill("Acme teams")
+    page.get_by_label("Connection").select_option(label="Acme org")
+    page.get_by_label("Connector").select_option("salesforce-account-team")
+    page.get_by_label("Role table").fill("Account Manager = success_manager")
+    page.get_by_role("button", name="Load Preview").click()
+    page.get_by_role("heading", name="Preview: 2 rows").wait_for()
+    expect(page.locator("table.preview-rows tbody tr", has_text="ann@acme.io")).to_contain_text("none")
+    page.get_by_role("button", name="Save and Sync").click()
+    expect(page.locator("progress#run-bar")).to_have_attribute("data-state", "succeeded", timeout=30_000)
+    page.get_by_role("heading", name="Rows not applied: 1").wait_for()
+    (job,) = stack.jobs.ListJobs(jobs_pb2.ListJobsRequest(), metadata=bearer()).jobs
+    assert job.connector == "salesforce-account-team" and job.WhichOneof("settings") == "account_team"
