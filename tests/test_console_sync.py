@@ -148,6 +148,7 @@ def test_an_etm_job_previewed_validated_and_run_with_the_progress_bar_reaching_t
 
     page.get_by_role("button", name="Save and Sync").click()
     page.get_by_role("heading", name="Run of Acme ETM").wait_for()
+    expect(page.get_by_text(f"by {ADMIN}")).to_be_visible()
     bar = page.locator("progress#run-bar")
     expect(bar).to_have_attribute("data-state", "succeeded", timeout=30_000)
     assert bar.get_attribute("value") == bar.get_attribute("max")

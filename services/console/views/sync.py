@@ -24,6 +24,7 @@ from services.runtime.auth import mint_token
 from steward.sync.v1 import connections_pb2 as cpb
 from steward.sync.v1 import jobs_pb2 as jpb
 from steward.sync.v1 import uploads_pb2 as upb
+from steward.users.v1 import users_pb2
 
 blueprint = Blueprint("sync", __name__, url_prefix="/sync")
 DEADLINE_SECONDS = 30.0
@@ -666,7 +667,22 @@ def run(job_uid: str, run_uid: str) -> Any:
     found = _get_run(job_uid, run_uid)
     job_found = _get_job(job_uid)
     errors = _run_errors(found) if found.state != jpb.RUN_STATE_RUNNING else []
-    return render_template("sync/run.html", job=job_found, errors=errors, **_run_context(found))
+    return render_template(
+        "sync/run.html", job=job_found, errors=errors, started_by=_who(found.started_by), **_run_context(found)
+    )
+
+
+def _who(started_by: str) -> str:
+    """A person's email for "users/{uid}"; service accounts and "schedule" as they are."""
+    if not started_by.startswith("users/"):
+        return started_by
+    try:
+        user = console().gateway.as_user(
+            me().uid, console().gateway.users.GetUser, users_pb2.GetUserRequest(name=started_by)
+        )
+    except grpc.RpcError:
+        return started_by
+    return str(user.email)
 
 
 @blueprint.get("/jobs/<job_uid>/runs/<run_uid>/progress")
