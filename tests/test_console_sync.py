@@ -261,9 +261,17 @@ def test_a_user_without_rights_sees_no_admin_action_and_a_forged_post_is_refused
     expect(page.get_by_role("link", name="New connection")).to_have_count(0)
 
     token = page.locator("form.signout input[name=csrf_token]").get_attribute("value")
-    forged = page.request.post(f"{stack.url}/sync/jobs/{job.uid}/run", form={"csrf_token": token or ""})
-    assert forged.status == 403
-    assert "You do not have the rights to do that." in forged.text()
+    for path in (
+        f"/sync/jobs/{job.uid}/run",
+        f"/sync/jobs/{job.uid}",
+        "/sync/jobs/new",
+        "/sync/jobs/new-upload",
+        "/sync/connections/new",
+        f"/sync/connections/{connection.uid}/test",
+    ):
+        forged = page.request.post(f"{stack.url}{path}", form={"csrf_token": token or "", "action": "save_and_sync"})
+        assert forged.status == 403, path
+        assert "You do not have the rights to do that." in forged.text()
     assert list(stack.jobs.ListRuns(jobs_pb2.ListRunsRequest(job=job.name), metadata=bearer()).runs) == []
 
 
