@@ -362,3 +362,49 @@ def test_every_and_role_options_parse():
         "CSM": "roles/success_manager",
         "Gone": "",
     }
+
+
+def test_runs_stay_readable_at_80_columns(cli):
+    cli.connect()
+    job = cli.make_job()
+    code, out = cli("run", "Acme ETM", "--follow")
+    assert code == 0, out
+    run_name = found(rf"{job}/runs/[0-9a-f-]{{36}}", out)
+    narrow = Cli({**cli.env, "COLUMNS": "80"}, cli.api)
+    code, out = narrow("runs", "Acme ETM")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert all(len(line) <= 80 for line in lines), out
+    assert "…" not in out, out
+    header = next(line.split() for line in lines if line.split()[:2] == ["run", "mode"])
+    assert header == ["run", "mode", "state", "started", "read", "new", "upd", "same", "skip", "error"]
+    short = run_name.rsplit("/", 1)[-1][:8]
+    [cells] = [line.split() for line in lines if line.startswith(short)]
+    # run, mode, state, started (date and time), read, new, updated, unchanged, skipped
+    assert cells[:3] == [short, "full", "succeeded"] and cells[5:] == ["10", "6", "0", "0", "4"], out
+
+
+def test_upload_sends_the_file_with_progress_and_lists_the_lines_not_applied(cli, tmp_path: Path):
+    created = cli.api.jobs.CreateJob(
+        jobs_pb2.CreateJobRequest(job=jobs_pb2.Job(display_name="Owners", type=jobs_pb2.JOB_TYPE_FILE_UPLOAD)),
+        metadata=cli.md,
+    )
+    bad_header = tmp_path / "bad.csv"
+    bad_header.write_text("account_id,nobody___tid\n001A,ann@acme.io\n")
+    code, out = cli("upload", "Owners", str(bad_header))
+    assert code == 1 and "INVALID_ARGUMENT" in out and "HEADER_INVALID" in out, out
+
+    owners = tmp_path / "owners.csv"
+    owners.write_text("account_id,success_manager___tid\n001X1,ann@acme.io\n001X2,ghost@acme.io\n001X3,bob@acme.io\n")
+    code, out = cli("upload", "Owners", str(owners))
+    assert code == 0, out
+    assert f"sent {owners.stat().st_size} bytes of owners.csv" in out
+    assert re.search(rf"{created.name}/runs/[0-9a-f-]{{36}}: succeeded", out), out
+    for label, count in (("read", 3), ("assigned", 2), ("skipped", 1)):
+        assert row(out, label, str(count)), (label, out)
+    assert "1 line(s) not applied" in out
+    assert row(out, "3", "001X2", "ghost@acme.io", "success_manager___tid", "USER_NOT_FOUND"), out
+    report = cli.json("upload", "Owners", str(owners))
+    assert report["run"]["state"] == "RUN_STATE_SUCCEEDED" and [e["row"] for e in report["errors"]] == ["3"]
+    code, out = cli("upload", "Owners", str(owners), "--kind", "teams")
+    assert code == 2 and "use assignments or users" in out

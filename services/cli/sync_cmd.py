@@ -7,6 +7,7 @@
     steward sync run JOB [--follow]                          run now; --follow shows its progress
     steward sync runs JOB                                    its runs, newest first
     steward sync errors RUN                                  the rows a run could not apply
+    steward sync upload JOB FILE [--kind users]              a CSV file to a file upload job
 
 JOB is "jobs/<id>" or a job's display name; a connection is "connections/<id>" or its display name.
 Secrets never travel on the command line (shell history, `ps`): they come from an environment
@@ -31,14 +32,23 @@ import typer
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from services.cli.client import all_pages, as_dict, call, console, emit, errors
 from steward.sync.v1 import connections_pb2 as cpb
-from steward.sync.v1 import connections_pb2_grpc, jobs_pb2_grpc
+from steward.sync.v1 import connections_pb2_grpc, jobs_pb2_grpc, uploads_pb2_grpc
 from steward.sync.v1 import jobs_pb2 as jpb
+from steward.sync.v1 import uploads_pb2 as upb
 
 sync_app = typer.Typer(no_args_is_help=True, help="Salesforce ETM sync: connections, jobs, runs.")
 connections_app = typer.Typer(no_args_is_help=True, help="Connections to Salesforce orgs (secrets are write-only).")
@@ -777,7 +787,46 @@ def runs(
         request = jpb.ListRunsRequest(job=sync.find_job(job), page_size=limit)
         return list(sync.jobs.ListRuns(request, metadata=sync.md).runs)
 
-    emit(_sync(work), RUN_COLUMNS, as_json)
+    found = _sync(work)
+    if as_json or console.width >= WIDE_COLUMNS:
+        emit(found, RUN_COLUMNS, as_json)
+        return
+    console.print(narrow_runs_table(found))
+    console.print(Text("Wider terminals show every count; --json gives full run names."), soft_wrap=True)
+
+
+# Below this width the full runs table cuts every cell to "jo…": fewer, shorter columns instead.
+WIDE_COLUMNS = 200
+NARROW_RUN_COLUMNS: list[tuple[str, Callable[[Any], object]]] = [
+    ("run", lambda r: r.name.rsplit("/", 1)[-1][:8]),
+    ("mode", lambda r: "incr" if r.mode == jpb.RUN_MODE_INCREMENTAL else "full"),
+    ("state", lambda r: _word(jpb.RunState, "RUN_STATE_", r.state)),
+    ("started", lambda r: _time(r, "start_time")[5:16].replace("T", " ")),
+    ("read", lambda r: r.counts.rows_read),
+    ("new", lambda r: r.counts.assigned),
+    ("upd", lambda r: r.counts.updated),
+    ("same", lambda r: r.counts.unchanged),
+    ("skip", lambda r: r.counts.skipped),
+    ("error", lambda r: r.error_code),
+]
+
+
+def narrow_runs_table(found: list[jpb.Run]) -> Table:
+    """Runs for an 80-column terminal: the run's short id, its state and start, the counts that
+    matter; no column is cut (the error code is the only one that may wrap)."""
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold underline")
+    for label, _ in NARROW_RUN_COLUMNS:
+        numeric = label in ("read", "new", "upd", "same", "skip")
+        table.add_column(
+            label,
+            no_wrap=label != "error",
+            overflow="fold",
+            min_width=len(label),
+            justify="right" if numeric else "left",
+        )
+    for r in found:
+        table.add_row(*(str(get(r)) for _, get in NARROW_RUN_COLUMNS))
+    return table
 
 
 ERROR_COLUMNS: list[tuple[str, Callable[[Any], object]]] = [
@@ -817,3 +866,87 @@ def run_errors(
         return rows[:limit]
 
     emit(_sync(work), ERROR_COLUMNS, as_json)
+
+
+# --- uploads ---
+
+UPLOAD_KINDS = ("assignments", "users")
+CHUNK_BYTES = 1024 * 1024
+
+
+def _chunks(job: str, path: Path, request_id: str, advance: Callable[[int], None]) -> Any:
+    """The file in 1 MiB chunks, the first naming the job; each one counted as gRPC takes it."""
+    with path.open("rb") as file:
+        first = True
+        while True:
+            data = file.read(CHUNK_BYTES)
+            if not data and not first:
+                return
+            if first:
+                yield upb.UploadChunk(job=job, file_name=path.name, request_id=request_id, data=data)
+                first = False
+            else:
+                yield upb.UploadChunk(data=data)
+            advance(len(data))
+            if not data:
+                return
+
+
+@sync_app.command("upload")
+def upload(
+    job: str = JOB,
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The CSV file."),
+    kind: str = typer.Option("assignments", "--kind", help="What the file holds: assignments or users."),
+    as_json: bool = JSON,
+) -> None:
+    """Upload a CSV file to a file upload job, with a progress bar; prints the run's counts and
+    the lines it could not apply (exit 1 if the file is refused or the run fails)."""
+    if kind not in UPLOAD_KINDS:
+        raise typer.BadParameter(f"{kind!r}: use assignments or users", param_hint="--kind")
+    size = file.stat().st_size
+
+    def stubs(channel: Any) -> tuple[Any, Any, Any]:
+        return (
+            connections_pb2_grpc.ConnectionServiceStub(channel),
+            jobs_pb2_grpc.JobServiceStub(channel),
+            uploads_pb2_grpc.UploadServiceStub(channel),
+        )
+
+    def work(found: tuple[Any, Any, Any], md: list[tuple[str, str]]) -> tuple[jpb.Run, list[jpb.RunError]]:
+        sync = Sync(found[0], found[1], md)
+        name = sync.find_job(job)
+        method = found[2].UploadAssignments if kind == "assignments" else found[2].UploadUsers
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=as_json or not console.is_terminal,
+        ) as progress:
+            task = progress.add_task(f"uploading {file.name}", total=size)
+            chunks = _chunks(name, file, str(uuid.uuid4()), lambda n: progress.advance(task, n))
+            finished: jpb.Run = method(chunks, metadata=md)
+            progress.update(task, completed=size, description="written")
+        request = jpb.ListRunErrorsRequest(run=finished.name, page_size=1000)
+        rows = list(sync.jobs.ListRunErrors(request, metadata=md).errors)
+        return finished, rows
+
+    final, rows = call("sync", stubs, work)
+    if as_json:
+        print(json.dumps({"run": as_dict(final), "errors": [as_dict(r) for r in rows]}, indent=2))
+    else:
+        console.print(Text(f"sent {size} bytes of {file.name}"))
+        _summary(final)
+        if rows:
+            console.print(Text(f"{len(rows)} line(s) not applied:", style="red"))
+            table = Table("line", "account", "user", "column", "reason")
+            for error in rows:
+                user = error.mapped.user_email or error.mapped.user_name
+                table.add_row(str(error.row), error.mapped.account_id, user, error.mapped.role_value, error.reason)
+            console.print(table)
+    if final.state == jpb.RUN_STATE_FAILED:
+        errors.print(Text(f"{final.error_code}: {final.error_message}", style="red"), soft_wrap=True)
+        raise typer.Exit(1)
