@@ -84,6 +84,9 @@ def create_app(config: ConsoleConfig, clock: Clock = time.time) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(users.blueprint)
+    from services.console.views import plays
+
+    app.register_blueprint(plays.blueprint)
 
     @app.before_request
     def _start() -> ResponseReturnValue | None:
