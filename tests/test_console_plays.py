@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from steward.rules.v1 import plays_pb2
+from services.cli.sample_events import event_from_json
+from services.console.plays_words import action_words, criteria_words, line_of
+from steward.rules.v1 import events_pb2, plays_pb2
 from tests.conftest import bearer
 from tests.console_kit import ADMIN, sign_in_by_email
 from tests.console_rules_kit import RulesStack, rules_console_running
@@ -214,3 +216,87 @@ def test_a_user_without_rights_sees_no_edit_action_and_a_forged_post_is_refused(
     assert page.request.get(f"{stack.url}/plays/{play.uid}/edit").status == 403
     assert page.request.post(f"{stack.url}/plays/new", form={"csrf_token": csrf, "document": document}).status == 403
     assert saved(stack, play).version == 1
+
+
+def test_a_webhook_play_keeps_its_write_only_secret_and_an_unchanged_save_changes_nothing(
+    rules_console: RulesStack, page
+) -> None:
+    stack = rules_console
+    hook = {"call_webhook": {"url": "https://hooks.example.com/steward", "timeout_seconds": 5}}
+    play = stack.api.plays.CreatePlay(
+        plays_pb2.CreatePlayRequest(play=play_message("Tell the CRM", [hook], webhook_secret="s" * 40)),
+        metadata=stack.admin_meta(),
+    )
+    sign_in_by_email(page, stack, ADMIN)
+    page.goto(f"{stack.url}/plays/{play.uid}/edit")
+    expect(page.locator("#secret-hint")).to_contain_text("this play has one; leave empty to keep it")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash")).to_contain_text("Nothing changed: “Tell the CRM” stays at version 1.")
+
+    page.goto(f"{stack.url}/plays/{play.uid}/edit")
+    replace_in_document(page, "name: Tell the CRM", "name: Tell the CRM\nwebhook_secret_env: CRM_KEY")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".play-problems")).to_contain_text("The console cannot read environment variables")
+    replace_in_document(page, "webhook_secret_env: CRM_KEY", "description: Every new account")
+    page.get_by_label(re.compile("Webhook secret")).fill("too short")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".play-problems")).to_contain_text("webhook secret")
+    assert saved(stack, play).version == 1
+
+    page.get_by_role("button", name="Save").click()  # the secret field is empty again: the old one stays
+    expect(page.locator(".flash")).to_contain_text("Saved “Tell the CRM”, version 2.")
+    after = saved(stack, play)
+    assert (after.description, after.has_webhook_secret) == ("Every new account", True)
+
+
+def test_criteria_and_actions_in_words_and_where_a_key_is_written() -> None:
+    criteria = {
+        "all": [
+            {"field": "segment", "op": "in", "value": ["Enterprise", "Mid"]},
+            {"any": [{"field": "arr", "op": "less_than", "value": 5.0}, {"field": "owner", "op": "exists"}]},
+            {"not": {"field": "stage", "op": "changed", "from": "onboarding", "to": "adoption"}},
+            {"field": "renewal_date", "op": "within_next_days", "value": 30},
+        ]
+    }
+    words = criteria_words(criteria)
+    assert words.text == "All of these:"
+    assert [c.text for c in words.children] == [
+        "segment is one of “Enterprise”, “Mid”",
+        "Any of these:",
+        "Not this:",
+        "renewal_date is within the next 30 days",
+    ]
+    assert [c.text for c in words.children[1].children] == ["arr is less than 5", "owner is set"]
+    assert words.children[2].children[0].text == "stage changed from “onboarding” to “adoption”"
+
+    action = plays_pb2.Action(
+        update_value=plays_pb2.UpdateValueAction(
+            role="roles/csm", round_robin=plays_pb2.RoundRobin(users=["users/1", "a@x.com"])
+        )
+    )
+    assert action_words(action, lambda name: {"users/1": "one@x.com"}.get(name, name)) == (
+        "Set the role csm to the next of one@x.com, a@x.com (round robin: the one with the fewest accounts)"
+    )
+
+    document = "name: X\ntrigger:\n  event: account_created\nactions:\n- create_task:\n    title: Hi\n"
+    assert line_of(document, "actions[0].create_task.title") == 6
+    assert line_of(document, "trigger.event") == 3
+    assert line_of(document, "actions[3].update_value") == 4  # the deepest key there is
+    assert line_of("name: [", "name") is None
+
+
+def test_a_sample_event_in_json_and_its_problems_in_words() -> None:
+    event, issues = event_from_json('{"account_id": " a-1 ", "custom_type": "renewal.signed", "attributes": {"x": 1}}')
+    assert issues == []
+    assert (event.account_id, event.type, event.custom_type) == ("a-1", events_pb2.EVENT_TYPE_CUSTOM, "renewal.signed")
+    assert event.attributes["x"] == 1
+    _, issues = event_from_json('{"account_id": 5, "type": "nope", "attributes": [], "extra": 1}')
+    assert {(path, reason) for path, _, reason in issues} == {
+        ("extra", "UNKNOWN_KEY"),
+        ("account_id", "TYPE_INVALID"),
+        ("type", "ENUM_INVALID"),
+        ("attributes", "TYPE_INVALID"),
+    }
+    assert event_from_json("[1]")[1][0][2] == "TYPE_INVALID"
+    assert event_from_json("")[1][0][2] == "REQUIRED"
+    assert event_from_json('{"account_id": "a"')[1][0][2] == "JSON_INVALID"

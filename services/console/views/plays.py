@@ -42,6 +42,10 @@ MAX_DOCUMENT = 100_000
 RECENT_RUNS = 25
 # Criteria with more top-level conditions than this are not taken apart to say which one failed.
 MAX_PROBES = 10
+# UpdatePlay paths a play document holds (the file form has every updatable field but the secret).
+DOCUMENT_PATHS = ("display_name", "description", "owner", "origin_team", "status", "priority", "trigger", "actions")
+MAX_SECRET = 200
+SECRET_FIELD = "webhook secret"
 USER_NAME = re.compile(r"users/[A-Za-z0-9_-]{1,64}")
 UID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Failures that are about the play or event sent: shown beside the document, not as an error page.
@@ -223,9 +227,16 @@ def _edit(current: plays_pb2.Play | None) -> Any:
         if not _is_uuid(form["request_id"]):
             form["request_id"] = str(uuid.uuid4())
         play, problems = _parse(form["document"], users)
+        secret = request.form.get("webhook_secret") or ""
+        if len(secret) > MAX_SECRET:
+            problems.append(Problem(SECRET_FIELD, f"At most {MAX_SECRET} characters.", "WEBHOOK_SECRET_INVALID"))
+        play.webhook_secret = secret
+        if not problems and current is not None:
+            fill_defaults(play, current)
+            if not secret and play_to_file(play, users.label) == play_to_file(current, users.label):
+                flash(f"Nothing changed: “{current.display_name}” stays at version {current.version}.")
+                return redirect(url_for("plays.view_play", uid=current.uid))
         if not problems:
-            if current is not None:
-                fill_defaults(play, current)
             message, problems, _ = _save(play, current, form, validate_only=True)
         if not problems and not message:
             message, problems, saved = _save(play, current, form, validate_only=False)
@@ -245,6 +256,7 @@ def _edit(current: plays_pb2.Play | None) -> Any:
             problems=problems,
             message=message,
             max_document=MAX_DOCUMENT,
+            max_secret=MAX_SECRET,
         ),
         status,
     )
@@ -262,7 +274,14 @@ def _parse(document: str, users: Users) -> tuple[plays_pb2.Play, list[Problem]]:
     if len(sources) != 1:
         return plays_pb2.Play(), [Problem("", f"Write exactly one play here (found {len(sources)}).")]
     play, issues = file_to_play(sources[0].data, users.resolve, environ={})
-    return play, [Problem(path, description, reason) for path, description, reason in issues]
+    problems = [Problem(path, description, reason) for path, description, reason in issues]
+    for problem in problems:
+        if problem.path == "webhook_secret_env" and problem.reason == "ENV_MISSING":
+            problem.description = (
+                "The console cannot read environment variables: leave webhook_secret_env out "
+                "and type the secret in the webhook secret field instead."
+            )
+    return play, problems
 
 
 def _save(
@@ -283,7 +302,10 @@ def _save(
             saved = _as_me(
                 plays.UpdatePlay,
                 plays_pb2.UpdatePlayRequest(
-                    play=play, update_mask=FieldMask(paths=["*"]), validate_only=validate_only, request_id=request_id
+                    play=play,
+                    update_mask=FieldMask(paths=_paths(play)),
+                    validate_only=validate_only,
+                    request_id=request_id,
                 ),
             )
     except grpc.RpcError as error:
@@ -300,12 +322,23 @@ def _save(
             )
         if not violations:
             return "", [Problem("", message, reason)], None
-        return "", [Problem(file_path(v.field), v.description, v.reason) for v in violations], None
+        return "", [Problem(_document_path(v.field), v.description, v.reason) for v in violations], None
     if validate_only:
         return "", [], None
     warnings = "; ".join(f"{file_path(w.field) or 'play'}: {w.description}" for w in saved.warnings)
     flash(f"Saved “{saved.display_name}”, version {saved.version}." + (f" Warning: {warnings}" if warnings else ""))
     return "", [], saved
+
+
+def _paths(play: plays_pb2.Play) -> list[str]:
+    """What the document sets: all of the play but its webhook secret, which is write-only (never
+    in the document) and changes only when a new one is typed."""
+    return [*DOCUMENT_PATHS, "webhook_secret"] if play.webhook_secret else list(DOCUMENT_PATHS)
+
+
+def _document_path(server_field: str) -> str:
+    path = file_path(server_field)
+    return SECRET_FIELD if path == "webhook_secret_env" else path
 
 
 def _is_uuid(value: str) -> bool:
