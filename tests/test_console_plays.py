@@ -13,12 +13,16 @@ import pytest
 from playwright.sync_api import expect
 
 from services.cli.sample_events import event_from_json
+from services.console.config import ConsoleConfig, SmtpOut
 from services.console.plays_words import action_words, criteria_words, line_of
+from services.console.server import ConsoleServer
+from services.users.config import UsersConfig
 from steward.rules.v1 import events_pb2, plays_pb2
-from tests.conftest import bearer
-from tests.console_kit import ADMIN, sign_in_by_email
+from tests.conftest import JWT_SECRET, bearer
+from tests.console_kit import ADMIN, Clock, Stack, sign_in_by_email
 from tests.console_rules_kit import RulesStack, rules_console_running
 from tests.plays_kit import account_event, play_message, publish, team_with, wait_processed
+from tests.processes import free_port
 from tests.seed import add_user
 
 pytestmark = pytest.mark.slow
@@ -89,6 +93,7 @@ def test_a_play_edited_with_a_validation_error_shown_then_saved_and_tested(rules
     # The play in words, from the proto.
     page.get_by_role("heading", name="Enterprise onboarding").wait_for()
     expect(page.locator(".criteria")).to_contain_text("segment is “Enterprise”")
+    expect(page.locator(".play-facts")).to_contain_text(f"Customer Success ({play.origin_team})")
     actions = page.locator("ol.play-actions li")
     expect(actions.nth(0)).to_have_text("Set the role success_manager to bob@example.com")
     expect(actions.nth(1)).to_have_text(
@@ -153,6 +158,13 @@ def test_a_play_edited_with_a_validation_error_shown_then_saved_and_tested(rules
     expect(run).to_contain_text("acct-42")
     expect(run.locator("td").nth(2)).to_have_text("applied")
     expect(run).to_contain_text("1: applied → bob@example.com")
+    page.get_by_label("Outcome").select_option("failed")
+    page.get_by_role("button", name="Show").click()
+    expect(run).to_have_text(["No failed runs."])
+    page.get_by_label("Outcome").select_option("applied")
+    page.get_by_role("button", name="Show").click()
+    expect(run.locator("td").nth(1)).to_have_text("acct-42")
+    assert page.request.get(f"{stack.url}/plays/{play.uid}?runs=made-up").ok  # back to the newest, in words
     page.get_by_role("link", name="Plays", exact=True).first.click()
     counts = page.locator("table.plays tbody tr td")
     expect(counts.nth(4)).to_have_text("1")
@@ -300,3 +312,26 @@ def test_a_sample_event_in_json_and_its_problems_in_words() -> None:
     assert event_from_json("[1]")[1][0][2] == "TYPE_INVALID"
     assert event_from_json("")[1][0][2] == "REQUIRED"
     assert event_from_json('{"account_id": "a"')[1][0][2] == "JSON_INVALID"
+
+
+def test_the_rules_service_away_is_said_in_words(users_api: Any, smtp: Any, page) -> None:
+    users = users_api(UsersConfig(bootstrap_admin_email=ADMIN))
+    config = ConsoleConfig(
+        host="127.0.0.1",
+        port=0,
+        users_address=users.running.address,
+        rules_address=f"127.0.0.1:{free_port()}",  # nothing listens there
+        jwt_secret=JWT_SECRET,
+        smtp=SmtpOut(host="127.0.0.1", port=smtp.port),
+    )
+    server = ConsoleServer(config, Clock())
+    server.start()
+    try:
+        stack = Stack(users, server, smtp, Clock())
+        sign_in_by_email(page, stack, ADMIN)
+        answer = page.request.get(f"{stack.url}/plays")
+        assert answer.status == 503
+        assert "The rules or users service cannot be reached right now." in answer.text()
+        assert "Traceback" not in answer.text()
+    finally:
+        server.stop(timeout=2)

@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 
 from services.cli.play_files import file_path, file_to_play, fill_defaults, load_text, play_to_file, to_yaml
 from services.cli.sample_events import event_from_json
-from services.console.app import console, may_manage_users, me
+from services.console.app import console, log, may_manage_users, me
 from services.console.forms import clean_text
 from services.console.plays_words import (
     Sentence,
@@ -77,6 +77,18 @@ class Problem:
     description: str
     reason: str = ""
     line: int | None = None
+
+
+@blueprint.errorhandler(grpc.RpcError)
+def _failed(error: grpc.RpcError) -> Any:
+    """As the console's own handler, but these pages call the rules service as well as users:
+    an outage does not name only the users service."""
+    problem = problem_of(error)
+    if problem.code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        problem.message = "The rules or users service cannot be reached right now. Try again in a moment."
+    log.warning("rpc_failed", path=request.path, code=problem.code.name, reason=problem.reason)
+    status = 403 if problem.code == grpc.StatusCode.PERMISSION_DENIED else 503
+    return render_template("error.html", title="The request failed", message=problem.message), status
 
 
 def _as_me(method: Any, message: Any) -> Any:
@@ -170,28 +182,67 @@ def _can_author() -> bool:
     return may_manage_users(me())
 
 
+OUTCOMES = {
+    outcome_word(number): number
+    for number in plays_pb2.RunOutcome.values()
+    if number != plays_pb2.RUN_OUTCOME_UNSPECIFIED
+}
+
+
 @blueprint.get("/plays/<uid>")
 def view_play(uid: str) -> Any:
     play = _get_play(uid)
     users = Users()
-    runs = _as_me(
-        console().gateway.plays.ListPlayRuns, plays_pb2.ListPlayRunsRequest(play=play.name, page_size=RECENT_RUNS)
-    ).runs
+    outcome = request.args.get("outcome", "")
+    if outcome not in OUTCOMES:
+        outcome = ""
+    cursor = clean_text(request.args.get("runs"), 2000)
+    listing = plays_pb2.ListPlayRunsRequest(
+        play=play.name,
+        page_size=RECENT_RUNS,
+        page_token=cursor,
+        outcome=OUTCOMES.get(outcome, plays_pb2.RUN_OUTCOME_UNSPECIFIED),  # type: ignore[arg-type]
+    )
+    try:
+        reply = _as_me(console().gateway.plays.ListPlayRuns, listing)
+    except grpc.RpcError as error:
+        if problem_of(error).code != grpc.StatusCode.INVALID_ARGUMENT:  # a cursor that is stale or made up
+            raise
+        flash("That page of runs is no longer there: here are the newest.", "error")
+        return redirect(url_for("plays.view_play", uid=uid, outcome=outcome or None))
     return render_template(
         "plays/view.html",
         play=play,
         uid=uid,
         owner=users.label(play.owner) if play.owner else "",
+        team=_team_label(play.origin_team),
         trigger=trigger_words(play.trigger),
         criteria=trigger_criteria(play.trigger),
         actions=[action_words(a, users.label) for a in play.actions],
-        runs=runs,
+        runs=reply.runs,
+        next_runs=reply.next_page_token,
+        first_runs=not cursor,
+        outcome=outcome,
+        outcomes=list(OUTCOMES),
         status_word=status_word,
         outcome_word=outcome_word,
         reason_words=reason_words,
         who=users.label,
         can_author=_can_author(),
     )
+
+
+def _team_label(name: str) -> str:
+    """A team's display name and its name, or its name alone when it cannot be read."""
+    if not name:
+        return ""
+    try:
+        team = _as_me(console().gateway.teams.GetTeam, users_pb2.GetTeamRequest(name=name))
+    except grpc.RpcError as error:
+        if problem_of(error).code not in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+            raise
+        return name
+    return f"{team.display_name} ({name})"
 
 
 # --- edit and create -------------------------------------------------------------------------
