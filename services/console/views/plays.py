@@ -294,7 +294,7 @@ def _edit(current: plays_pb2.Play | None) -> Any:
             if saved is not None:
                 return redirect(url_for("plays.view_play", uid=saved.uid))
         if problems and not message:
-            message = "Nothing was saved: fix the problems shown beside the document."
+            message = "Nothing was saved: fix the problems listed with the document."
         for problem in problems:
             problem.line = line_of(form["document"], problem.path)
     status = 422 if problems or message else 200
