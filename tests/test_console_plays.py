@@ -194,6 +194,25 @@ def test_a_new_play_is_created_from_its_document(rules_console: RulesStack, page
     page.goto(f"{stack.url}/plays")
     page.get_by_role("link", name="New play").click()
     replace_in_document(page, "name: New play", "name: Welcome")
+
+    # Tried before it is saved: the document as written against a sample event; nothing saved.
+    page.get_by_text("Test this document before saving").click()
+    page.get_by_label("Sample event (JSON)").fill(ENTERPRISE)
+    page.get_by_role("button", name="Test this document").click()
+    result = page.locator(".test-result")
+    expect(result.get_by_role("heading")).to_have_text("Matched")
+    expect(result.locator("li")).to_contain_text(["Kick-off call"])
+    replace_in_document(page, "value: Enterprise", "value: Mid-market")
+    page.get_by_role("button", name="Test this document").click()
+    expect(result.get_by_role("heading")).to_have_text("Not matched")
+    expect(result.locator("ul.unmet li")).to_have_text(["segment is “Enterprise”".replace("Enterprise", "Mid-market")])
+    replace_in_document(page, "holder_of_role: success_manager", "holder_of_role: nobody")
+    page.get_by_role("button", name="Test this document").click()
+    expect(page.locator("p.problem")).to_contain_text("Nothing was tested")
+    expect(page.locator(".play-problems")).to_contain_text("actions[0].create_task.holder_of_role")
+    assert stack.api.plays.ListPlays(plays_pb2.ListPlaysRequest(), metadata=stack.admin_meta()).plays == []
+
+    replace_in_document(page, "holder_of_role: nobody", "holder_of_role: success_manager")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".flash")).to_contain_text("Saved “Welcome”, version 1.")
     names = [

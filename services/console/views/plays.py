@@ -46,6 +46,8 @@ MAX_PROBES = 10
 DOCUMENT_PATHS = ("display_name", "description", "owner", "origin_team", "status", "priority", "trigger", "actions")
 MAX_SECRET = 200
 SECRET_FIELD = "webhook secret"
+# Stands in for a webhook play's write-only secret in a dry run of its document (never called).
+DRY_RUN_SECRET = "dry-run-" + "0" * 32
 USER_NAME = re.compile(r"users/[A-Za-z0-9_-]{1,64}")
 UID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Failures that are about the play or event sent: shown beside the document, not as an error page.
@@ -266,6 +268,7 @@ def _edit(current: plays_pb2.Play | None) -> Any:
         "document": NEW_PLAY if current is None else to_yaml(play_to_file(current, users.label)),
         "etag": current.etag if current else "",
         "request_id": str(uuid.uuid4()),
+        "event": _sample_event(current) if current else _sample_event(None),
     }
     problems: list[Problem] = []
     message = ""
@@ -274,6 +277,7 @@ def _edit(current: plays_pb2.Play | None) -> Any:
             "document": (request.form.get("document") or "").replace("\r\n", "\n"),
             "etag": clean_text(request.form.get("etag"), 200),
             "request_id": clean_text(request.form.get("request_id"), 100),
+            "event": (request.form.get("event") or "").replace("\r\n", "\n"),
         }
         if not _is_uuid(form["request_id"]):
             form["request_id"] = str(uuid.uuid4())
@@ -282,6 +286,8 @@ def _edit(current: plays_pb2.Play | None) -> Any:
         if len(secret) > MAX_SECRET:
             problems.append(Problem(SECRET_FIELD, f"At most {MAX_SECRET} characters.", "WEBHOOK_SECRET_INVALID"))
         play.webhook_secret = secret
+        if request.form.get("intent") == "test":
+            return _test_document(current, form, play, problems, users)
         if not problems and current is not None:
             fill_defaults(play, current)
             if not secret and play_to_file(play, users.label) == play_to_file(current, users.label):
@@ -295,9 +301,19 @@ def _edit(current: plays_pb2.Play | None) -> Any:
                 return redirect(url_for("plays.view_play", uid=saved.uid))
         if problems and not message:
             message = "Nothing was saved: fix the problems listed with the document."
-        for problem in problems:
-            problem.line = line_of(form["document"], problem.path)
-    status = 422 if problems or message else 200
+    return _edit_page(current, form, problems, message)
+
+
+def _edit_page(
+    current: plays_pb2.Play | None,
+    form: dict[str, str],
+    problems: list[Problem],
+    message: str,
+    result: dict[str, Any] | None = None,
+    event_problems: list[Problem] | None = None,
+) -> Any:
+    for problem in problems:
+        problem.line = line_of(form["document"], problem.path)
     return (
         render_template(
             "plays/edit.html",
@@ -306,11 +322,53 @@ def _edit(current: plays_pb2.Play | None) -> Any:
             form=form,
             problems=problems,
             message=message,
+            result=result,
+            event_problems=event_problems or [],
             max_document=MAX_DOCUMENT,
             max_secret=MAX_SECRET,
         ),
-        status,
+        422 if problems or message or event_problems else 200,
     )
+
+
+def _test_document(
+    current: plays_pb2.Play | None,
+    form: dict[str, str],
+    play: plays_pb2.Play,
+    problems: list[Problem],
+    users: Users,
+) -> Any:
+    """The document as it is, unsaved, against the sample event (TestPlay validates it like
+    CreatePlay): nothing is saved, and the form keeps what was typed."""
+    event, event_problems = _event_from_json(form["event"])
+    if problems or event_problems:
+        message = "Nothing was tested: fix the problems listed." if problems else ""
+        return _edit_page(current, form, problems, message, event_problems=event_problems)
+    if current is not None:
+        fill_defaults(play, current)
+        play.uid = current.uid  # judged as the saved play (e.g. it does not compete with itself)
+    if not play.owner:  # as CreatePlay would on Save (TestPlay gives no default)
+        play.owner = f"users/{me().uid}"
+    if not play.webhook_secret and any(a.HasField("call_webhook") for a in play.actions):
+        play.webhook_secret = DRY_RUN_SECRET  # a dry run calls no webhook; Save asks for the real one
+    try:
+        reply = _as_me(console().gateway.plays.TestPlay, plays_pb2.TestPlayRequest(play=play, events=[event]))
+    except grpc.RpcError as error:
+        if problem_of(error).code not in SHOWN_BESIDE:
+            raise
+        message, reason, violations = _violations(error)
+        of_event = [v for v in violations if v.field.startswith("events")]
+        of_play = [v for v in violations if not v.field.startswith("events")]
+        theirs = [Problem(_event_path(v.field), v.description, v.reason) for v in of_event]
+        found = [Problem(_document_path(v.field), v.description, v.reason) for v in of_play]
+        if not violations:
+            found = [Problem("", message, reason)]
+        note = "Nothing was tested: fix the problems listed." if found else ""
+        return _edit_page(current, form, found, note, event_problems=theirs)
+    tested = plays_pb2.Play()
+    tested.CopyFrom(play)
+    tested.name = ""  # matched under the name the server made up for it
+    return _edit_page(current, form, [], "", result=_result(tested, event, reply, users))
 
 
 def _parse(document: str, users: Users) -> tuple[plays_pb2.Play, list[Problem]]:
@@ -403,9 +461,9 @@ def _is_uuid(value: str) -> bool:
 # --- test against a sample event -------------------------------------------------------------
 
 
-def _sample_event(play: plays_pb2.Play) -> str:
+def _sample_event(play: plays_pb2.Play | None) -> str:
     event: dict[str, Any] = {"account_id": "acct-1"}
-    trigger = play.trigger
+    trigger = play.trigger if play else plays_pb2.Trigger(event_type=events_pb2.EVENT_TYPE_ACCOUNT_CREATED)
     if trigger.event_type == events_pb2.EVENT_TYPE_CUSTOM:
         event["type"] = "custom"
         event["custom_type"] = trigger.custom_event_type
@@ -466,7 +524,8 @@ def _event_path(field: str) -> str:
 def _result(
     play: plays_pb2.Play, event: events_pb2.AccountEvent, reply: plays_pb2.TestPlayResponse, users: Users
 ) -> dict[str, Any]:
-    matches = [m for r in reply.results for m in r.matches if m.play == play.name]
+    # One play was tested: a saved one by its name, an unsaved one under a name made up for it.
+    matches = [m for r in reply.results for m in r.matches if m.play == play.name or not play.name]
     if matches:
         actions = [
             {
