@@ -469,6 +469,8 @@ def _sample_event(play: plays_pb2.Play | None) -> str:
         event["custom_type"] = trigger.custom_event_type
     elif trigger.event_type != events_pb2.EVENT_TYPE_UNSPECIFIED:
         event["type"] = events_pb2.EventType.Name(trigger.event_type).removeprefix("EVENT_TYPE_").lower()
+    else:  # segment plays: any event that changes the account's state
+        event["type"] = "account_updated"
     event["attributes"] = {}
     return json.dumps(event, indent=2)
 
