@@ -354,3 +354,38 @@ def test_the_rules_service_away_is_said_in_words(users_api: Any, smtp: Any, page
         assert "Traceback" not in answer.text()
     finally:
         server.stop(timeout=2)
+
+
+def test_segment_and_manual_plays_are_shown_and_tested_in_words(rules_console: RulesStack, page) -> None:
+    stack = rules_console
+    md = stack.admin_meta()
+    event = account_event("acct-1", {"segment": "Enterprise", "renewal_date": "2999-01-01"})
+    publish(stack.api, bearer(), event)  # segment criteria may name only attributes events carried
+    task = {"create_task": {"title": "Plan the renewal", "holder_of_role": "roles/success_manager"}}
+    segment = play_message(
+        "Renewal coming up",
+        [task],
+        kind=plays_pb2.TRIGGER_KIND_ENTERS_SEGMENT,
+        activation=plays_pb2.ACTIVATION_SCOPE_EXISTING_AND_NEW,
+        criteria={"field": "renewal_date", "op": "within_next_days", "value": 30},
+        status=plays_pb2.PLAY_STATUS_DRAFT,
+    )
+    manual = play_message("Escalate", [task], kind=plays_pb2.TRIGGER_KIND_MANUAL, status=plays_pb2.PLAY_STATUS_DRAFT)
+    created = [stack.api.plays.CreatePlay(plays_pb2.CreatePlayRequest(play=p), metadata=md) for p in (segment, manual)]
+    sign_in_by_email(page, stack, ADMIN)
+    page.goto(f"{stack.url}/plays")
+    rows = page.locator("table.plays tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Run by hand only")
+    expect(rows.nth(1)).to_contain_text(
+        "When an account enters the segment (also the accounts already in it when activated)"
+    )
+    expect(rows.nth(1)).to_contain_text("draft")
+
+    page.goto(f"{stack.url}/plays/{created[0].uid}")
+    expect(page.locator(".criteria")).to_contain_text("renewal_date is within the next 30 days")
+    for play in created:
+        page.goto(f"{stack.url}/plays/{play.uid}/test")
+        page.get_by_role("button", name="Test").click()
+        expect(page.locator(".test-result").get_by_role("heading")).to_have_text("Not matched")
+    expect(page.locator(".test-result")).to_contain_text("This play runs only by hand")
