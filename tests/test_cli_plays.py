@@ -4,6 +4,7 @@ users and rules servers, in process."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import textwrap
 import time
 from dataclasses import dataclass
@@ -614,3 +615,37 @@ def test_the_server_judges_every_action_and_the_cli_shows_its_violations_in_file
             assert f"{where}{path}: " in out and f"[{reason}]" in out, (command, path, out)
         assert "5 problem(s) in 1 play(s)" in out
     assert cli.plays() == {}
+
+
+def test_test_runs_the_files_play_against_a_sample_event_and_records_nothing(cli, tmp_path):
+    play = tmp_path / "onboarding.yaml"
+    play.write_text(ONBOARDING.format(team=cli.team))
+    enterprise = (
+        '{"account_id": "acct-7", "type": "account_created", "attributes": {"segment": "Enterprise", "arr": 50000}}'
+    )
+    code, out = cli("test", str(play), "--event", enterprise)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == "matched: Enterprise onboarding"
+    assert len(lines) == 5 and lines[1].startswith("  1. ") and "success_manager" in lines[1]
+    assert "Kick-off call" in lines[4]
+
+    # Too small: no match. From a file (@FILE), as JSON too.
+    small = tmp_path / "small.json"
+    small.write_text('{"account_id": "acct-7", "type": "account_created", "attributes": {"segment": "SMB"}}')
+    code, out = cli("test", str(play), "--event", f"@{small}")
+    assert (code, out.strip()) == (0, "not matched: the play would not run for this event")
+    code, out = cli("test", str(play), "--event", f"@{small}", "--json")
+    assert code == 0 and json.loads(out)["results"][0].get("matches") is None
+
+    # An unsaved play is judged whole by the server; nothing is created, no event recorded.
+    assert cli.plays() == {}
+    code, out = cli("test", str(play), "--event", '{"account_id": "acct-7", "type": "acount_created", "segment": "x"}')
+    assert code == 1
+    assert "--event: type: unknown event type" in out and "--event: segment: unknown key" in out
+    play.write_text(ONBOARDING.format(team=cli.team).replace("role: success_manager", "role: chief_of_fun"))
+    code, out = cli("test", str(play), "--event", enterprise)
+    assert code == 1 and f"{play}: Enterprise onboarding: actions[0].update_value.role: " in out
+    assert "[ROLE_UNKNOWN]" in out and "Traceback" not in out
+    code, out = cli("test", str(tmp_path / "missing.yaml"), "--event", enterprise)
+    assert code == 1 and "no such file or directory" in out

@@ -4,6 +4,7 @@
     steward plays diff -f plays/         unified diff server -> file; exit 1 if anything differs
     steward plays apply -f plays/        all valid: create or update each play; else change nothing
     steward plays run PLAY --account ID  run a manual play for one account now
+    steward plays test FILE --event JSON a dry run of the file's play against a sample event
 
 Files are matched to saved plays by name (Play.display_name); see play_files for the form.
 A play's webhook secret comes from the environment variable its file names and is never
@@ -44,6 +45,7 @@ from services.cli.play_files import (
     play_to_file,
     to_yaml,
 )
+from services.cli.sample_events import event_from_json
 from steward.rules.v1 import events_pb2, events_pb2_grpc, plays_pb2, plays_pb2_grpc
 from steward.users.v1 import users_pb2, users_pb2_grpc
 
@@ -433,6 +435,82 @@ def run(
         return
     line = f"{started.name}: {_outcome(started.outcome)}"
     console.print(Text(line + (f" ({started.reason})" if started.reason else "")), soft_wrap=True)
+
+
+@plays_app.command("test")
+def test(
+    path: Path = typer.Argument(..., help="A file holding one play (the form `apply` reads)."),
+    event: str = typer.Option(
+        ...,
+        "--event",
+        help='The sample event as JSON, e.g. \'{"account_id": "acct-1", "type": "account_created", '
+        '"attributes": {"segment": "Enterprise"}}\', or @FILE to read it from a file.',
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the TestPlayResponse as JSON."),
+) -> None:
+    """Dry run (TestPlay): would the file's play match the event, and which actions would run?
+    Nothing is recorded and nothing changes. Exit 0 either way; 1 on a problem."""
+    text = event
+    if event.startswith("@"):
+        try:
+            text = Path(event[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            errors.print(Text(f"--event: cannot read {event[1:]}: {error}"), soft_wrap=True)
+            raise typer.Exit(1) from None
+    sample, issues = event_from_json(text)
+    problems = [Problem("--event", "", where, description, reason) for where, description, reason in issues]
+
+    def work(session: Session) -> plays_pb2.TestPlayResponse:
+        entries, trouble = _read(session, path)
+        found = trouble + [p for e in entries for p in e.problems]
+        if not found and len(entries) != 1:
+            found.append(Problem(str(path), "", "", f"a file with one play (this one has {len(entries)})", "PLAYS"))
+        if found or problems:
+            _print_problems(found + problems)
+            raise typer.Exit(1)
+        entry = entries[0]
+        play = plays_pb2.Play()
+        play.CopyFrom(entry.play)
+        if entry.current is not None:  # the saved play's identity: competing plays are judged as for it
+            play.uid = entry.current.uid
+        try:
+            reply: plays_pb2.TestPlayResponse = session.plays.TestPlay(
+                plays_pb2.TestPlayRequest(play=play, events=[sample]), metadata=session.md
+            )
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            reason, violations = error_details(error)
+            _print_problems(
+                [_test_problem(entry, v.field, v.description, v.reason) for v in violations]
+                or [entry.source.problem("", error.details() or "", reason or error.code().name)]
+            )
+            raise typer.Exit(1) from None
+        return reply
+
+    reply = _session(work)
+    if as_json:
+        print(json.dumps(as_dict(reply), indent=2))
+        return
+    matches = [m for result in reply.results for m in result.matches]
+    if not matches:
+        console.print(Text("not matched: the play would not run for this event"), soft_wrap=True)
+        return
+    for match in matches:
+        console.print(Text(f"matched: {match.display_name or match.play}"), soft_wrap=True)
+        for action in match.actions:
+            line = f"  {action.index + 1}. {action.description}"
+            if action.skipped_reason:
+                line += f" (skipped: {action.skipped_reason}, {action.winner} wins)"
+            console.print(Text(line), soft_wrap=True)
+
+
+def _test_problem(entry: Entry, field: str, description: str, reason: str) -> Problem:
+    """A violation of the TestPlay request: of the play (file terms) or of the event (--event)."""
+    if field.startswith("events"):
+        where = field.split(".", 1)[1] if "." in field else ""
+        return Problem("--event", "", where, description, reason)
+    return entry.source.problem(file_path(field), description, reason)
 
 
 # --- steward accounts ----------------------------------------------------------------------

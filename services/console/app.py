@@ -84,10 +84,10 @@ def create_app(config: ConsoleConfig, clock: Clock = time.time) -> Flask:
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(users.blueprint)
-    from services.console.views import accounts, reassign, roles, teams, user_page
+    from services.console.views import accounts, plays, reassign, roles, teams, user_page
     from services.console.views import sync as sync_views
 
-    for pages in (user_page, reassign, teams, roles, accounts, sync_views):
+    for pages in (user_page, reassign, teams, roles, accounts, plays, sync_views):
         app.register_blueprint(pages.blueprint)
 
     @app.before_request
