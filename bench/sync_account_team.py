@@ -24,10 +24,10 @@ import grpc
 
 from bench.harness import SECRET, backend, scratch_databases, users_service
 from bench.sync_etm import (
-    API_VERSION,
     Salesforce,
     bulk_insert_floor,
     counts_text,
+    create_connection,
     ensure_roles,
     fetch_and_parse,
     peak_rss_mib,
@@ -39,7 +39,7 @@ from bench.sync_etm import (
 )
 from services.runtime.auth import mint_token
 from services.runtime.db import Database
-from steward.sync.v1 import connections_pb2, connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from steward.sync.v1 import jobs_pb2, jobs_pb2_grpc
 
 ROLE_VALUES = {
     "Account Manager": "roles/success_manager",
@@ -51,21 +51,7 @@ SWAP = {"Account Manager": "Sales Rep", "Sales Rep": "Account Manager"}
 
 
 def create_job(channel: grpc.Channel, metadata: list[tuple[str, str]], sf: Salesforce) -> jobs_pb2.Job:
-    connection = connections_pb2_grpc.ConnectionServiceStub(channel).CreateConnection(
-        connections_pb2.CreateConnectionRequest(
-            connection=connections_pb2.Connection(
-                display_name="Emulated org",
-                instance_url=sf.url,
-                api_version=API_VERSION,
-                oauth=connections_pb2.OAuthSettings(
-                    grant=connections_pb2.O_AUTH_GRANT_CLIENT_CREDENTIALS,
-                    client_id=sf.client_id,
-                    client_secret=sf.client_secret,
-                ),
-            )
-        ),
-        metadata=metadata,
-    )
+    connection = create_connection(channel, metadata, sf)
     settings = jobs_pb2.AccountTeamSettings(
         query_filter="TeamMemberRole != null", role_values=ROLE_VALUES, removals=jobs_pb2.REMOVALS_REPORT
     )

@@ -265,8 +265,10 @@ def ensure_roles(
         )
 
 
-def create_job(channel: grpc.Channel, metadata: list[tuple[str, str]], sf: Salesforce) -> jobs_pb2.Job:
-    connection = connections_pb2_grpc.ConnectionServiceStub(channel).CreateConnection(
+def create_connection(
+    channel: grpc.Channel, metadata: list[tuple[str, str]], sf: Salesforce
+) -> connections_pb2.Connection:
+    return connections_pb2_grpc.ConnectionServiceStub(channel).CreateConnection(
         connections_pb2.CreateConnectionRequest(
             connection=connections_pb2.Connection(
                 display_name="Emulated org",
@@ -281,6 +283,10 @@ def create_job(channel: grpc.Channel, metadata: list[tuple[str, str]], sf: Sales
         ),
         metadata=metadata,
     )
+
+
+def create_job(channel: grpc.Channel, metadata: list[tuple[str, str]], sf: Salesforce) -> jobs_pb2.Job:
+    connection = create_connection(channel, metadata, sf)
     return jobs_pb2_grpc.JobServiceStub(channel).CreateJob(
         jobs_pb2.CreateJobRequest(
             job=jobs_pb2.Job(

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.runtime.config import ConfigError, EnvSettings, service_address
+from services.runtime.config import ConfigError, EnvSettings, checked_jwt_secret, service_address
 
 DEFAULT_CONSOLE_PORT = 8080
 
@@ -66,9 +66,7 @@ class ConsoleConfig(EnvSettings):
     @field_validator("jwt_secret")
     @classmethod
     def _long_enough(cls, secret: str) -> str:
-        if len(secret) < 32:
-            raise ConfigError("STEWARD_JWT_SECRET must be set to at least 32 characters (HS256 wants a 256-bit key)")
-        return secret
+        return checked_jwt_secret(secret)
 
     @field_validator("public_url")
     @classmethod

@@ -4,10 +4,8 @@ closed on SIGTERM/SIGINT after the requests in flight finish."""
 from __future__ import annotations
 
 import contextlib
-import signal
 import threading
 import time
-from types import FrameType
 from typing import Any
 
 from waitress import wasyncore
@@ -18,6 +16,7 @@ from services.console.app import create_app
 from services.console.config import ConsoleConfig
 from services.console.sessions import Clock
 from services.runtime.logging import get_logger
+from services.runtime.server import serve_until_signalled
 
 log = get_logger("steward.console")
 
@@ -71,16 +70,4 @@ class ConsoleServer:
         log.info("stopped")
 
     def serve_until_signalled(self) -> int:
-        stop_requested = threading.Event()
-
-        def _request_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal", signal=signal.Signals(signum).name)
-            stop_requested.set()
-
-        signal.signal(signal.SIGTERM, _request_stop)
-        signal.signal(signal.SIGINT, _request_stop)
-        self.start()
-        while not stop_requested.wait(0.5):
-            pass
-        self.stop()
-        return 0
+        return serve_until_signalled(self.start, self.stop)

@@ -66,6 +66,12 @@ def _describe(cls: type[EnvSettings], prefix: str, error: ErrorDetails) -> str:
     return f"{variable}: {error['msg']}, got {error['input']!r}"
 
 
+def checked_jwt_secret(secret: str) -> str:
+    if len(secret) < 32:
+        raise ConfigError("STEWARD_JWT_SECRET must be set to at least 32 characters (HS256 wants a 256-bit key)")
+    return secret
+
+
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name)
     return default if value is None or value == "" else value
@@ -118,9 +124,7 @@ class ServiceSettings(EnvSettings):
     @field_validator("jwt_secret")
     @classmethod
     def _long_enough(cls, secret: str) -> str:
-        if len(secret) < 32:
-            raise ConfigError("STEWARD_JWT_SECRET must be set to at least 32 characters (HS256 wants a 256-bit key)")
-        return secret
+        return checked_jwt_secret(secret)
 
     @field_validator("log_level", "log_format")
     @classmethod

@@ -30,6 +30,25 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+def serve_until_signalled(start: Callable[[], object], stop: Callable[[], object]) -> int:
+    """start(), then stop() on SIGTERM or SIGINT (graceful: the caller drains); exit code 0."""
+    stop_requested = threading.Event()
+
+    def _request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        stop_requested.set()
+
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
+    start()
+    # Wake up now and then: a signal delivered to another thread (gRPC's own, say) only runs
+    # its Python handler once the main thread executes bytecode again.
+    while not stop_requested.wait(0.5):
+        pass
+    stop()
+    return 0
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     """What makes a service itself; everything else is the shared runtime."""
@@ -175,18 +194,4 @@ class ServiceRuntime:
         log.info("stopped")
 
     def serve_until_signalled(self) -> int:
-        stop_requested = threading.Event()
-
-        def _request_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal", signal=signal.Signals(signum).name)
-            stop_requested.set()
-
-        signal.signal(signal.SIGTERM, _request_stop)
-        signal.signal(signal.SIGINT, _request_stop)
-        self.start()
-        # Wake up now and then: a signal delivered to another thread (gRPC's own, say) only runs
-        # its Python handler once the main thread executes bytecode again.
-        while not stop_requested.wait(0.5):
-            pass
-        self.stop()
-        return 0
+        return serve_until_signalled(self.start, self.stop)
