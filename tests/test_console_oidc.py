@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from services.console.app import create_app
 from services.console.config import ConsoleConfig, SmtpOut
 from services.console.server import ConsoleServer
 from services.runtime.config import ConfigError
@@ -163,16 +164,43 @@ def test_a_tampered_callback_is_refused(oidc: OidcStack, page) -> None:
 
 
 @pytest.mark.slow
-def test_an_id_token_for_another_audience_is_refused(oidc: OidcStack, page) -> None:
+def test_an_id_token_for_another_audience_or_forged_is_refused(oidc: OidcStack, page) -> None:
     oidc.standin.audience = "some-other-app"
     _click_sign_in(page, oidc, ADMIN)
     page.get_by_text(f"The answer of {PROVIDER} could not be verified, so you are not signed in.").wait_for()
     page.goto(f"{oidc.url}/users")
     assert "/signin" in page.url
-    # The same provider, the right audience: in.
+    # Signed by a key the provider does not publish, or answering another sign-in's nonce.
     oidc.standin.audience = None
+    oidc.standin.rogue_key = True
+    _click_sign_in(page, oidc, ADMIN)
+    page.get_by_text(f"The answer of {PROVIDER} could not be verified, so you are not signed in.").wait_for()
+    oidc.standin.rogue_key = False
+    oidc.standin.nonce = "a-nonce-of-another-sign-in"
+    _click_sign_in(page, oidc, ADMIN)
+    page.get_by_text(f"The answer of {PROVIDER} could not be verified, so you are not signed in.").wait_for()
+    page.goto(f"{oidc.url}/users")
+    assert "/signin" in page.url
+    # The same provider, a token as it should be: in.
+    oidc.standin.nonce = None
     _click_sign_in(page, oidc, ADMIN)
     page.get_by_role("heading", name="Users").wait_for()
+
+
+def test_a_provider_that_cannot_be_reached_is_a_page_in_words() -> None:
+    issuer = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    config = ConsoleConfig(
+        jwt_secret=SECRET, oidc_issuer=issuer, oidc_client_id="id", oidc_client_secret="secret", oidc_name="Okta"
+    )
+    app = create_app(config)
+    app.config["WTF_CSRF_ENABLED"] = False  # the form's token is the browser tests' business
+    try:
+        reply = app.test_client().post("/signin/oidc")
+        body = reply.get_data(as_text=True)
+        assert reply.status_code == 502, body
+        assert "Okta (the identity provider) could not be reached" in body and "Traceback" not in body
+    finally:
+        app.extensions["steward_console"].gateway.close()
 
 
 def test_the_standin_enforces_pkce_and_client_auth() -> None:

@@ -11,6 +11,8 @@ POST /token                              checks the code, its code_verifier and 
                                          (basic or post); returns access_token and id_token
 GET  /userinfo                           the person of a bearer access token
 POST /__standin/settings                 JSON {"email", "email_verified", "audience", "consent"} (test controls)
+
+In the same process, tests also switch `audience`, `consent`, `rogue_key` and `nonce` (see __init__).
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ class OidcStandin:
         # Set: /authorize shows a page with a Continue link instead of redirecting (a consent
         # screen), so that a test can read and alter the answer before the console gets it.
         self.consent = False
+        # Set: ID tokens are signed by a key that is not in the JWKS (under the published kid),
+        # or carry this nonce instead of the one asked for: a forgery and a replay.
+        self.rogue_key = False
+        self.nonce: str | None = None
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = secrets.token_hex(8)
         self._grants: dict[str, _Grant] = {}
@@ -187,9 +193,10 @@ class OidcStandin:
             "exp": now + TOKEN_SECONDS,
             "email": grant.email,
             "email_verified": grant.email_verified,
-            **({"nonce": grant.nonce} if grant.nonce else {}),
+            **({"nonce": self.nonce or grant.nonce} if grant.nonce else {}),
         }
-        id_token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if self.rogue_key else self._key
+        id_token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})
         access_token = secrets.token_urlsafe(24)
         with self._lock:
             self._access[access_token] = grant
