@@ -51,6 +51,7 @@ AUTOSCALED = ("users", "rules")
 OPERATOR_SECRETS = {
     "steward-jwt": "secret",
     "steward-secrets-keys": "keys",
+    "steward-console-oidc": "client-secret",  # optional: only with OIDC sign-in
     **{f"steward-{svc}-db": "url" for svc in SERVICES},
 }
 PUBLIC_IP = "13.110.54.1"  # somewhere on the internet (a Salesforce instance, say)
@@ -648,7 +649,7 @@ def test_dev_secrets_are_generated_and_marked_dev_only() -> None:
         for container in all_containers(pod_spec(workload)):
             for var in container.get("env", []):
                 ref = var.get("valueFrom", {}).get("secretKeyRef")
-                if ref:
+                if ref and not ref.get("optional"):  # optional ones (OIDC) are for the operator to add
                     assert ref["key"] in named(objs, "Secret", ref["name"]).get("data", {}), (
                         f"{ref} in {ident(workload)}"
                     )
@@ -706,9 +707,9 @@ def test_egress_is_what_each_service_needs(kustomization: str) -> None:
     dns = Pod("kube-dns", "kube-system", {"k8s-app": "kube-dns"})
     for p in pods:
         assert egress_allowed(objs, p, dns, 53, "UDP") and egress_allowed(objs, p, dns, 53, "TCP"), p.name
-    # Only sync (Salesforce) and rules (plays' webhooks) go to the internet, and neither to
-    # private or metadata addresses; only rules on plain HTTP.
-    internet = {"Deployment/steward-sync", "Deployment/steward-rules"}
+    # Only sync (Salesforce), rules (plays' webhooks) and the console (the OIDC provider) go to
+    # the internet, and none to private or metadata addresses; only rules on plain HTTP.
+    internet = {"Deployment/steward-sync", "Deployment/steward-rules", "Deployment/steward-console"}
     assert {p.name for p in pods if egress_allowed(objs, p, PUBLIC_IP, 443)} == internet
     assert {p.name for p in pods if egress_allowed(objs, p, PUBLIC_IP, 80)} == {"Deployment/steward-rules"}
     for name in internet:

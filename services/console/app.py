@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from services.console import oidc
 from services.console.config import ConsoleConfig
 from services.console.gateway import Gateway
 from services.console.mailer import Mailer
@@ -27,7 +28,16 @@ from steward.users.v1 import users_pb2
 log = get_logger("steward.console")
 # Pages anyone may open; every other page needs a signed-in user.
 PUBLIC_ENDPOINTS = frozenset(
-    {"auth.signin", "auth.signin_link", "auth.accept_invitation", "health.healthz", "health.readyz", "static"}
+    {
+        "auth.signin",
+        "auth.signin_link",
+        "auth.accept_invitation",
+        "oidc.start",
+        "oidc.callback",
+        "health.healthz",
+        "health.readyz",
+        "static",
+    }
 )
 SIGNED_OUT_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED)
 
@@ -39,6 +49,8 @@ class Console:
     links: SigninLinks
     mailer: Mailer
     clock: Clock = field(default=time.time)
+    # authlib's client of the identity provider; None without OIDC (services/console/oidc.py).
+    oidc: Any = None
 
 
 def console() -> Console:
@@ -76,13 +88,20 @@ def create_app(config: ConsoleConfig, clock: Clock = time.time) -> Flask:
         config.users_address, config.rules_address, config.sync_address, config.jwt_secret, config.call_token_seconds
     )
     app.extensions["steward_console"] = Console(
-        config, gateway, SigninLinks(config.session_key, config.signin_link_minutes * 60), Mailer(config.smtp), clock
+        config,
+        gateway,
+        SigninLinks(config.session_key, config.signin_link_minutes * 60),
+        Mailer(config.smtp),
+        clock,
+        oidc.register(app, config),
     )
 
     from services.console.views import auth, health, users
+    from services.console.views import oidc as oidc_views
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(auth.blueprint)
+    app.register_blueprint(oidc_views.blueprint)
     app.register_blueprint(users.blueprint)
     from services.console.views import accounts, plays, reassign, roles, teams, user_page
     from services.console.views import sync as sync_views

@@ -6,7 +6,7 @@ import hashlib
 import os
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.runtime.config import ConfigError, EnvSettings, checked_jwt_secret, service_address
@@ -50,6 +50,14 @@ class ConsoleConfig(EnvSettings):
     log_format: str = Field(default="json", validation_alias="STEWARD_LOG_FORMAT")
     grace_seconds: float = Field(default=10.0, validation_alias="STEWARD_GRACE_SECONDS")
     smtp: SmtpOut = Field(default_factory=SmtpOut)
+    # OIDC sign-in through the company's identity provider: on when the issuer is set.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field(default="", repr=False)
+    # What the sign-in button says: "Sign in with <name>".
+    oidc_name: str = "single sign-on"
+    # The one-time email link; unset: on without OIDC (development), off with it (see email_links_on).
+    email_links: bool | None = None
 
     @classmethod
     def from_env(cls) -> ConsoleConfig:
@@ -75,6 +83,42 @@ class ConsoleConfig(EnvSettings):
         if parts.scheme not in {"http", "https"} or not parts.netloc:
             raise ConfigError(f"STEWARD_CONSOLE_PUBLIC_URL must be an http(s) URL, got {url!r}")
         return url.rstrip("/")
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, issuer: str) -> str:
+        if not issuer:
+            return issuer
+        parts = urlsplit(issuer)
+        # Plain http only on this machine (the stand-in): elsewhere the tokens would cross a network in clear.
+        local = parts.hostname in {"localhost", "127.0.0.1", "::1"}
+        if not parts.netloc or (parts.scheme != "https" and not (parts.scheme == "http" and local)):
+            raise ConfigError(f"STEWARD_CONSOLE_OIDC_ISSUER must be an https URL, got {issuer!r}")
+        return issuer.rstrip("/")
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> ConsoleConfig:
+        if self.oidc_issuer:
+            for name in ("client_id", "client_secret"):
+                if not getattr(self, f"oidc_{name}"):
+                    raise ConfigError(
+                        f"STEWARD_CONSOLE_OIDC_{name.upper()} must be set with STEWARD_CONSOLE_OIDC_ISSUER"
+                    )
+        return self
+
+    @property
+    def oidc_on(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @property
+    def oidc_discovery_url(self) -> str:
+        return f"{self.oidc_issuer}/.well-known/openid-configuration"
+
+    @property
+    def email_links_on(self) -> bool:
+        """Development's sign-in; with an identity provider it is off unless asked for, so that
+        whoever reads a person's mailbox cannot get past the provider's own checks (MFA)."""
+        return (not self.oidc_on) if self.email_links is None else self.email_links
 
     @property
     def secure_cookies(self) -> bool:

@@ -1,5 +1,5 @@
 """Signing in: accepting an invitation (the emailed link), a one-time link by email
-(development), and signing out."""
+(development), and signing out; through the identity provider in views/oidc.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import grpc
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from services.console.app import console
 from services.console.forms import clean_text, is_email, safe_next
@@ -23,8 +23,11 @@ SENT = "If this address belongs to an active user, a sign-in link is on its way.
 
 @blueprint.route("/signin", methods=["GET", "POST"])
 def signin() -> Any:
+    app = console()
     errors: dict[str, str] = {}
     email = ""
+    if request.method == "POST" and not app.config.email_links_on:
+        abort(404)  # signing in is through the identity provider only (STEWARD_CONSOLE_EMAIL_LINKS)
     if request.method == "POST":
         email = clean_text(request.form.get("email"), 320)
         if not is_email(email):
@@ -35,20 +38,34 @@ def signin() -> Any:
     expired = just_expired()
     status = 422 if errors else 200
     return render_template(
-        "signin.html", email=email, errors=errors, expired=expired, next=safe_next(request.args.get("next"))
+        "signin.html",
+        email=email,
+        errors=errors,
+        expired=expired,
+        next=safe_next(request.values.get("next")),
+        email_links=app.config.email_links_on,
+        oidc_name=app.config.oidc_name if app.config.oidc_on else "",
     ), status
+
+
+def users_of_email(email: str) -> list[users_pb2.User]:
+    """The listed users whose primary address this is, looked up as the console's own service
+    account (nobody is signed in yet); every sign-in path then keeps those that may sign in."""
+    app = console()
+    reply = app.gateway.as_console(app.gateway.users.ListUsers, users_pb2.ListUsersRequest(emails=[email]))
+    return list(reply.users)
 
 
 def _send_link(email: str, next_path: str) -> None:
     app = console()
     try:
-        reply = app.gateway.as_console(app.gateway.users.ListUsers, users_pb2.ListUsersRequest(emails=[email]))
+        found = users_of_email(email)
     except grpc.RpcError as error:  # the person sees the same page either way; the operator sees why
         from services.runtime.logging import get_logger
 
         get_logger("steward.console").error("signin_lookup_failed", error=problem_of(error).message)
         return
-    users = [u for u in reply.users if u.status_policy.may_log_in]
+    users = [u for u in found if u.status_policy.may_log_in]
     if not users:
         return
     token = app.links.issue(users[0].uid, app.clock())
@@ -67,6 +84,11 @@ def _send_link(email: str, next_path: str) -> None:
 def signin_link() -> Any:
     """GET only shows a button: mail scanners that open links must not use them up."""
     app = console()
+    if not app.config.email_links_on:
+        message = "Sign-in links are turned off here."
+        if app.config.oidc_on:
+            message += f" Sign in with {app.config.oidc_name} instead."
+        return render_template("error.html", title="Sign-in link refused", message=message, signin="oidc"), 404
     token = request.values.get("token", "")
     next_path = safe_next(request.values.get("next"))
     try:
