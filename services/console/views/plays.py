@@ -34,6 +34,7 @@ from services.console.plays_words import (
     trigger_words,
 )
 from services.console.rpc_errors import problem_of
+from services.console.views.people_kit import when
 from steward.rules.v1 import events_pb2, plays_pb2
 from steward.users.v1 import users_pb2
 
@@ -228,6 +229,7 @@ def view_play(uid: str) -> Any:
         outcomes=list(OUTCOMES),
         status_word=status_word,
         outcome_word=outcome_word,
+        when=when,
         reason_words=reason_words,
         who=users.label,
         can_author=_can_author(),
