@@ -31,6 +31,7 @@ from bench.sync_etm import (
     ensure_roles,
     fetch_and_parse,
     peak_rss_mib,
+    print_resources,
     run_job,
     salesforce,
     seed_org_users,
@@ -145,13 +146,7 @@ def main() -> int:
         "the next account begins)."
     )
     print(f"Incremental run: {counts_text(incremental.run.counts)}; query: {incremental.run.queries[0]}")
-    for label, timed in (("full", full), ("incremental", incremental)):
-        print(
-            f"CPU seconds during the {label} run: "
-            + ", ".join(f"{name} {seconds:.1f}" for name, seconds in timed.cpu.items())
-            + f" (wall {timed.seconds:.1f})."
-        )
-    print(f"Peak RSS: sync {rss['sync']:.0f} MiB, users {rss['users']:.0f} MiB.")
+    print_resources({"full": full, "incremental": incremental}, rss)
     return 0
 
 

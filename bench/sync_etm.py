@@ -426,6 +426,16 @@ def change_rows(sf: Salesforce, wanted: int, seed: int) -> tuple[int, int]:
     return changed, touched
 
 
+def print_resources(runs: dict[str, Timed], rss: dict[str, float]) -> None:
+    for label, timed in runs.items():
+        print(
+            f"CPU seconds during the {label} run: "
+            + ", ".join(f"{name} {seconds:.1f}" for name, seconds in timed.cpu.items())
+            + f" (wall {timed.seconds:.1f})."
+        )
+    print(f"Peak RSS: sync {rss['sync']:.0f} MiB, users {rss['users']:.0f} MiB.")
+
+
 def counts_text(counts: jobs_pb2.RunCounts) -> str:
     skipped = ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.skipped_by_reason.items()))
     return (
@@ -540,13 +550,7 @@ def main() -> int:
         f"first write after {first_incremental:.1f} s."
     )
     print(f"Second full run: {counts_text(repeat.run.counts)}.")
-    for label, timed in (("full", full), ("incremental", incremental), ("second full", repeat)):
-        print(
-            f"CPU seconds during the {label} run: "
-            + ", ".join(f"{name} {seconds:.1f}" for name, seconds in timed.cpu.items())
-            + f" (wall {timed.seconds:.1f})."
-        )
-    print(f"Peak RSS: sync {rss['sync']:.0f} MiB, users {rss['users']:.0f} MiB.")
+    print_resources({"full": full, "incremental": incremental, "second full": repeat}, rss)
     return 0
 
 

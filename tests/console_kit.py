@@ -64,6 +64,21 @@ def token_of(link: str) -> str:
     return parse_qs(urlsplit(link).query)["token"][0]
 
 
+def console_config(users_address: str, smtp_port: int, **settings: Any) -> ConsoleConfig:
+    """A console on a free loopback port, its sign-in links to the test's SMTP sink; `settings`
+    add the other services' addresses, OIDC and the like."""
+    defaults: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "public_url": "http://localhost:8080",
+        "jwt_secret": JWT_SECRET,
+        "grace_seconds": 2.0,
+    }
+    return ConsoleConfig(
+        users_address=users_address, smtp=SmtpOut(host="127.0.0.1", port=smtp_port), **(defaults | settings)
+    )
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if shutil.which(CHROMIUM) is None:  # `make test` installs it (the Makefile's chromium target)
@@ -89,15 +104,7 @@ def page(browser: Any) -> Iterator[Any]:
 def stack(users_api: Any, smtp: SmtpSink) -> Iterator[Stack]:
     users = users_api(UsersConfig(bootstrap_admin_email=ADMIN))
     clock = Clock()
-    config = ConsoleConfig(
-        host="127.0.0.1",
-        port=0,
-        public_url="http://localhost:8080",
-        users_address=users.running.address,
-        jwt_secret=JWT_SECRET,
-        smtp=SmtpOut(host="127.0.0.1", port=smtp.port),
-        grace_seconds=2.0,
-    )
+    config = console_config(users.running.address, smtp.port)
     server = ConsoleServer(config, clock)
     server.start()
     yield Stack(users, server, smtp, clock)

@@ -9,11 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from services.console.config import ConsoleConfig, SmtpOut
 from services.console.server import ConsoleServer
 from services.users.config import UsersConfig
-from tests.conftest import JWT_SECRET, RulesApi
-from tests.console_kit import ADMIN, Clock, Stack
+from tests.conftest import RulesApi
+from tests.console_kit import ADMIN, Clock, Stack, console_config
 from tests.smtp_sink import SmtpSink
 
 
@@ -33,16 +32,7 @@ def rules_console_running(users_api: Any, rules_stack: Any, smtp: SmtpSink) -> I
     users = users_api(UsersConfig(bootstrap_admin_email=ADMIN))
     rules: RulesApi = rules_stack(users)
     clock = Clock()
-    config = ConsoleConfig(
-        host="127.0.0.1",
-        port=0,
-        public_url="http://localhost:8080",
-        users_address=users.running.address,
-        rules_address=rules.address,
-        jwt_secret=JWT_SECRET,
-        smtp=SmtpOut(host="127.0.0.1", port=smtp.port),
-        grace_seconds=2.0,
-    )
+    config = console_config(users.running.address, smtp.port, rules_address=rules.address)
     server = ConsoleServer(config, clock)
     server.start()
     try:

@@ -19,13 +19,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from services.console.app import create_app
-from services.console.config import ConsoleConfig, SmtpOut
+from services.console.config import ConsoleConfig
 from services.console.server import ConsoleServer
 from services.runtime.config import ConfigError
 from services.users.config import UsersConfig
 from steward.users.v1 import users_pb2
-from tests.conftest import JWT_SECRET
-from tests.console_kit import ADMIN, Clock, Stack
+from tests.console_kit import ADMIN, Clock, Stack, console_config
 from tests.test_console_users import active_user
 from tools.oidc_standin import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, OidcStandin
 
@@ -57,14 +56,11 @@ def oidc(users_api, smtp) -> Iterator[OidcStack]:
     port = _free_port()
     public_url = f"http://127.0.0.1:{port}"
     standin = OidcStandin(redirect_uris=(f"{public_url}/signin/oidc/callback",)).start()
-    config = ConsoleConfig(
-        host="127.0.0.1",
+    config = console_config(
+        users.running.address,
+        smtp.port,
         port=port,
         public_url=public_url,
-        users_address=users.running.address,
-        jwt_secret=JWT_SECRET,
-        smtp=SmtpOut(host="127.0.0.1", port=smtp.port),
-        grace_seconds=2.0,
         oidc_issuer=standin.issuer,
         oidc_client_id=DEFAULT_CLIENT_ID,
         oidc_client_secret=DEFAULT_CLIENT_SECRET,

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from services.console.config import ConsoleConfig, SmtpOut
 from services.console.server import ConsoleServer
 from services.sync.app import build_spec
 from services.users.config import UsersConfig
 from steward.sync.v1 import connections_pb2_grpc, jobs_pb2, jobs_pb2_grpc
-from tests.conftest import JWT_SECRET, bearer
-from tests.console_kit import ADMIN, Clock, Stack, sign_in_by_email
+from tests.conftest import bearer
+from tests.console_kit import ADMIN, Clock, Stack, console_config, sign_in_by_email
 from tests.salesforce_kit import create_connection, standin_config
 from tests.seed import add_user
 from tests.smtp_sink import SmtpSink
@@ -57,16 +56,7 @@ def sync_stack(serve: Any, users_api: Any, smtp: SmtpSink) -> Iterator[SyncStack
             add_user(users.db, email)
         sync = serve(build_spec(standin_config(users.running.address)))
         clock = Clock()
-        config = ConsoleConfig(
-            host="127.0.0.1",
-            port=0,
-            public_url="http://localhost:8080",
-            users_address=users.running.address,
-            sync_address=sync.address,
-            jwt_secret=JWT_SECRET,
-            smtp=SmtpOut(host="127.0.0.1", port=smtp.port),
-            grace_seconds=2.0,
-        )
+        config = console_config(users.running.address, smtp.port, sync_address=sync.address)
         server = ConsoleServer(config, clock)
         server.start()
         yield SyncStack(Stack(users, server, smtp, clock), sync, salesforce, territories)
