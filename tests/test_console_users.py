@@ -69,6 +69,47 @@ def test_bulk_disable_on_a_mixed_selection_shows_each_users_outcome(stack: Stack
     assert status_of(stack, pending) == users_pb2.USER_STATUS_CREATED
 
 
+def test_the_other_bulk_actions_change_license_add_to_team_and_delete_after_confirming(stack: Stack, page) -> None:
+    ada = active_user(stack, "ada@example.com", "Ada", "Lovelace")
+    (pending,) = invite(stack, "pending@example.com")
+    team = stack.users.teams.CreateTeam(
+        users_pb2.CreateTeamRequest(team=users_pb2.Team(display_name="EMEA Success")), metadata=stack.admin_meta()
+    )
+    sign_in_by_email(page, stack, ADMIN)
+
+    def apply(action: str, *emails: str, **choices: str) -> None:
+        page.goto(f"{stack.url}/users")
+        for email in emails:
+            page.get_by_label(f"Select {email}").check()
+        page.get_by_label("Action").select_option(action)
+        if "license" in choices:
+            page.get_by_label("License (change license)").select_option(choices["license"])
+        if "team" in choices:
+            page.get_by_label("Team (add to team)").select_option(label=choices["team"])
+        if choices.get("confirm"):
+            page.get_by_label("Yes, delete them (delete)").check()
+        page.get_by_role("button", name="Apply").click()
+
+    apply("change-license", "ada@example.com", "pending@example.com", license="contributor")
+    page.get_by_role("heading", name="Bulk change license: 2 done, 0 skipped").wait_for()
+    found = stack.users.users.GetUser(users_pb2.GetUserRequest(name=ada.name), metadata=stack.admin_meta())
+    assert found.license == users_pb2.LICENSE_CONTRIBUTOR
+
+    apply("add-to-team", "ada@example.com", team="EMEA Success")
+    page.get_by_role("heading", name="Bulk add to team: 1 done, 0 skipped").wait_for()
+    members = stack.users.teams.ListTeamMembers(
+        users_pb2.ListTeamMembersRequest(team=team.name), metadata=stack.admin_meta()
+    )
+    assert [m.user for m in members.members] == [ada.name]
+
+    apply("delete", "pending@example.com")  # not confirmed: nothing happens
+    expect(page.get_by_text("it cannot be undone")).to_be_visible()
+    assert status_of(stack, pending) == users_pb2.USER_STATUS_CREATED
+    apply("delete", "pending@example.com", confirm="yes")
+    page.get_by_role("heading", name="Bulk delete: 1 done, 0 skipped").wait_for()
+    assert status_of(stack, pending) == users_pb2.USER_STATUS_DELETED
+
+
 def test_pages_of_the_user_list_follow_each_other(stack: Stack, page) -> None:
     invite(stack, *(f"person{i:02}@example.com" for i in range(30)))
     sign_in_by_email(page, stack, ADMIN)

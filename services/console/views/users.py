@@ -28,8 +28,15 @@ LICENSES = {
     "contributor": users_pb2.LICENSE_CONTRIBUTOR,
     "viewer": users_pb2.LICENSE_VIEWER,
 }
-# The bulk actions this page offers, as the users service names them.
-BULK_ACTIONS = {"disable": users_pb2.BULK_ACTION_DISABLE, "activate": users_pb2.BULK_ACTION_ACTIVATE}
+# The bulk actions of the product's User screen, as the users service names them.
+BULK_ACTIONS = {
+    "send-invitation": users_pb2.BULK_ACTION_SEND_INVITATION,
+    "activate": users_pb2.BULK_ACTION_ACTIVATE,
+    "disable": users_pb2.BULK_ACTION_DISABLE,
+    "change-license": users_pb2.BULK_ACTION_UPDATE_LICENSE,
+    "add-to-team": users_pb2.BULK_ACTION_ADD_TO_TEAM,
+    "delete": users_pb2.BULK_ACTION_DELETE,
+}
 MAX_INVITES = 100
 
 
@@ -84,10 +91,21 @@ def list_users() -> Any:
         status_word=status_word,
         license_word=license_word,
         bulk_actions=list(BULK_ACTIONS),
+        licenses=list(LICENSES),
+        teams=_teams() if may_manage_users(me()) else [],
         request_id=str(uuid.uuid4()),
         seats=seats,
         seat_exempt=seat_exempt,
     )
+
+
+def _teams() -> list[users_pb2.Team]:
+    """The teams a bulk "add to team" may name (the first 1,000, by name)."""
+    try:
+        reply = _as_me(console().gateway.teams.ListTeams, users_pb2.ListTeamsRequest(page_size=1000))
+    except grpc.RpcError:
+        return []
+    return sorted(reply.teams, key=lambda t: t.display_name.lower())
 
 
 def _license_usage() -> tuple[list[dict[str, Any]], list[str]]:
@@ -153,11 +171,19 @@ def bulk() -> Any:
     _require_manager()
     action = request.form.get("action", "")
     names = [n for n in request.form.getlist("user") if n.startswith("users/") and len(n) <= 64][:1000]
+    license_key, team = request.form.get("license", ""), request.form.get("team", "")
     problems = []
     if action not in BULK_ACTIONS:
-        problems.append("Choose an action: disable or activate.")
+        problems.append(f"Choose an action: {', '.join(a.replace('-', ' ') for a in BULK_ACTIONS)}.")
     if not names:
         problems.append("Select at least one user.")
+    if action == "change-license" and license_key not in LICENSES:
+        problems.append("Choose the license to give them.")
+    if action == "add-to-team" and not (team.startswith("teams/") and len(team) <= 64):
+        problems.append("Choose the team to add them to.")
+    # Deleting cannot be undone: the box must be ticked, as the product's screen asks to confirm.
+    if action == "delete" and request.form.get("confirm_delete") != "yes":
+        problems.append("Tick \"Yes, delete them\" to delete users: it cannot be undone.")
     if problems:
         flash(" ".join(problems), "error")
         return redirect(url_for("users.list_users"))
@@ -165,6 +191,10 @@ def bulk() -> Any:
     call = users_pb2.BulkUserActionRequest(
         action=BULK_ACTIONS[action], users=names, request_id=request_id if _is_uuid(request_id) else str(uuid.uuid4())
     )
+    if action == "change-license":
+        call.license = LICENSES[license_key]
+    if action == "add-to-team":
+        call.team_membership.CopyFrom(users_pb2.TeamMembership(team=team, role=users_pb2.TEAM_ROLE_MEMBER))
     reply = _as_me(console().gateway.users.BulkUserAction, call)
     rows = [
         {
@@ -176,7 +206,11 @@ def bulk() -> Any:
         for outcome in reply.outcomes
     ]
     return render_template(
-        "bulk_result.html", action=action, rows=rows, done=reply.done_count, skipped=reply.skipped_count
+        "bulk_result.html",
+        action=action.replace("-", " "),
+        rows=rows,
+        done=reply.done_count,
+        skipped=reply.skipped_count,
     )
 
 
