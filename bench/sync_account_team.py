@@ -25,11 +25,9 @@ import grpc
 from bench.harness import SECRET, backend, scratch_databases, users_service
 from bench.sync_etm import (
     Salesforce,
-    bulk_insert_floor,
     counts_text,
     create_connection,
-    ensure_roles,
-    fetch_and_parse,
+    first_full_run,
     peak_rss_mib,
     print_resources,
     run_job,
@@ -99,17 +97,11 @@ def main() -> int:
         db = Database(users_url)
         people = seed_org_users(db, [u["Email"] for u in sf.records("SELECT Email FROM User")])
         db.dispose()
-        users_channel = grpc.insecure_channel(users_address)
-        ensure_roles(users_channel, metadata, ROLE_VALUES)
-        users_channel.close()
         channel = grpc.insecure_channel(sync_address)
-        job = create_job(channel, metadata, sf)
         pids = {"sync": sync.popen.pid, "users": users.popen.pid, "emulator": sf.pid}
-        full = run_job(channel, metadata, job.name, jobs_pb2.RUN_MODE_FULL, pids)
-        counts = full.run.counts
-        written = counts.rows_read - counts.skipped
-        fetch_seconds, pages, records = fetch_and_parse(sf, list(full.run.queries))
-        insert_seconds = bulk_insert_floor(plain_url, written)
+        first = first_full_run(channel, metadata, users_address, sf, create_job, ROLE_VALUES, pids, plain_url)
+        job, full, counts, written = first.job, first.timed, first.timed.run.counts, first.written
+        fetch_seconds, pages, records, insert_seconds = first.fetch_seconds, first.pages, first.records, first.insert
         held = slots(users_url)
         # The generated org's dates are in the past: every change made now is after the watermark.
         changed = change_roles(sf, wanted, seed)

@@ -42,7 +42,7 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -426,6 +426,41 @@ def change_rows(sf: Salesforce, wanted: int, seed: int) -> tuple[int, int]:
     return changed, touched
 
 
+@dataclass(frozen=True)
+class FirstFullRun:
+    """A job's first full run, and the floor of the same work measured right after it."""
+
+    job: jobs_pb2.Job
+    timed: Timed
+    written: int
+    fetch_seconds: float
+    pages: int
+    records: int
+    insert: float  # seconds of the plain bulk insert of `written` rows
+
+
+def first_full_run(
+    channel: grpc.Channel,
+    metadata: list[tuple[str, str]],
+    users_address: str,
+    sf: Salesforce,
+    make_job: Callable[[grpc.Channel, list[tuple[str, str]], Salesforce], jobs_pb2.Job],
+    role_values: dict[str, str],
+    pids: dict[str, int],
+    plain_url: str,
+) -> FirstFullRun:
+    """The roles the job maps, the job, its first RunJob FULL; then the floor: the run's pages
+    fetched and parsed again, and a plain bulk insert of as many rows as it wrote."""
+    users_channel = grpc.insecure_channel(users_address)
+    ensure_roles(users_channel, metadata, role_values)
+    users_channel.close()
+    job = make_job(channel, metadata, sf)
+    full = run_job(channel, metadata, job.name, jobs_pb2.RUN_MODE_FULL, pids)
+    written = full.run.counts.rows_read - full.run.counts.skipped
+    fetch_seconds, pages, records = fetch_and_parse(sf, list(full.run.queries))
+    return FirstFullRun(job, full, written, fetch_seconds, pages, records, bulk_insert_floor(plain_url, written))
+
+
 def print_resources(runs: dict[str, Timed], rss: dict[str, float]) -> None:
     for label, timed in runs.items():
         print(
@@ -470,17 +505,11 @@ def main() -> int:
         time.sleep(1.1)
         touch_one(sf)
         filled_at = time.time()
-        users_channel = grpc.insecure_channel(users_address)
-        ensure_roles(users_channel, metadata)
-        users_channel.close()
         channel = grpc.insecure_channel(sync_address)
-        job = create_job(channel, metadata, sf)
         pids = {"sync": sync.popen.pid, "users": users.popen.pid, "emulator": sf.pid}
-        full = run_job(channel, metadata, job.name, jobs_pb2.RUN_MODE_FULL, pids)
-        counts = full.run.counts
-        written = counts.rows_read - counts.skipped
-        fetch_seconds, pages, records = fetch_and_parse(sf, list(full.run.queries))
-        insert_seconds = bulk_insert_floor(plain_url, written)
+        first = first_full_run(channel, metadata, users_address, sf, create_job, ROLE_VALUES, pids, plain_url)
+        job, full, counts, written = first.job, first.timed, first.timed.run.counts, first.written
+        fetch_seconds, pages, records, insert_seconds = first.fetch_seconds, first.pages, first.records, first.insert
         held = slots(users_url)
         # Salesforce dates have whole seconds: change the org at least a second after the newest
         # date the full run saw (the role fill), or `LastModifiedDate > watermark` would miss it.
