@@ -167,30 +167,17 @@ def _job_from_form(form: dict[str, str], errors: dict[str, str], saving: bool) -
         account_id=form["account_id"], user_email=form["user_email"], user_name=form["user_name"], role=form["role"]
     )
     job = jpb.Job(display_name=form["display_name"] or "Preview", connection=form["connection"])
-    if form["connector"] == "salesforce-account-team":
-        job.connector = "salesforce-account-team"
-        job.type = jpb.JOB_TYPE_CONNECTOR
-        job.account_team.CopyFrom(
-            jpb.AccountTeamSettings(
-                fields=fields,
-                query_filter=form["query_filter"],
-                mapping=mapping,
-                role_values=table,
-                removals=REMOVALS.get(form["removals"], jpb.REMOVALS_REPORT),
-            )
-        )
-    else:
-        job.connector = "salesforce-etm"
-        job.type = jpb.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT
-        job.etm.CopyFrom(
-            jpb.EtmSettings(
-                fields=fields,
-                query_filter=form["query_filter"],
-                mapping=mapping,
-                role_values=table,
-                removals=REMOVALS.get(form["removals"], jpb.REMOVALS_REPORT),
-            )
-        )
+    # The two connectors' settings messages have the same fields: one of them is filled.
+    account_team = form["connector"] == "salesforce-account-team"
+    job.connector = "salesforce-account-team" if account_team else "salesforce-etm"
+    job.type = jpb.JOB_TYPE_CONNECTOR if account_team else jpb.JOB_TYPE_ETM_ACCOUNT_ASSIGNMENT
+    settings = job.account_team if account_team else job.etm
+    settings.fields.extend(fields)
+    settings.query_filter = form["query_filter"]
+    settings.mapping.CopyFrom(mapping)
+    settings.role_values.update(table)
+    settings.removals = REMOVALS.get(form["removals"], jpb.REMOVALS_REPORT)
+    settings.SetInParent()
     return job
 
 
